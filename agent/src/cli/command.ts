@@ -1,0 +1,22 @@
+/**
+ * A CLI subcommand. `run` returns the process exit code; only cli/main.ts touches `process`.
+ * Each command parses its own argv with node:util parseArgs and answers `--help` with `usage`.
+ */
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(argv: string[], io: CommandIO): Promise<number>;
+}
+
+export interface CommandIO {
+  /** Human-facing output (tables, results). */
+  out: (line: string) => void;
+  /** Diagnostics and progress; kept off stdout so results stay pipeable. */
+  err: NodeJS.WritableStream;
+}
+
+/** A user error (bad flag, missing file): printed as one line without a stack, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}

@@ -1,0 +1,90 @@
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import type { Command } from './command.js';
+import { UsageError } from './command.js';
+import { backendFlag, modelsFlag, profilesFlag } from './options.js';
+import { TRAIN_DEFAULTS } from './train.js';
+import { CHANNELS } from '../core/profiles.js';
+import { createLogger } from '../core/log.js';
+import { selectBackend } from '../model/backend.js';
+import { loadBundle, updateManifest } from '../model/bundle.js';
+import { compareWithRecorded, evaluateBundle, writeReport, type RecordedMetrics } from '../evaluate/bundle-eval.js';
+import { formatMetricsTable } from '../evaluate/report.js';
+import type { EvaluationMetrics } from '../evaluate/metrics.js';
+
+export const evaluateCommand: Command = {
+  name: 'evaluate',
+  summary: 'score model bundles on labelled test CSVs: precision, recall, F1 per model and per fault',
+  usage: `usage: anomaly-agent evaluate [options]
+
+Loads each bundle <models>/<profile>/<model>/ (verifying every check), scores the windows of
+<data>/<profile>/test/*.csv and prints precision, recall and F1 per model and per fault kind.
+
+options:
+  --profile P      rpm_600, rpm_1200, a comma list, or all (default all)
+  --model M        vibration, voltage, rpm, temperature, multi-feature, a comma list, or all (default all)
+  --data DIR       seed-format data root with <profile>/test/*.csv and faults.json (default ${TRAIN_DEFAULTS.data})
+  --models DIR     bundle root (default ${TRAIN_DEFAULTS.models})
+  --write          record the metrics in bundle.json and write report.md + report/*.svg beside it
+  --check          fail (exit 1) unless the metrics reproduce those recorded in bundle.json
+  --backend B      auto, tensorflow, wasm or cpu (default auto)
+  --log-level L    pino level for the log on stderr (default warn)
+`,
+  async run(argv, io) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        profile: { type: 'string' },
+        model: { type: 'string' },
+        data: { type: 'string', default: TRAIN_DEFAULTS.data },
+        models: { type: 'string', default: TRAIN_DEFAULTS.models },
+        write: { type: 'boolean', default: false },
+        check: { type: 'boolean', default: false },
+        backend: { type: 'string' },
+        'log-level': { type: 'string', default: 'warn' },
+      },
+      strict: true,
+    });
+    if (values.write && values.check) throw new UsageError('--write and --check exclude each other: --check compares with what --write recorded');
+    const log = createLogger({ level: values['log-level'], fd: 2 });
+    const { backend } = await selectBackend(backendFlag(values.backend));
+    log.info({ backend }, `TensorFlow.js backend: ${backend}`);
+
+    let failed = false;
+    for (const profile of profilesFlag(values.profile)) {
+      const rows: { model: string; metrics: EvaluationMetrics }[] = [];
+      for (const modelType of modelsFlag(values.model)) {
+        const bundle = await loadBundle(join(values.models, profile, modelType), { knownFeatures: CHANNELS });
+        try {
+          const ev = await evaluateBundle(bundle, join(values.data, profile, 'test'), values.data);
+          rows.push({ model: modelType, metrics: ev.metrics });
+          if (values.write) {
+            bundle.manifest.metrics = { ...ev.metrics, testData: ev.testData, backend } satisfies RecordedMetrics;
+            await updateManifest(bundle.dir, bundle.manifest);
+            io.out(`${bundle.manifest.name}: report → ${await writeReport(bundle, ev)}`);
+          }
+          if (values.check) {
+            const recorded = bundle.manifest.metrics as RecordedMetrics | undefined;
+            if (!recorded) {
+              io.out(`${bundle.manifest.name}: no recorded metrics to check against (run evaluate --write)`);
+              failed = true;
+            } else if (recorded.testData?.sha256 !== ev.testData.sha256) {
+              io.out(`${bundle.manifest.name}: recorded metrics were measured on other test data (digest ${recorded.testData?.sha256?.slice(0, 12)} ≠ ${ev.testData.sha256.slice(0, 12)})`);
+              failed = true;
+            } else {
+              const drifts = compareWithRecorded(recorded, ev.metrics);
+              for (const d of drifts) io.out(`${bundle.manifest.name}: ${d.what} recorded ${d.recorded.toFixed(3)}, now ${d.now.toFixed(3)}`);
+              io.out(`${bundle.manifest.name}: ${drifts.length ? 'does NOT reproduce' : 'reproduces'} its recorded metrics`);
+              failed ||= drifts.length > 0;
+            }
+          }
+        } finally {
+          bundle.model.dispose();
+        }
+      }
+      io.out(`\n${profile} (test data ${join(values.data, profile, 'test')}, backend ${backend})`);
+      io.out(formatMetricsTable(rows));
+    }
+    return failed ? 1 : 0;
+  },
+};

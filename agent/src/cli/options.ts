@@ -1,0 +1,39 @@
+import { UsageError } from './command.js';
+import { isModelType, isProfileName, MODEL_TYPES, PROFILE_NAMES, type ModelType, type ProfileName } from '../core/profiles.js';
+import { BACKENDS, type BackendPreference } from '../model/backend.js';
+
+/** Flag parsers shared by the workstation commands, each naming the flag it rejects. */
+
+export function intFlag(name: string, value: string | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${value}'`);
+  return n;
+}
+
+export function profilesFlag(value: string | undefined): ProfileName[] {
+  if (value === undefined || value === 'all') return [...PROFILE_NAMES];
+  const names = value.split(',');
+  for (const n of names) if (!isProfileName(n)) throw new UsageError(`--profile must be one of ${PROFILE_NAMES.join(', ')} or all, got '${n}'`);
+  return names as ProfileName[];
+}
+
+export function modelsFlag(value: string | undefined): ModelType[] {
+  if (value === undefined || value === 'all') return [...MODEL_TYPES];
+  const names = value.split(',');
+  for (const n of names) if (!isModelType(n)) throw new UsageError(`--model must be one of ${MODEL_TYPES.join(', ')} or all, got '${n}'`);
+  return names as ModelType[];
+}
+
+export function backendFlag(value: string | undefined): BackendPreference {
+  if (value === undefined) return 'auto';
+  if (!(BACKENDS as readonly string[]).includes(value)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${value}'`);
+  return value as BackendPreference;
+}
+
+export function unitsFlag(value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  const units = value.split(',').map(Number);
+  if (units.length === 0 || units.some((u) => !Number.isInteger(u) || u < 1)) throw new UsageError(`--units must be positive integers separated by commas (e.g. 64,32), got '${value}'`);
+  return units;
+}

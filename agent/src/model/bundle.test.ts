@@ -1,0 +1,153 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile, cp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend, tf } from './backend.js';
+import { buildAutoencoder, reconstructionErrors } from './autoencoder.js';
+import { BundleError, loadBundle, sha256, writeBundle, type BundleManifest } from './bundle.js';
+
+const FEATURES = ['voltage', 'rpm'];
+const KNOWN = ['accel_x', 'accel_y', 'accel_z', 'voltage', 'rpm', 'temperature'];
+let root: string;
+let good: string;
+let input: Float32Array;
+let expectedScore: Float32Array;
+
+before(async () => {
+  await selectBackend('auto');
+  root = await mkdtemp(join(tmpdir(), 'bundle-test-'));
+  good = join(root, 'good');
+  const model = buildAutoencoder({ seqLen: 8, nFeatures: 2, units: [4, 2], seed: 7 });
+  input = Float32Array.from({ length: 3 * 8 * 2 }, (_, i) => Math.sin(i / 3) * 0.5 + 0.5);
+  expectedScore = reconstructionErrors(model, input, 3, 8, 2).score;
+  await writeBundle(good, model, {
+    name: 'test/tiny',
+    profile: 'rpm_600',
+    modelType: 'tiny',
+    features: FEATURES,
+    seqLen: 8,
+    hop: 2,
+    periodMs: 50,
+    maxGapMs: 250,
+    scaler: { features: FEATURES, min: [200, 500], max: [240, 620] },
+    threshold: 0.01,
+    thresholdRule: { kind: 'validation-quantile', quantile: 0.995, margin: 1.5, description: 'test', validationWindows: 3, validationQuantileValue: 0.0067 },
+    architecture: { units: [4, 2], recurrentActivation: 'sigmoid', parameters: model.countParams() },
+    training: { seed: 7, backend: tf.getBackend(), epochs: 0, bestEpoch: 0, trainLoss: 0, valLoss: 0, trainWindows: 0, valWindows: 0, trainHop: 2, seconds: 0, data: { algorithm: 'sha256', files: [], sha256: sha256('') } },
+  });
+  model.dispose();
+  return async () => rm(root, { recursive: true, force: true });
+});
+
+/** A copy of the good bundle, changed by `mutate`, for one tamper case. */
+async function tampered(name: string, mutate: (dir: string) => Promise<void>): Promise<string> {
+  const dir = join(root, name);
+  await cp(good, dir, { recursive: true });
+  await mutate(dir);
+  return dir;
+}
+
+async function editManifest(dir: string, edit: (m: BundleManifest) => void): Promise<void> {
+  const p = join(dir, 'bundle.json');
+  const m = JSON.parse(await readFile(p, 'utf8')) as BundleManifest;
+  edit(m);
+  await writeFile(p, JSON.stringify(m));
+}
+
+/** Replace a model file and re-sign its hash, so a deeper check than sha256 must catch it. */
+async function replaceHashed(dir: string, file: string, data: Uint8Array | string): Promise<void> {
+  await writeFile(join(dir, file), data);
+  await editManifest(dir, (m) => (m.files[file] = sha256(data)));
+}
+
+async function refusedWith(dir: string, check: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(loadBundle(dir, { knownFeatures: KNOWN }), (err: unknown) => {
+    assert.ok(err instanceof BundleError, `expected BundleError, got ${err}`);
+    assert.equal(err.check, check);
+    assert.match(err.message, pattern);
+    assert.match(err.message, new RegExp(`check '${check}' failed`));
+    return true;
+  });
+}
+
+test('a written bundle loads and predicts exactly what the saved model predicted', async () => {
+  const b = await loadBundle(good, { knownFeatures: KNOWN });
+  assert.deepEqual(b.manifest.features, FEATURES);
+  const score = reconstructionErrors(b.model, input, 3, 8, 2).score;
+  assert.deepEqual(Array.from(score), Array.from(expectedScore));
+  b.model.dispose();
+});
+
+test('a changed weight byte is refused by the sha256 check', async () => {
+  const dir = await tampered('byte', async (d) => {
+    const w = await readFile(join(d, 'weights.bin'));
+    w[17] ^= 0x01;
+    await writeFile(join(d, 'weights.bin'), w);
+  });
+  await refusedWith(dir, 'sha256', /weights\.bin has sha256 [0-9a-f]{64}/);
+});
+
+test('a missing file is refused by the files-present check', async () => {
+  const dir = await tampered('missing', (d) => rm(join(d, 'model.json')));
+  await refusedWith(dir, 'files-present', /model\.json cannot be read \(ENOENT\)/);
+});
+
+test('weights of the wrong size are refused by the weights-shape check', async () => {
+  const dir = await tampered('short', async (d) => {
+    const w = await readFile(join(d, 'weights.bin'));
+    await replaceHashed(d, 'weights.bin', w.subarray(0, w.length - 4));
+  });
+  await refusedWith(dir, 'weights-shape', /describes \d+ bytes of weights, weights\.bin has \d+/);
+});
+
+test('a tensor of the wrong shape is refused by the weights-shape check', async () => {
+  const dir = await tampered('shape', async (d) => {
+    const mj = JSON.parse(await readFile(join(d, 'model.json'), 'utf8'));
+    const specs = mj.weightsManifest[0].weights;
+    // Same byte count, different shape: swap the two dims of the first kernel.
+    specs[0].shape = [...specs[0].shape].reverse();
+    await replaceHashed(d, 'model.json', JSON.stringify(mj));
+  });
+  await refusedWith(dir, 'weights-shape', /tfjs could not build the model/);
+});
+
+test('a feature list that does not match the model is refused by the topology check', async () => {
+  const dir = await tampered('features3', (d) =>
+    editManifest(d, (m) => {
+      m.features = ['voltage', 'rpm', 'temperature'];
+      m.scaler = { features: m.features, min: [0, 0, 0], max: [1, 1, 1] };
+    }),
+  );
+  await refusedWith(dir, 'topology', /bundle needs \[null,8,3\]/);
+});
+
+test('a seqLen that does not match the model is refused by the topology check', async () => {
+  const dir = await tampered('seqlen', (d) => editManifest(d, (m) => (m.seqLen = 9)));
+  await refusedWith(dir, 'topology', /model maps \[null,8,2\]/);
+});
+
+test('features unknown to the device are refused by the features check', async () => {
+  const dir = await tampered('unknown', (d) =>
+    editManifest(d, (m) => {
+      m.features = ['voltage', 'pressure'];
+      m.scaler.features = m.features;
+    }),
+  );
+  await refusedWith(dir, 'features', /unknown to this device: pressure/);
+});
+
+test('a scaler that does not match the features is refused by the features check', async () => {
+  const dir = await tampered('scaler', (d) => editManifest(d, (m) => (m.scaler.min = [200])));
+  await refusedWith(dir, 'features', /min must have 2 entries/);
+});
+
+test('bundle.json that is not JSON is refused by the bundle-json check', async () => {
+  const dir = await tampered('json', (d) => writeFile(join(d, 'bundle.json'), '{"format": "anomaly-agent-bundle",'));
+  await refusedWith(dir, 'bundle-json', /not valid JSON/);
+});
+
+test('a non-positive threshold is refused by the bundle-json check', async () => {
+  const dir = await tampered('threshold', (d) => editManifest(d, (m) => (m.threshold = 0)));
+  await refusedWith(dir, 'bundle-json', /threshold must be a positive finite number/);
+});

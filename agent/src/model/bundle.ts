@@ -1,0 +1,273 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tf } from './backend.js';
+import { checkScaler, type MinMaxScaler } from '../preprocess/scaler.js';
+
+/**
+ * The model bundle: the contract between workstation and device (DESIGN.md, "Model bundle").
+ * A directory holding model.json + weights.bin (tfjs layers format) and bundle.json, which describes
+ * what the model reads and lists the sha256 of every model file.
+ */
+export const BUNDLE_FORMAT = 'anomaly-agent-bundle';
+export const BUNDLE_FORMAT_VERSION = 1;
+export const BUNDLE_FILE = 'bundle.json';
+export const MODEL_FILE = 'model.json';
+export const WEIGHTS_FILE = 'weights.bin';
+
+export interface ThresholdRule {
+  /** threshold = quantile(validation errors, q) × margin */
+  kind: 'validation-quantile';
+  quantile: number;
+  margin: number;
+}
+
+export interface BundleManifest {
+  format: typeof BUNDLE_FORMAT;
+  formatVersion: number;
+  name: string;
+  profile: string;
+  modelType: string;
+  features: string[];
+  seqLen: number;
+  hop: number;
+  periodMs: number;
+  maxGapMs: number;
+  scaler: MinMaxScaler;
+  threshold: number;
+  thresholdRule: ThresholdRule & { description: string; validationWindows: number; validationQuantileValue: number };
+  architecture: { units: number[]; recurrentActivation: 'sigmoid'; parameters: number };
+  training: {
+    seed: number;
+    backend: string;
+    epochs: number;
+    bestEpoch: number;
+    trainLoss: number;
+    valLoss: number;
+    trainWindows: number;
+    valWindows: number;
+    trainHop: number;
+    seconds: number;
+    data: DataDigest;
+  };
+  /** Filled by `anomaly-agent evaluate --write`; absent until a bundle has been evaluated. */
+  metrics?: Record<string, unknown>;
+  tfjsVersion: string;
+  /** sha256 (hex) of every model file in the bundle, keyed by file name. */
+  files: Record<string, string>;
+}
+
+export interface DataDigest {
+  algorithm: 'sha256';
+  /** Files (relative to the data directory) in the order hashed. */
+  files: string[];
+  sha256: string;
+}
+
+/** Names the check a bundle failed, so the operator knows what to fix. */
+export class BundleError extends Error {
+  override name = 'BundleError';
+  constructor(
+    readonly dir: string,
+    readonly check: string,
+    detail: string,
+  ) {
+    super(`bundle ${dir} refused: check '${check}' failed: ${detail}`);
+  }
+}
+
+export function sha256(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function digestFiles(baseDir: string, relFiles: string[]): Promise<DataDigest> {
+  const h = createHash('sha256');
+  for (const f of relFiles) {
+    h.update(f + '\n');
+    h.update(await readFile(join(baseDir, f)));
+  }
+  return { algorithm: 'sha256', files: relFiles, sha256: h.digest('hex') };
+}
+
+function weightBytes(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
+  const parts = Array.isArray(data) ? data : [data];
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(new Uint8Array(p), off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Writes a bundle atomically: into `<dir>.tmp-<pid>` first, then renamed over `dir`, so a reader
+ * never sees half a bundle.
+ */
+export async function writeBundle(
+  dir: string,
+  model: tf.LayersModel,
+  manifest: Omit<BundleManifest, 'files' | 'format' | 'formatVersion' | 'tfjsVersion'>,
+): Promise<BundleManifest> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!artifacts?.weightData || !artifacts.weightSpecs) throw new Error('tfjs returned no weights to save');
+  const weights = weightBytes(artifacts.weightData as ArrayBuffer | ArrayBuffer[]);
+  const modelJson = JSON.stringify({
+    format: 'layers-model',
+    generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+    convertedBy: null,
+    modelTopology: artifacts.modelTopology,
+    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs }],
+  });
+  const full: BundleManifest = {
+    format: BUNDLE_FORMAT,
+    formatVersion: BUNDLE_FORMAT_VERSION,
+    ...manifest,
+    tfjsVersion: tf.version.tfjs,
+    files: { [MODEL_FILE]: sha256(modelJson), [WEIGHTS_FILE]: sha256(weights) },
+  };
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  await writeFile(join(tmp, MODEL_FILE), modelJson);
+  await writeFile(join(tmp, WEIGHTS_FILE), weights);
+  await writeFile(join(tmp, BUNDLE_FILE), JSON.stringify(full, null, 2) + '\n');
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+  return full;
+}
+
+/** Rewrites bundle.json only (e.g. to record evaluation metrics); model files are untouched. */
+export async function updateManifest(dir: string, manifest: BundleManifest): Promise<void> {
+  const tmp = join(dir, `${BUNDLE_FILE}.tmp-${process.pid}`);
+  await writeFile(tmp, JSON.stringify(manifest, null, 2) + '\n');
+  await rename(tmp, join(dir, BUNDLE_FILE));
+}
+
+export interface LoadedBundle {
+  dir: string;
+  manifest: BundleManifest;
+  model: tf.LayersModel;
+}
+
+export interface LoadOptions {
+  /** Channels this device can feed; a bundle asking for anything else is refused. */
+  knownFeatures: readonly string[];
+}
+
+const REQUIRED: [keyof BundleManifest, string][] = [
+  ['name', 'string'],
+  ['profile', 'string'],
+  ['modelType', 'string'],
+  ['features', 'object'],
+  ['seqLen', 'number'],
+  ['hop', 'number'],
+  ['periodMs', 'number'],
+  ['maxGapMs', 'number'],
+  ['scaler', 'object'],
+  ['threshold', 'number'],
+  ['files', 'object'],
+];
+
+async function readManifest(dir: string): Promise<BundleManifest> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, BUNDLE_FILE), 'utf8');
+  } catch (err) {
+    throw new BundleError(dir, 'files-present', `${BUNDLE_FILE} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  let m: BundleManifest;
+  try {
+    m = JSON.parse(text) as BundleManifest;
+  } catch (err) {
+    throw new BundleError(dir, 'bundle-json', `${BUNDLE_FILE} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (m.format !== BUNDLE_FORMAT || m.formatVersion !== BUNDLE_FORMAT_VERSION) {
+    throw new BundleError(dir, 'format', `expected ${BUNDLE_FORMAT} v${BUNDLE_FORMAT_VERSION}, found ${m.format} v${m.formatVersion}`);
+  }
+  for (const [key, type] of REQUIRED) {
+    if (typeof m[key] !== type || m[key] === null) throw new BundleError(dir, 'bundle-json', `field '${key}' must be a ${type}`);
+  }
+  for (const key of ['seqLen', 'hop', 'periodMs'] as const) {
+    if (!Number.isInteger(m[key]) || m[key] <= 0) throw new BundleError(dir, 'bundle-json', `field '${key}' must be a positive integer, got ${m[key]}`);
+  }
+  if (!(m.threshold > 0) || !Number.isFinite(m.threshold)) throw new BundleError(dir, 'bundle-json', `threshold must be a positive finite number, got ${m.threshold}`);
+  return m;
+}
+
+function checkFeatures(dir: string, m: BundleManifest, known: readonly string[]): void {
+  if (!Array.isArray(m.features) || m.features.length === 0) throw new BundleError(dir, 'features', 'features must be a non-empty list');
+  const unknown = m.features.filter((f) => !known.includes(f));
+  if (unknown.length) throw new BundleError(dir, 'features', `features unknown to this device: ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  if (new Set(m.features).size !== m.features.length) throw new BundleError(dir, 'features', `duplicate feature in ${m.features.join(', ')}`);
+  try {
+    checkScaler(m.scaler, m.features);
+  } catch (err) {
+    throw new BundleError(dir, 'features', (err as Error).message);
+  }
+}
+
+async function readHashed(dir: string, m: BundleManifest, file: string): Promise<Buffer> {
+  const expected = m.files[file];
+  if (typeof expected !== 'string') throw new BundleError(dir, 'files-present', `${BUNDLE_FILE} lists no sha256 for ${file}`);
+  let data: Buffer;
+  try {
+    data = await readFile(join(dir, file));
+  } catch (err) {
+    throw new BundleError(dir, 'files-present', `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  const actual = sha256(data);
+  if (actual !== expected) throw new BundleError(dir, 'sha256', `${file} has sha256 ${actual}, ${BUNDLE_FILE} says ${expected}`);
+  return data;
+}
+
+interface ModelJson {
+  modelTopology: unknown;
+  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+}
+
+/**
+ * Loads and verifies a bundle; every failure is a BundleError naming the check:
+ * files-present, bundle-json, format, features, sha256, topology, weights-shape.
+ */
+export async function loadBundle(dir: string, opts: LoadOptions): Promise<LoadedBundle> {
+  const m = await readManifest(dir);
+  checkFeatures(dir, m, opts.knownFeatures);
+  const modelBytes = await readHashed(dir, m, MODEL_FILE);
+  const weights = await readHashed(dir, m, WEIGHTS_FILE);
+  let mj: ModelJson;
+  try {
+    mj = JSON.parse(modelBytes.toString('utf8')) as ModelJson;
+  } catch (err) {
+    throw new BundleError(dir, 'topology', `${MODEL_FILE} is not valid JSON: ${(err as Error).message}`);
+  }
+  const specs = (mj.weightsManifest ?? []).flatMap((g) => g.weights);
+  const paths = (mj.weightsManifest ?? []).flatMap((g) => g.paths);
+  if (paths.length !== 1 || paths[0] !== WEIGHTS_FILE) throw new BundleError(dir, 'weights-shape', `${MODEL_FILE} must reference exactly ${WEIGHTS_FILE}, found [${paths.join(', ')}]`);
+  const expectedBytes = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
+  if (specs.some((w) => w.dtype !== 'float32')) throw new BundleError(dir, 'weights-shape', 'only float32 weights are supported');
+  if (expectedBytes !== weights.byteLength) {
+    throw new BundleError(dir, 'weights-shape', `${MODEL_FILE} describes ${expectedBytes} bytes of weights, ${WEIGHTS_FILE} has ${weights.byteLength}`);
+  }
+  let model: tf.LayersModel;
+  try {
+    const buf = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+    model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: mj.modelTopology as tf.io.ModelJSON['modelTopology'], weightSpecs: specs, weightData: buf }));
+  } catch (err) {
+    throw new BundleError(dir, 'weights-shape', `tfjs could not build the model from its weights: ${(err as Error).message}`);
+  }
+  const expect = JSON.stringify([null, m.seqLen, m.features.length]);
+  const inShape = JSON.stringify(model.inputs[0]?.shape);
+  const outShape = JSON.stringify(model.outputs[0]?.shape);
+  if (inShape !== expect || outShape !== expect) {
+    model.dispose();
+    throw new BundleError(dir, 'topology', `model maps ${inShape} → ${outShape}; bundle needs ${expect} → ${expect} (seqLen ${m.seqLen}, ${m.features.length} features)`);
+  }
+  return { dir, manifest: m, model };
+}

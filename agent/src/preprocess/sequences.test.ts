@@ -1,0 +1,146 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Series } from './csv.js';
+import { fitMinMax, type MinMaxScaler } from './scaler.js';
+import { gatherX, makeWindows, selectWindows, splitByTime, windowStarts } from './sequences.js';
+
+function series(file: string, t: number[], columns: Record<string, number[]>, label?: number[]): Series {
+  const cols: Record<string, Float64Array> = {};
+  for (const [k, v] of Object.entries(columns)) cols[k] = Float64Array.from(v);
+  const s: Series = { file, name: file, rows: t.length, t: Float64Array.from(t), columns: cols };
+  if (label) s.label = Uint8Array.from(label);
+  return s;
+}
+const range = (n: number, f: (i: number) => number = (i) => i) => Array.from({ length: n }, (_, i) => f(i));
+/** min 0, max 1: scale 1, offset 0, so scaled values equal raw ones and can be written by hand. */
+const identity = (features: string[]): MinMaxScaler => ({ features, min: features.map(() => 0), max: features.map(() => 1) });
+
+test('10 rows, seqLen 4, hop 3 → windows at rows 0, 3, 6 with exact row-major values', () => {
+  const s = series('a.csv', range(10, (i) => 1000 + 50 * i), { a: range(10), b: range(10, (i) => 100 + i) });
+  const w = makeWindows([s], { features: ['a', 'b'], scaler: identity(['a', 'b']), seqLen: 4, hop: 3, maxGapMs: 50 });
+  assert.equal(w.n, 3);
+  assert.equal(w.seqLen, 4);
+  assert.equal(w.f, 2);
+  assert.deepEqual([...w.startRow], [0, 3, 6]);
+  assert.deepEqual([...w.startT], [1000, 1150, 1300]);
+  assert.deepEqual([...w.endT], [1150, 1300, 1450]);
+  assert.deepEqual([...w.fileIndex], [0, 0, 0]);
+  assert.equal(w.x.length, 3 * 4 * 2);
+  // [n][seqLen][f]
+  assert.deepEqual([...w.x], [
+    0, 100, 1, 101, 2, 102, 3, 103,
+    3, 103, 4, 104, 5, 105, 6, 106,
+    6, 106, 7, 107, 8, 108, 9, 109,
+  ]);
+  assert.equal(w.labelFraction, undefined);
+});
+
+test('windows carry the fitted scaling', () => {
+  const s = series('a.csv', range(5), { a: [2, 4, 6, 8, 10] });
+  const sc = fitMinMax([s], ['a']);
+  const w = makeWindows([s], { features: ['a'], scaler: sc, seqLen: 3, hop: 2, maxGapMs: 1 });
+  assert.deepEqual([...w.x], [0, 0.25, 0.5, 0.5, 0.75, 1]);
+});
+
+test('a gap longer than maxGapMs breaks the sequence; a gap equal to it does not', () => {
+  // rows 0..4 at 0..40, then a 60 ms gap, rows 5..10 at 100..150
+  const t = [0, 10, 20, 30, 40, 100, 110, 120, 130, 140, 150];
+  assert.deepEqual(windowStarts(Float64Array.from(t), t.length, 3, 2, 20), [0, 2, 5, 7]);
+  assert.deepEqual(windowStarts(Float64Array.from(t), t.length, 3, 2, 60), [0, 2, 4, 6, 8]);
+  const s = series('g.csv', t, { a: range(11) });
+  const w = makeWindows([s], { features: ['a'], scaler: identity(['a']), seqLen: 3, hop: 2, maxGapMs: 20 });
+  assert.deepEqual([...w.startRow], [0, 2, 5, 7]);
+  assert.deepEqual([...w.x], [0, 1, 2, 2, 3, 4, 5, 6, 7, 7, 8, 9]);
+  for (let i = 0; i < w.n; i++) assert.ok(w.endT[i]! - w.startT[i]! === 20, 'no window spans the gap');
+  // Segment shorter than seqLen yields nothing.
+  assert.deepEqual(windowStarts(Float64Array.from([0, 1, 50, 51, 52]), 5, 3, 1, 10), [2]);
+});
+
+test('two files are never joined, even when contiguous in time', () => {
+  const a = series('a.csv', [0, 10, 20, 30, 40], { a: [1, 2, 3, 4, 5] });
+  const b = series('b.csv', [50, 60, 70, 80, 90], { a: [6, 7, 8, 9, 10] });
+  const w = makeWindows([a, b], { features: ['a'], scaler: identity(['a']), seqLen: 3, hop: 1, maxGapMs: 1000 });
+  assert.equal(w.n, 6);
+  assert.deepEqual([...w.fileIndex], [0, 0, 0, 1, 1, 1]);
+  assert.deepEqual([...w.startRow], [0, 1, 2, 0, 1, 2]);
+  assert.deepEqual([...w.x], [1, 2, 3, 2, 3, 4, 3, 4, 5, 6, 7, 8, 7, 8, 9, 8, 9, 10]);
+  assert.deepEqual(w.files.map((f) => [f.file, f.t0, f.t1]), [['a.csv', 0, 40], ['b.csv', 50, 90]]);
+});
+
+test('labelFraction is the share of label-1 rows per window', () => {
+  const s = series('l.csv', range(6), { a: range(6) }, [0, 0, 1, 1, 1, 0]);
+  const w = makeWindows([s], { features: ['a'], scaler: identity(['a']), seqLen: 4, hop: 1, maxGapMs: 1 });
+  assert.deepEqual([...w.labelFraction!], [0.5, 0.75, 0.75]);
+});
+
+test('bad options and unordered timestamps are refused', () => {
+  const s = series('a.csv', [0, 1, 2], { a: [0, 1, 2] });
+  const o = { features: ['a'], scaler: identity(['a']), seqLen: 2, hop: 1, maxGapMs: 5 };
+  assert.throws(() => makeWindows([s], { ...o, hop: 0 }), RangeError);
+  assert.throws(() => makeWindows([s], { ...o, seqLen: 1.5 }), RangeError);
+  assert.throws(() => makeWindows([s], { ...o, features: ['b'] }), /differ/);
+  assert.throws(() => makeWindows([series('u.csv', [0, 2, 1], { a: [0, 1, 2] })], o), /u\.csv.*strictly increasing/);
+});
+
+test('gatherX and selectWindows materialise subsets in the given order', () => {
+  const s = series('a.csv', range(8), { a: range(8), b: range(8, (i) => -i) });
+  const w = makeWindows([s], { features: ['a', 'b'], scaler: identity(['a', 'b']), seqLen: 2, hop: 2, maxGapMs: 1 });
+  assert.equal(w.n, 4);
+  assert.deepEqual([...gatherX(w, [3, 0])], [6, -6, 7, -7, 0, -0, 1, -1]);
+  const buf = new Float32Array(8);
+  assert.equal(gatherX(w, [1, 2], buf), buf);
+  assert.deepEqual([...buf], [2, -2, 3, -3, 4, -4, 5, -5]);
+  assert.throws(() => gatherX(w, [4]), RangeError);
+  const sub = selectWindows(w, [2, 1]);
+  assert.equal(sub.n, 2);
+  assert.deepEqual([...sub.startRow], [4, 2]);
+  assert.deepEqual([...sub.startT], [4, 2]);
+  assert.deepEqual([...sub.x], [4, -4, 5, -5, 2, -2, 3, -3]);
+});
+
+test('splitByTime: boundary on the covered timeline (gaps between files excluded); straddlers dropped', () => {
+  // A: 10 rows at 0..90, B: 10 rows at 1000..1090. Covered D = 90 + 90 = 180.
+  const a = series('a.csv', range(10, (i) => 10 * i), { a: range(10) });
+  const b = series('b.csv', range(10, (i) => 1000 + 10 * i), { a: range(10, (i) => 10 + i) });
+  const w = makeWindows([a, b], { features: ['a'], scaler: identity(['a']), seqLen: 3, hop: 1, maxGapMs: 20 });
+  assert.equal(w.n, 16);
+
+  // 0.75·180 = 135 → 45 ms into B → boundaryT 1045.
+  const sp = splitByTime(w, 0.75);
+  assert.equal(sp.boundaryT, 1045);
+  // Train: all 8 of A + B windows ending before 1045 (start rows 0,1,2 end at 1020,1030,1040).
+  assert.equal(sp.train.n, 11);
+  assert.deepEqual([...sp.train.startT.slice(8)], [1000, 1010, 1020]);
+  // Val: B windows starting at or after 1045 (start rows 5,6,7); rows 3,4 straddle and are dropped.
+  assert.deepEqual([...sp.val.startT], [1050, 1060, 1070]);
+  assert.equal(sp.dropped, 2);
+  assert.deepEqual([...sp.val.x], [15, 16, 17, 16, 17, 18, 17, 18, 19]);
+  assert.deepEqual([...sp.val.fileIndex], [1, 1, 1]);
+
+  // Boundary exactly at the end of A → B's first timestamp; nothing dropped.
+  const half = splitByTime(w, 0.5);
+  assert.equal(half.boundaryT, 1000);
+  assert.deepEqual([half.train.n, half.val.n, half.dropped], [8, 8, 0]);
+  assert.ok([...half.train.fileIndex].every((f) => f === 0) && [...half.val.fileIndex].every((f) => f === 1));
+
+  // Everything in training.
+  const all = splitByTime(w, 1);
+  assert.deepEqual([all.train.n, all.val.n, all.dropped], [16, 0, 0]);
+
+  assert.throws(() => splitByTime(w, 0), RangeError);
+  assert.throws(() => splitByTime(w, 1.2), RangeError);
+});
+
+test('splitByTime default-style 0.9 on one file: no row in both sets', () => {
+  const s = series('a.csv', range(101, (i) => 20 * i), { a: range(101) });
+  const w = makeWindows([s], { features: ['a'], scaler: identity(['a']), seqLen: 10, hop: 5, maxGapMs: 20 });
+  const sp = splitByTime(w, 0.9);
+  assert.equal(sp.boundaryT, 1800);
+  const trainEnd = Math.max(...sp.train.endT);
+  const valStart = Math.min(...sp.val.startT);
+  assert.ok(trainEnd < 1800 && valStart >= 1800);
+  // starts every 100 ms: train windows end at 180+100k < 1800 → k ≤ 16 (17 windows); val start ≥ 1800 → 1800 only.
+  assert.equal(sp.train.n, 17);
+  assert.deepEqual([...sp.val.startT], [1800]);
+  assert.equal(sp.dropped, w.n - 18);
+});

@@ -1,0 +1,233 @@
+/**
+ * Sliding windows over scaled series, and the time-ordered train/validation split.
+ *
+ * Windows are cut inside unbroken segments only: a segment ends at a file boundary or where two
+ * consecutive rows are more than `maxGapMs` apart. That is the same rule the device's windower
+ * applies, so a model is never trained on a sequence the device would refuse to form.
+ */
+import type { Series } from './csv.js';
+import { transform, type MinMaxScaler } from './scaler.js';
+
+export interface WindowOptions {
+  /** Features in model-input order; must equal `scaler.features`. */
+  features: readonly string[];
+  scaler: MinMaxScaler;
+  /** Rows per window. */
+  seqLen: number;
+  /** Rows between consecutive window starts within a segment. */
+  hop: number;
+  /** A step between consecutive rows longer than this breaks the segment. */
+  maxGapMs: number;
+}
+
+/** Time span of one input series, kept so the split can reason about the timeline. */
+export interface FileSpan {
+  file: string;
+  rows: number;
+  /** First and last row timestamp (ms epoch). */
+  t0: number;
+  t1: number;
+}
+
+export interface Windows {
+  /** Scaled values, row-major [n][seqLen][f]. */
+  x: Float32Array;
+  n: number;
+  seqLen: number;
+  f: number;
+  features: string[];
+  /** Timestamp of each window's first and last row (both inclusive). */
+  startT: Float64Array;
+  endT: Float64Array;
+  /** Index into `files` of the series each window comes from. */
+  fileIndex: Uint32Array;
+  /** Row in that series where the window starts. */
+  startRow: Uint32Array;
+  /** Share of rows labelled 1 in each window; present when every series has labels. */
+  labelFraction?: Float32Array;
+  /** The input series' spans, in input order. */
+  files: FileSpan[];
+}
+
+function checkOptions(o: WindowOptions): void {
+  if (!Number.isInteger(o.seqLen) || o.seqLen < 1) throw new RangeError(`seqLen must be a positive integer, got ${o.seqLen}`);
+  if (!Number.isInteger(o.hop) || o.hop < 1) throw new RangeError(`hop must be a positive integer, got ${o.hop}`);
+  if (!(o.maxGapMs > 0)) throw new RangeError(`maxGapMs must be > 0, got ${o.maxGapMs}`);
+  const sf = o.scaler.features;
+  if (sf.length !== o.features.length || sf.some((f, j) => f !== o.features[j])) {
+    throw new Error(`scaler features [${sf.join(', ')}] differ from window features [${o.features.join(', ')}]`);
+  }
+}
+
+/** Window start rows of one series: offsets 0, hop, 2·hop, … inside each unbroken segment. */
+export function windowStarts(t: Float64Array, rows: number, seqLen: number, hop: number, maxGapMs: number): number[] {
+  const starts: number[] = [];
+  let seg = 0;
+  for (let i = 1; i <= rows; i++) {
+    if (i === rows || t[i]! - t[i - 1]! > maxGapMs) {
+      for (let s = seg; s + seqLen <= i; s += hop) starts.push(s);
+      seg = i;
+    }
+  }
+  return starts;
+}
+
+/** Cut all windows of all series (never across files or gaps) and materialise them scaled. */
+export function makeWindows(series: readonly Series[], opts: WindowOptions): Windows {
+  checkOptions(opts);
+  const { seqLen, hop, maxGapMs } = opts;
+  const f = opts.features.length;
+  const withLabels = series.length > 0 && series.every((s) => s.label !== undefined);
+
+  const perFile = series.map((s) => {
+    for (let i = 1; i < s.rows; i++) {
+      // Series from the CSV reader are already strictly increasing; others (simulator, replay) may not be.
+      if (!(s.t[i]! > s.t[i - 1]!)) throw new Error(`${s.file}: timestamps not strictly increasing at row ${i}`);
+    }
+    return windowStarts(s.t, s.rows, seqLen, hop, maxGapMs);
+  });
+  const n = perFile.reduce((a, st) => a + st.length, 0);
+
+  const win = seqLen * f;
+  const x = new Float32Array(n * win);
+  const startT = new Float64Array(n);
+  const endT = new Float64Array(n);
+  const fileIndex = new Uint32Array(n);
+  const startRow = new Uint32Array(n);
+  const labelFraction = withLabels ? new Float32Array(n) : undefined;
+
+  let w = 0;
+  series.forEach((s, fi) => {
+    const starts = perFile[fi]!;
+    if (starts.length === 0) return;
+    // Scale each file once; windows overlap, so scaling per window would redo most rows hop-fold.
+    const scaled = transform(opts.scaler, s);
+    for (const st of starts) {
+      x.set(scaled.subarray(st * f, (st + seqLen) * f), w * win);
+      startT[w] = s.t[st]!;
+      endT[w] = s.t[st + seqLen - 1]!;
+      fileIndex[w] = fi;
+      startRow[w] = st;
+      if (labelFraction !== undefined) {
+        let ones = 0;
+        for (let i = st; i < st + seqLen; i++) ones += s.label![i]!;
+        labelFraction[w] = ones / seqLen;
+      }
+      w++;
+    }
+  });
+
+  const out: Windows = {
+    x,
+    n,
+    seqLen,
+    f,
+    features: [...opts.features],
+    startT,
+    endT,
+    fileIndex,
+    startRow,
+    files: series.map((s) => ({ file: s.file, rows: s.rows, t0: s.t[0]!, t1: s.t[s.rows - 1]! })),
+  };
+  if (labelFraction !== undefined) out.labelFraction = labelFraction;
+  return out;
+}
+
+/**
+ * Copy the windows at `indices` (in that order) into one row-major [k][seqLen][f] buffer —
+ * a training batch. Pass `out` to reuse a buffer across batches.
+ */
+export function gatherX(w: Windows, indices: ArrayLike<number>, out?: Float32Array): Float32Array {
+  const win = w.seqLen * w.f;
+  const dst = out ?? new Float32Array(indices.length * win);
+  if (dst.length < indices.length * win) throw new RangeError('gatherX: output buffer too small');
+  for (let k = 0; k < indices.length; k++) {
+    const i = indices[k]!;
+    if (!(i >= 0 && i < w.n && Number.isInteger(i))) throw new RangeError(`gatherX: window index ${i} out of range [0, ${w.n})`);
+    dst.set(w.x.subarray(i * win, (i + 1) * win), k * win);
+  }
+  return dst;
+}
+
+/** A Windows holding only the windows at `indices` (in that order); `files` is shared. */
+export function selectWindows(w: Windows, indices: ArrayLike<number>): Windows {
+  const k = indices.length;
+  const pick = <T extends Float64Array | Float32Array | Uint32Array>(a: T, make: (n: number) => T): T => {
+    const r = make(k);
+    for (let j = 0; j < k; j++) r[j] = a[indices[j]!]!;
+    return r;
+  };
+  const out: Windows = {
+    x: gatherX(w, indices),
+    n: k,
+    seqLen: w.seqLen,
+    f: w.f,
+    features: w.features,
+    startT: pick(w.startT, (n) => new Float64Array(n)),
+    endT: pick(w.endT, (n) => new Float64Array(n)),
+    fileIndex: pick(w.fileIndex, (n) => new Uint32Array(n)),
+    startRow: pick(w.startRow, (n) => new Uint32Array(n)),
+    files: w.files,
+  };
+  if (w.labelFraction !== undefined) out.labelFraction = pick(w.labelFraction, (n) => new Float32Array(n));
+  return out;
+}
+
+export interface TimeSplit {
+  train: Windows;
+  val: Windows;
+  /** Absolute timestamp (ms epoch) of the boundary; see splitByTime. */
+  boundaryT: number;
+  /** Windows straddling the boundary, in neither set. */
+  dropped: number;
+}
+
+/**
+ * Time-ordered train/validation split, no shuffling across the boundary.
+ *
+ * The exact rule:
+ * 1. Order the input files by first timestamp and lay them end to end, leaving out the time
+ *    between files (recordings may be days apart; that idle time should not decide the split).
+ *    The covered duration is D = Σ (t1 − t0) over files, with t0/t1 a file's first/last row.
+ * 2. The boundary is the point at fraction `trainFraction` of D, mapped back to an absolute time
+ *    boundaryT: walking the files in order with `acc` = covered time of earlier files, the first
+ *    file with acc + (t1 − t0) > trainFraction·D holds it, at boundaryT = t0 + (trainFraction·D − acc).
+ *    If the point falls exactly on the end of a file, boundaryT is the next file's t0, so the
+ *    whole earlier file is training data. trainFraction = 1 puts everything in training.
+ * 3. A window is training if endT < boundaryT, validation if startT ≥ boundaryT, otherwise it
+ *    straddles the boundary and is dropped. Thus no row is in both sets.
+ * Each set keeps the windows' input order (time order when the series are time-ordered, as readCsvDir returns them).
+ */
+export function splitByTime(w: Windows, trainFraction: number): TimeSplit {
+  if (!(trainFraction > 0 && trainFraction <= 1)) throw new RangeError(`trainFraction must be in (0, 1], got ${trainFraction}`);
+  const spans = [...w.files].sort((a, b) => a.t0 - b.t0);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i]!.t0 <= spans[i - 1]!.t1) throw new Error(`splitByTime: ${spans[i]!.file} overlaps ${spans[i - 1]!.file} in time`);
+  }
+  const total = spans.reduce((a, s) => a + (s.t1 - s.t0), 0);
+  const target = trainFraction * total;
+  let boundaryT = Infinity;
+  if (trainFraction < 1) {
+    let acc = 0;
+    for (let i = 0; i < spans.length; i++) {
+      const s = spans[i]!;
+      const d = s.t1 - s.t0;
+      if (acc + d > target) {
+        boundaryT = s.t0 + (target - acc);
+        break;
+      }
+      acc += d;
+      if (acc === target && i + 1 < spans.length) {
+        boundaryT = spans[i + 1]!.t0;
+        break;
+      }
+    }
+  }
+  const train: number[] = [];
+  const val: number[] = [];
+  for (let i = 0; i < w.n; i++) {
+    if (w.endT[i]! < boundaryT) train.push(i);
+    else if (w.startT[i]! >= boundaryT) val.push(i);
+  }
+  return { train: selectWindows(w, train), val: selectWindows(w, val), boundaryT, dropped: w.n - train.length - val.length };
+}

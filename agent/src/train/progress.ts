@@ -1,0 +1,46 @@
+/**
+ * One-line terminal progress bar per epoch: redrawn in place on a TTY, one line per epoch otherwise
+ * (CI logs and files stay readable).
+ */
+export class EpochProgress {
+  private readonly started = Date.now();
+  private lastDraw = 0;
+
+  constructor(
+    private readonly out: NodeJS.WritableStream & { isTTY?: boolean },
+    private readonly label: string,
+    private readonly maxEpochs: number,
+    private readonly batchesPerEpoch: number,
+  ) {}
+
+  batch(epoch: number, batch: number, loss: number): void {
+    if (!this.out.isTTY) return;
+    const now = Date.now();
+    if (now - this.lastDraw < 200 && batch < this.batchesPerEpoch) return;
+    this.lastDraw = now;
+    this.out.write(`\r${this.line(epoch, batch, loss)}`);
+  }
+
+  epochEnd(epoch: number, loss: number, valLoss: number, note = ''): void {
+    const done = this.line(epoch, this.batchesPerEpoch, loss);
+    this.out.write(`${this.out.isTTY ? '\r' : ''}${done} val ${valLoss.toExponential(3)}${note ? ' ' + note : ''}\n`);
+  }
+
+  private line(epoch: number, batch: number, loss: number): string {
+    const width = 24;
+    const frac = batch / this.batchesPerEpoch;
+    const filled = Math.round(frac * width);
+    const elapsed = (Date.now() - this.started) / 1000;
+    const doneEpochs = epoch - 1 + frac;
+    // ETA for the epoch budget; early stopping usually ends sooner.
+    const eta = doneEpochs > 0 ? (elapsed / doneEpochs) * (this.maxEpochs - doneEpochs) : NaN;
+    return `${this.label} epoch ${epoch}/${this.maxEpochs} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] loss ${loss.toExponential(3)} ETA ${formatSeconds(eta)}`;
+  }
+}
+
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '--:--';
+  const m = Math.floor(s / 60);
+  const sec = Math.round(s % 60);
+  return `${m}:${String(sec).padStart(2, '0')}`;
+}
