@@ -6,7 +6,7 @@ import { selectBackend } from '../model/backend.js';
 import { trainBundle } from '../train/pipeline.js';
 import { formatSeconds } from '../train/progress.js';
 
-export const TRAIN_DEFAULTS = { data: 'datas/raw', models: 'models', epochs: 20, patience: 3, batchSize: 64, seed: 42 };
+export const TRAIN_DEFAULTS = { data: 'datas/raw', models: 'models', epochs: 15, patience: 3, batchSize: 64, seed: 42 };
 
 export const trainCommand: Command = {
   name: 'train',

@@ -22,7 +22,7 @@ import {
 } from '../core/faults.js';
 import { FAULT_CHANNELS, OVERHEAT_RECOVER_TAU_S, SENSOR_FAULT_CHANNEL_CHOICES } from './faults.js';
 import { MotorSimulator, type MotorReading } from './motor.js';
-import { Rng, deriveSeed } from './rng.js';
+import { Rng, deriveSeed } from '../core/rng.js';
 
 export const CSV_HEADER = 'timestamp,' + CHANNELS.join(',');
 export const CSV_TEST_HEADER = CSV_HEADER + ',label';

@@ -7,7 +7,7 @@
  * ramp of 10–90 s (a valve or a VFD setpoint moves). It is built lazily from its own seeded
  * stream, so it can be queried for as long as the simulation runs.
  */
-import { Rng } from './rng.js';
+import { Rng } from '../core/rng.js';
 
 export interface LoadScheduleOptions {
   /** Lowest / highest load level, fraction of rated. Defaults 0.3 / 1.0. */

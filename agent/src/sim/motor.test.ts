@@ -4,7 +4,7 @@ import { PROFILES, type Channel } from '../core/profiles.js';
 import type { FaultKind, Intensity } from '../core/faults.js';
 import { MotorSimulator, type MotorOptions, type MotorReading } from './motor.js';
 import { FAULT_MAGNITUDES, SENSOR_RAILS } from './faults.js';
-import { Rng, SmoothNoise, deriveSeed } from './rng.js';
+import { Rng, SmoothNoise, deriveSeed } from '../core/rng.js';
 import { meanStd, toneAmplitude } from './spectrum.js';
 
 const T0 = Date.UTC(2024, 0, 8, 6, 0, 0);

@@ -13,7 +13,7 @@
  */
 import type { Channel, Profile } from '../core/profiles.js';
 import type { FaultKind, Intensity } from '../core/faults.js';
-import { Rng, SmoothNoise, deriveSeed } from './rng.js';
+import { Rng, SmoothNoise, deriveSeed } from '../core/rng.js';
 import { LoadSchedule, segmentValue, type LoadScheduleOptions, type LoadSegment } from './load.js';
 import {
   FAULT_CHANNELS,

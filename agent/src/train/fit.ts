@@ -1,5 +1,6 @@
 import { tf } from '../model/backend.js';
 import type { EpochProgress } from './progress.js';
+import { Rng } from '../core/rng.js';
 
 export interface WindowSet {
   /** Row-major [n][seqLen][nFeatures], already scaled. */
@@ -28,18 +29,6 @@ export interface FitResult {
   seconds: number;
 }
 
-/** mulberry32: small, fast, and good enough to shuffle batches reproducibly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function meanLoss(model: tf.LayersModel, set: WindowSet, seqLen: number, f: number, batchSize: number): number {
   const stride = seqLen * f;
   let total = 0;
@@ -66,7 +55,7 @@ export async function fitAutoencoder(model: tf.LayersModel, train: WindowSet, va
   if (val.n === 0) throw new Error('no validation windows: the validation span is shorter than one window');
   const started = Date.now();
   const stride = seqLen * f;
-  const rand = seededRandom(opts.seed);
+  const rng = new Rng(opts.seed);
   const order = Uint32Array.from({ length: train.n }, (_, i) => i);
   const batch = new Float32Array(batchSize * stride);
   const batches = Math.ceil(train.n / batchSize);
@@ -75,7 +64,7 @@ export async function fitAutoencoder(model: tf.LayersModel, train: WindowSet, va
 
   for (let epoch = 1; epoch <= opts.maxEpochs; epoch++) {
     for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
+      const j = rng.int(i + 1);
       [order[i], order[j]] = [order[j], order[i]];
     }
     let lossSum = 0;

@@ -10,7 +10,6 @@ import { selectBackend } from '../model/backend.js';
 import { loadBundle, type BundleManifest } from '../model/bundle.js';
 import { evaluateBundle } from '../evaluate/bundle-eval.js';
 import { confusion } from '../evaluate/metrics.js';
-import type { FaultEpisode } from '../core/faults.js';
 import { trainBundle } from './pipeline.js';
 
 let root: string;
@@ -38,7 +37,7 @@ test('a tiny model trains in seconds, writes a loadable bundle, and its error se
   // Obvious vibration faults (×3.5 imbalance, 6 m/s² bearing impacts, an axis stuck at its rail …)
   // must score above normal windows. ROC AUC is threshold-free, so this holds for a barely trained
   // model that separates at all.
-  const onAccel = (e: Pick<FaultEpisode, 'intensity' | 'channels'>) => e.intensity === 'obvious' && e.channels.some((c) => c.startsWith('accel_'));
+  const onAccel = (e: { intensity: string; channels: string[] }) => e.intensity === 'obvious' && e.channels.some((c) => c.startsWith('accel_'));
   const obvious = confusion(ev.files, r.manifest.threshold, onAccel);
   assert.ok(obvious.auc !== null && obvious.auc > 0.9, `obvious vibration-fault AUC ${obvious.auc}`);
   const detected = ev.metrics.episodes.filter((e) => onAccel(e) && e.detected).length;

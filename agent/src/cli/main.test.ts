@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('--help lists every command and each command answers --help', () => {
+  const top = cli('--help');
+  assert.equal(top.code, 0);
+  for (const c of ['data', 'train', 'evaluate']) {
+    assert.match(top.out, new RegExp(`^  ${c} `, 'm'));
+    const sub = cli(c, '--help');
+    assert.equal(sub.code, 0, `${c} --help`);
+    assert.match(sub.out, new RegExp(`^usage: anomaly-agent ${c}`));
+  }
+});
+
+test('no command, an unknown command and a bad flag value are usage errors (exit 2) that name the problem', () => {
+  assert.equal(cli().code, 2);
+  const unknown = cli('frobnicate');
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.err, /unknown command 'frobnicate'/);
+  const badProfile = cli('train', '--profile', 'rpm_900');
+  assert.equal(badProfile.code, 2);
+  assert.match(badProfile.err, /--profile must be one of rpm_600, rpm_1200 or all, got 'rpm_900'/);
+  const badEpochs = cli('train', '--epochs', 'many');
+  assert.equal(badEpochs.code, 2);
+  assert.match(badEpochs.err, /--epochs must be an integer >= 1, got 'many'/);
+  const badFlag = cli('evaluate', '--frobnicate');
+  assert.equal(badFlag.code, 2);
+  assert.match(badFlag.err, /frobnicate/);
+});
+
+test('training on a malformed CSV fails with the file and line, not a stack trace', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'cli-test-'));
+  try {
+    const dir = join(root, 'rpm_600', 'train');
+    await mkdir(dir, { recursive: true });
+    const rows = ['timestamp,accel_x,accel_y,accel_z,voltage,rpm,temperature', '1000,0.1,0.2,9.8,230,590,40', '1050,0.1,oops,9.8,230,590,40'];
+    await writeFile(join(dir, 'a.csv'), rows.join('\n') + '\n');
+    const r = cli('train', '--data', root, '--models', join(root, 'models'), '--profile', 'rpm_600', '--model', 'voltage', '--log-level', 'silent');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /a\.csv:3: column 'accel_y': 'oops' is not a number/);
+    assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
