@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { PROFILE_NAMES, isProfileName, type ProfileName } from '../core/profiles.js';
 import { type Command, UsageError } from './command.js';
 import {
+  DEFAULT_SEED,
   DEFAULT_TEST_FILES,
   DEFAULT_TRAIN_FILES,
   DEFAULT_TRAIN_MINUTES,
@@ -23,7 +24,7 @@ Same seed → byte-identical files.
 options:
   --out DIR            output directory (default datas/raw; datas/generated when --hours or
                        --train-minutes is given)
-  --seed N             integer seed (default 1)
+  --seed N             integer seed (default ${DEFAULT_SEED})
   --profile P          ${PROFILE_NAMES.join(' | ')} | all (default all)
   --train-minutes N    minutes of normal data per profile (default ${Object.entries(DEFAULT_TRAIN_MINUTES)
     .map(([p, m]) => `${p} ${m}`)
@@ -86,7 +87,7 @@ export const dataCommand: Command = {
     }
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
 
-    const seedText = values.seed ?? '1';
+    const seedText = values.seed ?? String(DEFAULT_SEED);
     const seed = Number(seedText);
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
       throw new UsageError(`--seed must be an integer 0..4294967295, got '${seedText}'`);

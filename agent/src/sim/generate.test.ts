@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PROFILES, PROFILE_NAMES, type ProfileName } from '../core/profiles.js';
 import { FAULT_KINDS, INTENSITIES, FAULT_MANIFEST_FILE, type FaultManifest } from '../core/faults.js';
-import { CSV_HEADER, CSV_TEST_HEADER, generateDataset, OVERHEAT_LABEL_TAIL_MS, planTestFiles, type GenerateResult } from './generate.js';
+import { CSV_HEADER, CSV_TEST_HEADER, DEFAULT_SEED, generateDataset, OVERHEAT_LABEL_TAIL_MS, planTestFiles, type GenerateResult } from './generate.js';
 import { dataCommand } from '../cli/data.js';
 
 let dir = '';
@@ -174,4 +175,20 @@ test('cli: data generate writes a set and reports it; bad flags are usage errors
   const help: string[] = [];
   assert.equal(await dataCommand.run(['--help'], { ...io, out: (l) => help.push(l) }), 0);
   assert.match(help.join('\n'), /data generate/);
+});
+
+test('the committed datas/raw is exactly what the default generator writes', async () => {
+  const committed = fileURLToPath(new URL('../../../datas/raw', import.meta.url));
+  const fresh = join(dir, 'default');
+  await generateDataset({ outDir: fresh, seed: DEFAULT_SEED });
+  for (const p of PROFILE_NAMES) {
+    for (const split of ['train', 'test']) {
+      const names = (await readdir(join(committed, p, split))).sort();
+      assert.deepEqual((await readdir(join(fresh, p, split))).sort(), names, `${p}/${split} file list`);
+      for (const n of names) {
+        const same = (await readFile(join(committed, p, split, n))).equals(await readFile(join(fresh, p, split, n)));
+        assert.ok(same, `${p}/${split}/${n} differs from the generator's output: run 'npm run data'`);
+      }
+    }
+  }
 });

@@ -45,6 +45,8 @@ export const CSV_DECIMALS: Record<Channel, number> = {
 /** Committed default sizes (see datas/README.md): small enough to live in git. */
 export const DEFAULT_TRAIN_MINUTES: Record<ProfileName, number> = { rpm_600: 30, rpm_1200: 15 };
 export const DEFAULT_TRAIN_FILES = 5;
+/** Seed of the committed set in datas/raw. */
+export const DEFAULT_SEED = 1;
 export const DEFAULT_TEST_FILES = 6;
 /** 2024-01-08T06:00:00Z: a Monday morning shift; files are spread over the following days. */
 export const DEFAULT_BASE_MS = Date.UTC(2024, 0, 8, 6, 0, 0);
