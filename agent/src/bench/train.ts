@@ -17,6 +17,7 @@ import { buildAutoencoder } from '../model/autoencoder.js';
 import { fitAutoencoder } from '../train/fit.js';
 import { TRAIN_FRACTION } from '../train/pipeline.js';
 import { TRAIN_DEFAULTS } from '../cli/train.js';
+import { DEFAULT_DIRS } from '../cli/options.js';
 
 const BACKENDS: Exclude<BackendPreference, 'auto'>[] = ['tensorflow', 'wasm', 'cpu'];
 /** Windows timed per measurement: enough for a stable rate, few enough for the cpu backend. */
@@ -69,4 +70,4 @@ function parent(dataDir: string): void {
 
 const args = process.argv.slice(2);
 if (args[0] === '--child') await child(args[1] as BackendPreference, args[2]!);
-else parent(args[0] ?? TRAIN_DEFAULTS.data);
+else parent(args[0] ?? DEFAULT_DIRS.data);

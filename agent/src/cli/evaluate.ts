@@ -2,8 +2,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { backendFlag, modelsFlag, profilesFlag } from './options.js';
-import { TRAIN_DEFAULTS } from './train.js';
+import { backendFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage } from './options.js';
 import { CHANNELS } from '../core/profiles.js';
 import { createLogger } from '../core/log.js';
 import { selectBackend } from '../model/backend.js';
@@ -21,27 +20,17 @@ Loads each bundle <models>/<profile>/<model>/ (verifying every check), scores th
 <data>/<profile>/test/*.csv and prints precision, recall and F1 per model and per fault kind.
 
 options:
-  --profile P      rpm_600, rpm_1200, a comma list, or all (default all)
-  --model M        vibration, voltage, rpm, temperature, multi-feature, a comma list, or all (default all)
-  --data DIR       seed-format data root with <profile>/test/*.csv and faults.json (default ${TRAIN_DEFAULTS.data})
-  --models DIR     bundle root (default ${TRAIN_DEFAULTS.models})
+${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.json', 'warn')}
   --write          record the metrics in bundle.json and write report.md + report/*.svg beside it
   --check          fail (exit 1) unless the metrics reproduce those recorded in bundle.json
-  --backend B      auto, tensorflow, wasm or cpu (default auto)
-  --log-level L    pino level for the log on stderr (default warn)
 `,
   async run(argv, io) {
     const { values } = parseArgs({
       args: argv,
       options: {
-        profile: { type: 'string' },
-        model: { type: 'string' },
-        data: { type: 'string', default: TRAIN_DEFAULTS.data },
-        models: { type: 'string', default: TRAIN_DEFAULTS.models },
+        ...selectionOptions('warn'),
         write: { type: 'boolean', default: false },
         check: { type: 'boolean', default: false },
-        backend: { type: 'string' },
-        'log-level': { type: 'string', default: 'warn' },
       },
       strict: true,
     });

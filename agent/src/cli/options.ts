@@ -37,3 +37,27 @@ export function unitsFlag(value: string | undefined): number[] | undefined {
   if (units.length === 0 || units.some((u) => !Number.isInteger(u) || u < 1)) throw new UsageError(`--units must be positive integers separated by commas (e.g. 64,32), got '${value}'`);
   return units;
 }
+
+/** Where data and bundles live unless told otherwise (the repository's own layout). */
+export const DEFAULT_DIRS = { data: 'datas/raw', models: 'models' } as const;
+
+/** The flags every workstation command takes: which bundles, where, on which backend. */
+export function selectionOptions(logLevel: string) {
+  return {
+    profile: { type: 'string' },
+    model: { type: 'string' },
+    data: { type: 'string', default: DEFAULT_DIRS.data },
+    models: { type: 'string', default: DEFAULT_DIRS.models },
+    backend: { type: 'string' },
+    'log-level': { type: 'string', default: logLevel },
+  } as const;
+}
+
+export function selectionUsage(dataWhat: string, logLevel: string): string {
+  return `  --profile P      rpm_600, rpm_1200, a comma list, or all (default all)
+  --model M        vibration, voltage, rpm, temperature, multi-feature, a comma list, or all (default all)
+  --data DIR       ${dataWhat} (default ${DEFAULT_DIRS.data})
+  --models DIR     bundle root (default ${DEFAULT_DIRS.models})
+  --backend B      auto, tensorflow, wasm or cpu (default auto: tensorflow, else wasm, else cpu)
+  --log-level L    pino level for the log on stderr (default ${logLevel})`;
+}

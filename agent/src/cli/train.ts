@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
 import type { Command } from './command.js';
-import { backendFlag, intFlag, modelsFlag, profilesFlag, unitsFlag } from './options.js';
+import { backendFlag, intFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage, unitsFlag } from './options.js';
 import { createLogger } from '../core/log.js';
+import { PROFILES, PROFILE_NAMES } from '../core/profiles.js';
 import { selectBackend } from '../model/backend.js';
 import { trainBundle } from '../train/pipeline.js';
 import { formatSeconds } from '../train/progress.js';
 
-export const TRAIN_DEFAULTS = { data: 'datas/raw', models: 'models', epochs: 15, patience: 3, batchSize: 64, seed: 42 };
+export const TRAIN_DEFAULTS = { epochs: 15, patience: 3, batchSize: 64, seed: 42 };
 
 export const trainCommand: Command = {
   name: 'train',
@@ -17,35 +18,25 @@ Trains one LSTM autoencoder per profile and model type on <data>/<profile>/train
 the bundle to <models>/<profile>/<model>/ (model.json, weights.bin, bundle.json).
 
 options:
-  --profile P      rpm_600, rpm_1200, a comma list, or all (default all)
-  --model M        vibration, voltage, rpm, temperature, multi-feature, a comma list, or all (default all)
-  --data DIR       seed-format data root (default ${TRAIN_DEFAULTS.data})
-  --models DIR     where bundles are written (default ${TRAIN_DEFAULTS.models})
+${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
   --epochs N       most epochs (default ${TRAIN_DEFAULTS.epochs}); early stopping usually ends sooner
   --patience N     epochs without validation improvement before stopping (default ${TRAIN_DEFAULTS.patience})
   --batch-size N   windows per batch (default ${TRAIN_DEFAULTS.batchSize})
-  --units A,B      encoder LSTM sizes (default: the profile's, rpm_600 64,32; rpm_1200 32,16)
-  --train-hop N    samples between training windows (default: the profile's)
+  --units A,B      encoder LSTM sizes (default: the profile's, ${PROFILE_NAMES.map((p) => `${p} ${PROFILES[p].units.join(',')}`).join('; ')})
+  --train-hop N    samples between training windows (default: the profile's, ${PROFILE_NAMES.map((p) => `${p} ${PROFILES[p].trainHop}`).join('; ')})
   --seed N         seed for initial weights and batch order (default ${TRAIN_DEFAULTS.seed})
-  --backend B      auto, tensorflow, wasm or cpu (default auto: tensorflow, else wasm, else cpu)
-  --log-level L    pino level for the log on stderr (default info)
 `,
   async run(argv, io) {
     const { values } = parseArgs({
       args: argv,
       options: {
-        profile: { type: 'string' },
-        model: { type: 'string' },
-        data: { type: 'string', default: TRAIN_DEFAULTS.data },
-        models: { type: 'string', default: TRAIN_DEFAULTS.models },
+        ...selectionOptions('info'),
         epochs: { type: 'string' },
         patience: { type: 'string' },
         'batch-size': { type: 'string' },
         units: { type: 'string' },
         'train-hop': { type: 'string' },
         seed: { type: 'string' },
-        backend: { type: 'string' },
-        'log-level': { type: 'string', default: 'info' },
       },
       strict: true,
     });
