@@ -7,15 +7,14 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../core/paths.js';
 import { CHANNELS, MODEL_TYPES, PROFILE_NAMES } from '../core/profiles.js';
 import { selectBackend } from '../model/backend.js';
 import { loadBundle } from '../model/bundle.js';
 import { compareWithRecorded, evaluateBundle, type RecordedMetrics } from './bundle-eval.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MODELS = join(ROOT, 'models');
-const DATA = join(ROOT, 'datas', 'raw');
+const MODELS = join(PACKAGE_ROOT, 'models');
+const DATA = join(PACKAGE_ROOT, 'datas', 'raw');
 
 before(() => selectBackend('auto'));
 

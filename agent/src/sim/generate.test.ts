@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../core/paths.js';
 import { PROFILES, PROFILE_NAMES, type ProfileName } from '../core/profiles.js';
 import { FAULT_KINDS, INTENSITIES, FAULT_MANIFEST_FILE, type FaultManifest } from '../core/faults.js';
 import { CSV_HEADER, CSV_TEST_HEADER, DEFAULT_SEED, generateDataset, OVERHEAT_LABEL_TAIL_MS, planTestFiles, type GenerateResult } from './generate.js';
@@ -178,7 +178,7 @@ test('cli: data generate writes a set and reports it; bad flags are usage errors
 });
 
 test('the committed datas/raw is exactly what the default generator writes', async () => {
-  const committed = fileURLToPath(new URL('../../../datas/raw', import.meta.url));
+  const committed = join(PACKAGE_ROOT, 'datas', 'raw');
   const fresh = join(dir, 'default');
   await generateDataset({ outDir: fresh, seed: DEFAULT_SEED });
   for (const p of PROFILE_NAMES) {

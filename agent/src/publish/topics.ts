@@ -1,0 +1,115 @@
+/**
+ * Every MQTT topic the agent uses and the type of its payload, declared once (DESIGN.md, "MQTT topics").
+ * Publishers build topics and payloads only through this module; the README's topic table is tested
+ * against TOPICS.
+ */
+
+/** Schema version carried as `v` in every payload; bump on an incompatible change. */
+export const SCHEMA_VERSION = 1;
+
+export type SensorHealth = 'ok' | 'stale' | 'error';
+
+interface Envelope {
+  v: typeof SCHEMA_VERSION;
+  /** ms since the Unix epoch when the payload was made. */
+  t: number;
+}
+
+export interface StatusPayload extends Envelope {
+  state: 'online' | 'offline';
+  /** Agent version. */
+  version: string;
+  /** Loaded bundles: model type and bundle identity, so a flash can be confirmed. */
+  models: { model: string; name: string; sha256: string }[];
+  sensors: Record<string, SensorHealth>;
+}
+
+export interface TelemetryPayload extends Envelope {
+  /** Timestamp of the first row in `values`. */
+  t0: number;
+  /** Nominal spacing of rows; each row also has its own timestamp in `ts` (sources jitter). */
+  periodMs: number;
+  channels: string[];
+  /** ms epoch of each row. */
+  ts: number[];
+  values: number[][];
+}
+
+export interface ScorePayload extends Envelope {
+  /** Timestamp of the window's last sample. */
+  windowEnd: number;
+  score: number;
+  threshold: number;
+  perFeature: Record<string, number>;
+}
+
+export interface TopFeature {
+  feature: string;
+  /** Reconstruction MSE of that feature in the window that raised / peaked. */
+  error: number;
+  /** Share of the window's total error, 0..1. */
+  share: number;
+}
+
+export interface AlertPayload extends Envelope {
+  /** Incident id, the same on `raised` and `cleared`. */
+  id: string;
+  model: string;
+  state: 'raised' | 'cleared';
+  /** Score of the window that raised (or the episode's peak, on cleared). */
+  score: number;
+  threshold: number;
+  topFeatures: TopFeature[];
+  /** ms epoch when the episode began (first window over threshold). */
+  since: number;
+}
+
+/** Ingest: `{t?, values}` or, for a one-channel sensor, a bare number. */
+export type IngestPayload = { t?: number; values: number[] } | number;
+
+export interface TopicSpec {
+  /** Levels after `<prefix>/<dev>/`; `{sensor}` / `{model}` are filled in. */
+  suffix: string;
+  direction: 'out' | 'in';
+  qos: 0 | 1;
+  retain: boolean;
+  doc: string;
+}
+
+export const TOPICS = {
+  status: { suffix: 'status', direction: 'out', qos: 1, retain: true, doc: 'agent state, also the last will (offline)' },
+  telemetry: { suffix: 'telemetry/{sensor}', direction: 'out', qos: 0, retain: false, doc: 'batched readings, about once a second per sensor' },
+  score: { suffix: 'score/{model}', direction: 'out', qos: 0, retain: false, doc: 'reconstruction error of every window' },
+  alerts: { suffix: 'alerts', direction: 'out', qos: 1, retain: false, doc: 'one raised and one cleared per episode; stored and forwarded, never dropped' },
+  ingest: { suffix: 'ingest/{sensor}', direction: 'in', qos: 0, retain: false, doc: 'readings from another system, for the mqtt source' },
+} as const satisfies Record<string, TopicSpec>;
+
+export type TopicName = keyof typeof TOPICS;
+
+export interface PayloadOf {
+  status: StatusPayload;
+  telemetry: TelemetryPayload;
+  score: ScorePayload;
+  alerts: AlertPayload;
+  ingest: IngestPayload;
+}
+
+/** A topic level may not be empty or contain MQTT's separators and wildcards. */
+export function checkLevel(what: string, value: string): string {
+  if (value === '' || /[/+#\u0000]/.test(value)) throw new Error(`${what} '${value}' cannot be an MQTT topic level (no '/', '+', '#', NUL, not empty)`);
+  return value;
+}
+
+/** The concrete topic for a device, e.g. topic('anomaly', 'pump-7', 'score', 'vibration'). */
+export function topic(prefix: string, dev: string, name: TopicName, param?: string): string {
+  const suffix = TOPICS[name].suffix;
+  const needs = suffix.includes('{');
+  if (needs !== (param !== undefined)) throw new Error(`topic '${name}' ${needs ? 'needs' : 'takes no'} parameter`);
+  const filled = needs ? suffix.replace(/\{\w+\}/, checkLevel(name === 'score' ? 'model' : 'sensor', param!)) : suffix;
+  return `${prefix}/${checkLevel('device id', dev)}/${filled}`;
+}
+
+/** Subscription filter for a topic across all sensors/models of a device (or all devices with dev = '+'). */
+export function topicFilter(prefix: string, dev: string, name: TopicName): string {
+  return `${prefix}/${dev}/${TOPICS[name].suffix.replace(/\{\w+\}/, '+')}`;
+}
