@@ -14,6 +14,8 @@ export interface CommandIO {
   out: (line: string) => void;
   /** Diagnostics and progress; kept off stdout so results stay pipeable. */
   err: NodeJS.WritableStream;
+  /** The process environment (ANOMALY_* configuration variables); main.ts passes process.env. */
+  env?: Record<string, string | undefined>;
 }
 
 /** A user error (bad flag, missing file): printed as one line without a stack, exit code 2. */

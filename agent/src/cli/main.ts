@@ -7,8 +7,9 @@ import { type Command, UsageError } from './command.js';
 import { dataCommand } from './data.js';
 import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
+import { configCommand } from './config.js';
 
-const COMMANDS: Command[] = [dataCommand, trainCommand, evaluateCommand];
+const COMMANDS: Command[] = [dataCommand, trainCommand, evaluateCommand, configCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -38,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await command.run(rest, { out: (line) => process.stdout.write(line + '\n'), err: process.stderr });
+    return await command.run(rest, { out: (line) => process.stdout.write(line + '\n'), err: process.stderr, env: process.env });
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`anomaly-agent ${name}: ${(err as Error).message}\n\n${command.usage.trimEnd()}\n`);

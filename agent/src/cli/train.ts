@@ -2,9 +2,10 @@ import { parseArgs } from 'node:util';
 import type { Command } from './command.js';
 import { backendFlag, intFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage, unitsFlag } from './options.js';
 import { createLogger } from '../core/log.js';
-import { PROFILES, PROFILE_NAMES } from '../core/profiles.js';
+import { CHANNELS, PROFILES, PROFILE_NAMES } from '../core/profiles.js';
+import { join } from 'node:path';
 import { selectBackend } from '../model/backend.js';
-import { trainBundle } from '../train/pipeline.js';
+import { calibrateBundle, trainBundle } from '../train/pipeline.js';
 import { formatSeconds } from '../train/progress.js';
 
 export const TRAIN_DEFAULTS = { epochs: 15, patience: 3, batchSize: 64, seed: 42 };
@@ -25,6 +26,8 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
   --units A,B      encoder LSTM sizes (default: the profile's, ${PROFILE_NAMES.map((p) => `${p} ${PROFILES[p].units.join(',')}`).join('; ')})
   --train-hop N    samples between training windows (default: the profile's, ${PROFILE_NAMES.map((p) => `${p} ${PROFILES[p].trainHop}`).join('; ')})
   --seed N         seed for initial weights and batch order (default ${TRAIN_DEFAULTS.seed})
+  --calibrate-only keep the trained models; re-derive each bundle's error scale and threshold from
+                   the training data (after new normal data or a new threshold rule)
 `,
   async run(argv, io) {
     const { values } = parseArgs({
@@ -37,6 +40,7 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
         units: { type: 'string' },
         'train-hop': { type: 'string' },
         seed: { type: 'string' },
+        'calibrate-only': { type: 'boolean', default: false },
       },
       strict: true,
     });
@@ -56,12 +60,22 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
     const choice = await selectBackend(backendFlag(values.backend));
     log.info({ backend: choice.backend, skipped: choice.skipped }, `TensorFlow.js backend: ${choice.backend}`);
 
+    if (values['calibrate-only']) {
+      for (const profile of profiles) {
+        for (const modelType of models) {
+          const m = await calibrateBundle(join(common.modelsDir, profile, modelType), common.dataDir, CHANNELS);
+          io.out(`${m.name}: error scale [${m.errorScale.map((v) => v.toExponential(2)).join(', ')}], threshold ${m.threshold.toFixed(3)} (${m.thresholdRule.description})`);
+        }
+      }
+      return 0;
+    }
+
     const started = Date.now();
     for (const profile of profiles) {
       for (const modelType of models) {
         const r = await trainBundle({ ...common, profile, modelType, progressOut: io.err, log: log.child({ module: 'train' }) });
         io.out(
-          `${r.manifest.name}: ${r.fit.epochs} epochs (best ${r.fit.bestEpoch}), val loss ${r.fit.valLoss.toExponential(3)}, threshold ${r.manifest.threshold.toExponential(3)}, ${formatSeconds(r.fit.seconds)} → ${r.dir}`,
+          `${r.manifest.name}: ${r.fit.epochs} epochs (best ${r.fit.bestEpoch}), val loss ${r.fit.valLoss.toExponential(3)}, threshold ${r.manifest.threshold.toFixed(3)}, ${formatSeconds(r.fit.seconds)} → ${r.dir}`,
         );
       }
     }

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { FAULT_MANIFEST_FILE, type FaultManifest } from '../core/faults.js';
 import { readCsvDir } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
-import { reconstructionErrors } from '../model/autoencoder.js';
+import { TfjsScorer } from '../model/scorer.js';
 import { digestFiles, type DataDigest, type LoadedBundle } from '../model/bundle.js';
 import { computeMetrics, type EvalFile, type EvaluationMetrics, type WindowScore } from './metrics.js';
 import { renderReport } from './report.js';
@@ -38,7 +38,7 @@ export async function evaluateBundle(bundle: LoadedBundle, testDir: string, data
   const series = await readCsvDir(testDir, { labelColumn: 'label' });
   const faults = await readFaults(testDir);
   const w = makeWindows(series, { features: m.features, scaler: m.scaler, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
-  const { score, perFeature } = reconstructionErrors(bundle.model, w.x, w.n, m.seqLen, m.features.length);
+  const { score, perFeature } = new TfjsScorer(bundle).score(w.x, w.n);
   const files: EvalFile[] = series.map((s) => ({ file: s.name, windows: [], episodes: faults[s.name] ?? [] }));
   const f = m.features.length;
   for (let i = 0; i < w.n; i++) {

@@ -52,8 +52,9 @@ export function buildAutoencoder(spec: AutoencoderSpec): tf.LayersModel {
 }
 
 /**
- * Reconstruction error per window (mean over steps and features) and per feature (mean over steps),
- * predicted in batches so memory stays bounded.
+ * Raw reconstruction error per window (mean over steps and features) and per feature (mean over
+ * steps), predicted in batches so memory stays bounded. Scores compared with a bundle's threshold are
+ * these divided by the bundle's errorScale (model/error-scale.ts, model/scorer.ts).
  */
 export function reconstructionErrors(
   model: tf.LayersModel,

@@ -31,6 +31,7 @@ before(async () => {
     periodMs: 50,
     maxGapMs: 250,
     scaler: { features: FEATURES, min: [200, 500], max: [240, 620] },
+    errorScale: [0.01, 0.02],
     threshold: 0.01,
     thresholdRule: { kind: 'validation-quantile', quantile: 0.995, margin: 1.5, description: 'test', validationWindows: 3, validationQuantileValue: 0.0067 },
     architecture: { units: [4, 2], recurrentActivation: 'sigmoid', parameters: model.countParams() },
@@ -117,6 +118,7 @@ test('a feature list that does not match the model is refused by the topology ch
     editManifest(d, (m) => {
       m.features = ['voltage', 'rpm', 'temperature'];
       m.scaler = { features: m.features, min: [0, 0, 0], max: [1, 1, 1] };
+      m.errorScale = [1, 1, 1];
     }),
   );
   await refusedWith(dir, 'topology', /bundle needs \[null,8,3\]/);
@@ -145,6 +147,11 @@ test('a scaler that does not match the features is refused by the features check
 test('bundle.json that is not JSON is refused by the bundle-json check', async () => {
   const dir = await tampered('json', (d) => writeFile(join(d, 'bundle.json'), '{"format": "anomaly-agent-bundle",'));
   await refusedWith(dir, 'bundle-json', /not valid JSON/);
+});
+
+test('an error scale that does not fit the features is refused by the features check', async () => {
+  const dir = await tampered('errorscale', (d) => editManifest(d, (m) => (m.errorScale = [0.01, 0])));
+  await refusedWith(dir, 'features', /errorScale must hold one positive finite number per feature \(2\)/);
 });
 
 test('a non-positive threshold is refused by the bundle-json check', async () => {

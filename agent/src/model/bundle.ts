@@ -34,6 +34,11 @@ export interface BundleManifest {
   periodMs: number;
   maxGapMs: number;
   scaler: MinMaxScaler;
+  /**
+   * Per feature, the mean reconstruction MSE over the normal validation windows: scores are
+   * mean(MSE_feature / errorScale_feature) (model/error-scale.ts).
+   */
+  errorScale: number[];
   threshold: number;
   thresholdRule: ThresholdRule & { description: string; validationWindows: number; validationQuantileValue: number };
   architecture: { units: number[]; recurrentActivation: 'sigmoid'; parameters: number };
@@ -210,6 +215,10 @@ function checkFeatures(dir: string, m: BundleManifest, known: readonly string[])
     checkScaler(m.scaler, m.features);
   } catch (err) {
     throw new BundleError(dir, 'features', (err as Error).message);
+  }
+  const es = m.errorScale;
+  if (!Array.isArray(es) || es.length !== m.features.length || es.some((v) => typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))) {
+    throw new BundleError(dir, 'features', `errorScale must hold one positive finite number per feature (${m.features.length})`);
   }
 }
 

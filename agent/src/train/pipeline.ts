@@ -1,13 +1,14 @@
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
-import { MODEL_FEATURES, PROFILES, type ModelType, type ProfileName } from '../core/profiles.js';
+import { isProfileName, MODEL_FEATURES, PROFILES, type ModelType, type ProfileName } from '../core/profiles.js';
 import { readCsvDir } from '../preprocess/csv.js';
 import { fitMinMax } from '../preprocess/scaler.js';
 import { makeWindows, splitByTime } from '../preprocess/sequences.js';
 import { buildAutoencoder, reconstructionErrors } from '../model/autoencoder.js';
-import { selectBackend } from '../model/backend.js';
-import { digestFiles, writeBundle, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
-import { fitAutoencoder, type FitResult } from './fit.js';
+import { selectBackend, type tf } from '../model/backend.js';
+import { digestFiles, loadBundle, updateManifest, writeBundle, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
+import { fitErrorScale, normalizeErrors } from '../model/error-scale.js';
+import { fitAutoencoder, type FitResult, type WindowSet } from './fit.js';
 import { EpochProgress } from './progress.js';
 import { DEFAULT_THRESHOLD_RULE, describeRule, thresholdFrom } from './threshold.js';
 
@@ -46,7 +47,64 @@ export function defaultMaxGapMs(periodMs: number): number {
   return periodMs * 5;
 }
 
-/** CSVs → scaler → windows → LSTM autoencoder → threshold → bundle. */
+/**
+ * The training data of a profile as windows, split in time order: the one path both training and
+ * re-calibration take, so they see the same windows.
+ */
+async function trainingWindows(dataDir: string, profileName: ProfileName, features: string[], trainHop: number, maxGapMs: number) {
+  const profile = PROFILES[profileName];
+  const series = await readCsvDir(join(dataDir, profileName, 'train'));
+  for (const s of series) {
+    const steps = s.t.length > 1 ? (s.t[s.t.length - 1] - s.t[0]) / (s.t.length - 1) : profile.periodMs;
+    if (Math.abs(steps - profile.periodMs) > profile.periodMs * 0.05) {
+      throw new Error(`${s.file}: rows are ${steps.toFixed(1)} ms apart on average, profile ${profileName} samples every ${profile.periodMs} ms`);
+    }
+  }
+  // Fitted on training files only: test data never shapes the scaler.
+  const scaler = fitMinMax(series, features);
+  const windows = makeWindows(series, { features, scaler, seqLen: profile.seqLen, hop: trainHop, maxGapMs });
+  const { train, val } = splitByTime(windows, TRAIN_FRACTION);
+  return { series, scaler, train, val };
+}
+
+/**
+ * Per-feature error scale and threshold from the validation windows (normal data the model did not
+ * train on): errorScale first, then the threshold rule on the normalised scores.
+ */
+export function calibrate(model: tf.LayersModel, val: WindowSet, seqLen: number, f: number, rule: ThresholdRule) {
+  const raw = reconstructionErrors(model, val.x, val.n, seqLen, f);
+  const errorScale = fitErrorScale(raw.perFeature, val.n, f);
+  const { score } = normalizeErrors(raw.perFeature, val.n, errorScale);
+  const { threshold, quantileValue } = thresholdFrom(score, rule);
+  return {
+    errorScale,
+    threshold,
+    thresholdRule: { ...rule, description: describeRule(rule), validationWindows: val.n, validationQuantileValue: quantileValue },
+  };
+}
+
+/**
+ * Re-derives errorScale and threshold of an existing bundle from its profile's training data, with
+ * the model unchanged (its files and hashes stay as they are): for a new threshold rule, or new normal
+ * data, without retraining.
+ */
+export async function calibrateBundle(dir: string, dataDir: string, knownFeatures: readonly string[], rule: ThresholdRule = DEFAULT_THRESHOLD_RULE): Promise<BundleManifest> {
+  const bundle = await loadBundle(dir, { knownFeatures });
+  try {
+    const m = bundle.manifest;
+    if (!isProfileName(m.profile)) throw new Error(`${dir}: profile '${m.profile}' is not one this version knows`);
+    const { val } = await trainingWindows(dataDir, m.profile, m.features, m.training.trainHop, m.maxGapMs);
+    const cal = calibrate(bundle.model, val, m.seqLen, m.features.length, rule);
+    const next: BundleManifest = { ...m, ...cal };
+    delete next.metrics; // measured with the old threshold
+    await updateManifest(dir, next);
+    return next;
+  } finally {
+    bundle.model.dispose();
+  }
+}
+
+/** CSVs → scaler → windows → LSTM autoencoder → error scale and threshold → bundle. */
 export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
   const profile = PROFILES[o.profile];
   const features = [...MODEL_FEATURES[o.modelType]];
@@ -56,18 +114,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
   const maxGapMs = defaultMaxGapMs(profile.periodMs);
   const { backend } = await selectBackend();
 
-  const trainDir = join(o.dataDir, o.profile, 'train');
-  const series = await readCsvDir(trainDir);
-  for (const s of series) {
-    const steps = s.t.length > 1 ? (s.t[s.t.length - 1] - s.t[0]) / (s.t.length - 1) : profile.periodMs;
-    if (Math.abs(steps - profile.periodMs) > profile.periodMs * 0.05) {
-      throw new Error(`${s.file}: rows are ${steps.toFixed(1)} ms apart on average, profile ${o.profile} samples every ${profile.periodMs} ms`);
-    }
-  }
-  // Fitted on training files only: test data never shapes the scaler.
-  const scaler = fitMinMax(series, features);
-  const windows = makeWindows(series, { features, scaler, seqLen: profile.seqLen, hop: trainHop, maxGapMs });
-  const { train, val } = splitByTime(windows, TRAIN_FRACTION);
+  const { series, scaler, train, val } = await trainingWindows(o.dataDir, o.profile, features, trainHop, maxGapMs);
   o.log.info(
     { profile: o.profile, model: o.modelType, files: series.length, rows: series.reduce((s, x) => s + x.rows, 0), trainWindows: train.n, valWindows: val.n, units, backend },
     'training',
@@ -86,8 +133,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
     seed: o.seed,
     progress,
   });
-  const valErrors = reconstructionErrors(model, val.x, val.n, profile.seqLen, features.length).score;
-  const { threshold, quantileValue } = thresholdFrom(valErrors, rule);
+  const cal = calibrate(model, val, profile.seqLen, features.length, rule);
   const data = await digestFiles(o.dataDir, series.map((s) => relative(o.dataDir, s.file)));
 
   const dir = join(o.modelsDir, o.profile, o.modelType);
@@ -101,8 +147,9 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
     periodMs: profile.periodMs,
     maxGapMs,
     scaler,
-    threshold,
-    thresholdRule: { ...rule, description: describeRule(rule), validationWindows: val.n, validationQuantileValue: quantileValue },
+    errorScale: cal.errorScale,
+    threshold: cal.threshold,
+    thresholdRule: cal.thresholdRule,
     architecture: { units, recurrentActivation: 'sigmoid', parameters: model.countParams() },
     training: {
       seed: o.seed,
@@ -119,6 +166,6 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
     },
   });
   model.dispose();
-  o.log.info({ dir, threshold, epochs: fit.epochs, bestEpoch: fit.bestEpoch, seconds: fit.seconds }, 'bundle written');
+  o.log.info({ dir, threshold: cal.threshold, epochs: fit.epochs, bestEpoch: fit.bestEpoch, seconds: fit.seconds }, 'bundle written');
   return { dir, manifest, fit };
 }

@@ -9,7 +9,7 @@ import type { ThresholdRule } from '../model/bundle.js';
 export const DEFAULT_THRESHOLD_RULE: ThresholdRule = { kind: 'validation-quantile', quantile: 0.995, margin: 1.5 };
 
 export function describeRule(rule: ThresholdRule): string {
-  return `threshold = quantile(validation reconstruction MSE, ${rule.quantile}) × ${rule.margin}`;
+  return `threshold = quantile(validation scores, ${rule.quantile}) × ${rule.margin}, a score being the mean over features of reconstruction MSE ÷ that feature's mean validation MSE`;
 }
 
 /** Linear-interpolated quantile (numpy's default 'linear' method). */

@@ -1,0 +1,50 @@
+import type { Command } from './command.js';
+import { ConfigError, loadConfig, redacted } from '../config/load.js';
+import { KEYS, schemaMarkdown } from '../config/schema.js';
+
+/** Flag names, wrapped for the usage text (the schema is the one list of them). */
+function flagList(width = 96): string {
+  const lines: string[] = [];
+  let line = ' ';
+  for (const flag of KEYS.map((k) => `--${k.arg}`)) {
+    if (line.length + flag.length + 1 > width) {
+      lines.push(line);
+      line = ' ';
+    }
+    line += ' ' + flag;
+  }
+  return [...lines, line].join('\n');
+}
+
+export const configCommand: Command = {
+  name: 'config',
+  summary: 'print the effective configuration (defaults < --config file < ANOMALY_* env < flags), secrets redacted',
+  usage: `usage: anomaly-agent config [--config FILE] [--<key-flag> VALUE …] [--schema]
+
+Builds the configuration the daemon runs with — schema defaults, then the JSON file,
+then ANOMALY_* environment variables, then flags — validates it, and prints it as JSON with secrets
+redacted. An invalid configuration prints every problem, each with its key path, and exits 1.
+
+options:
+  --config FILE    JSON file of settings, nested like the output, e.g. {"mqtt": {"url": "mqtt://broker:1883"}}
+  --schema         print every key with its doc, default, env var and flag as a markdown table, and exit
+  --<key-flag> V   set one key; every flag takes a value (--publish-scores false, --models-enabled vibration,rpm,
+                   --sensors '{"rpm": {"channels": ["rpm"]}}'):
+${flagList()}
+`,
+  async run(argv, io) {
+    if (argv.includes('--schema')) {
+      io.out(schemaMarkdown());
+      return 0;
+    }
+    try {
+      const config = loadConfig({ argv, env: io.env ?? {} });
+      io.out(JSON.stringify(redacted(config), null, 2));
+      return 0;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      io.err.write(`${err.message}\n`);
+      return 1;
+    }
+  },
+};

@@ -1,0 +1,549 @@
+/**
+ * The daemon's one configuration schema (CONVENTIONS.md habit 7). Every key has its doc, format,
+ * default, env var (ANOMALY_<PATH_IN_SNAKE_CAPS>) and flag (--<path-in-kebab-case>); defaults live
+ * here and nowhere else. load.ts turns defaults < file < env < flags into an `AgentConfig`; the
+ * README's config reference is `schemaMarkdown()`.
+ */
+import { join } from 'node:path';
+import convict from 'convict';
+import type { LevelWithSilent } from 'pino';
+import { PACKAGE_ROOT } from '../core/paths.js';
+import { MODEL_TYPES, PROFILE_NAMES, isModelType, type ModelType, type ProfileName } from '../core/profiles.js';
+import { DEFAULT_SENSORS, channelIndex, type SensorSpec } from '../core/sample.js';
+import type { BackendPreference } from '../model/backend.js';
+import type { TimeFormat } from '../preprocess/csv.js';
+
+export const SOURCE_KINDS = ['replay', 'mqtt', 'sim'] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+// model/backend.ts and preprocess/csv.ts own these unions; the lists are repeated here because
+// importing model/backend.ts at run time loads TensorFlow.js, which `anomaly-agent config` must not
+// pay for. The compiler keeps each list equal to its union (type-only imports are erased).
+export const SCORER_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const TIME_FORMATS = ['auto', 'ms', 's', 'iso'] as const;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const listsMatchTheirUnions: [
+  Same<BackendPreference, (typeof SCORER_BACKENDS)[number]>,
+  Same<TimeFormat, (typeof TIME_FORMATS)[number]>,
+  Same<LevelWithSilent, LogLevel>,
+] = [true, true, true];
+void listsMatchTheirUnions;
+
+/** The effective configuration: a plain object mirroring SCHEMA (the compiler holds them together). */
+export interface AgentConfig {
+  device: { id: string };
+  mqtt: { url: string; prefix: string; username: string; password: string; clientId: string; keepaliveS: number; reconnectMs: number };
+  broker: { host: string; port: number; wsPort: number; drainTimeoutMs: number };
+  http: { host: string; port: number };
+  models: { dir: string; profile: ProfileName; enabled: ModelType[] };
+  sensors: SensorSpec;
+  source: {
+    kind: SourceKind;
+    replay: {
+      file: string;
+      speed: number;
+      loop: boolean;
+      separator: string;
+      timeColumn: string;
+      timeFormat: TimeFormat;
+      columns: Record<string, string>;
+    };
+  };
+  scorer: { backend: BackendPreference; maxBatch: number };
+  detector: { raiseK: number; raiseN: number; clearM: number; clearRatio: number; cooldownMs: number };
+  publish: { telemetryIntervalMs: number; scores: boolean };
+  outbox: { dir: string; maxBytes: number };
+  health: { stallMs: number };
+  shutdown: { timeoutMs: number };
+  log: { level: LogLevel };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formats. Ours rather than convict's built-ins because the built-ins coerce loosely (`port` reads
+// '1883abc' as 1883, `Boolean` reads 'yes' and 'flase' as true) and `Object`/`Array` throw a bare
+// SyntaxError out of convict on a malformed env value. A coerce never throws: a string it cannot
+// read stays a string, and validation then names the key. Integer/number formats read `min`, `max`
+// and `gt` from the key's schema entry.
+
+type Item = { min?: number; max?: number; gt?: number };
+
+const NUMBER_RE = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+const toNumber = (v: unknown) => (typeof v === 'string' && NUMBER_RE.test(v) ? Number(v) : v);
+const toJson = (v: unknown) => {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+};
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Why `s` cannot be one level of an MQTT topic (MQTT 3.1.1 §4.7), or undefined. */
+export function topicLevelProblem(s: unknown): string | undefined {
+  if (typeof s !== 'string') return 'must be a string';
+  if (s === '') return 'must not be empty';
+  if (/[/+#\u0000]/.test(s)) return `must be one MQTT topic level: no '/', '+', '#' or NUL`;
+  return undefined;
+}
+
+function rangeText(what: string, s: Item): string {
+  if (s.min !== undefined && s.max !== undefined) return `must be ${what} between ${s.min} and ${s.max}`;
+  const parts = [s.gt !== undefined && `> ${s.gt}`, s.min !== undefined && `>= ${s.min}`, s.max !== undefined && `<= ${s.max}`].filter(Boolean);
+  return `must be ${what}${parts.length ? ' ' + parts.join(' and ') : ''}`;
+}
+
+function checkRange(v: unknown, s: Item, integer: boolean): void {
+  const ok =
+    typeof v === 'number' &&
+    Number.isFinite(v) &&
+    (!integer || Number.isInteger(v)) &&
+    (s.min === undefined || v >= s.min) &&
+    (s.max === undefined || v <= s.max) &&
+    (s.gt === undefined || v > s.gt);
+  if (!ok) fail(rangeText(integer ? 'an integer' : 'a number', s));
+}
+
+const MQTT_PROTOCOLS = ['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ssl:', 'ws:', 'wss:'];
+
+function sensorMapProblem(v: unknown): string | undefined {
+  if (!isPlainObject(v)) return 'must be an object: sensor name → {"channels": ["…"]}';
+  if (Object.keys(v).length === 0) return 'must declare at least one sensor';
+  for (const [name, spec] of Object.entries(v)) {
+    const level = topicLevelProblem(name);
+    if (level) return `sensor name '${name}' ${level}`;
+    if (!isPlainObject(spec) || Object.keys(spec).join() !== 'channels') return `sensor '${name}' must be {"channels": ["…"]} and nothing else`;
+    const ch = spec.channels;
+    if (!Array.isArray(ch) || ch.length === 0 || ch.some((c) => typeof c !== 'string' || c === '')) {
+      return `sensor '${name}': channels must be a non-empty array of non-empty strings`;
+    }
+    if (new Set(ch).size !== ch.length) return `sensor '${name}' lists a channel twice`;
+  }
+  try {
+    channelIndex(v as SensorSpec);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return undefined;
+}
+
+export const FORMATS: Record<string, convict.Format> = {
+  'integer-range': { validate: (v, s) => checkRange(v, s as Item, true), coerce: toNumber },
+  'number-range': { validate: (v, s) => checkRange(v, s as Item, false), coerce: toNumber },
+  'tcp-port': { validate: (v) => checkRange(v, { min: 0, max: 65535 }, true), coerce: toNumber },
+  bool: {
+    validate: (v) => typeof v === 'boolean' || fail('must be true or false'),
+    coerce: (v) => (typeof v === 'string' && /^(true|false)$/i.test(v.trim()) ? v.trim().toLowerCase() === 'true' : v),
+  },
+  text: { validate: (v) => typeof v === 'string' || fail('must be a string') },
+  'non-empty': { validate: (v) => (typeof v === 'string' && v !== '') || fail('must be a non-empty string') },
+  'topic-level': {
+    validate: (v) => {
+      const p = topicLevelProblem(v);
+      if (p) fail(p);
+    },
+  },
+  'topic-path': {
+    validate: (v) => {
+      if (typeof v !== 'string') fail('must be a string');
+      if (v.startsWith('$')) fail("must not start with '$' (topics reserved for the broker)");
+      for (const level of v.split('/')) {
+        const p = topicLevelProblem(level);
+        if (p) fail(`must be MQTT topic levels joined by '/': each level ${p}`);
+      }
+    },
+  },
+  'mqtt-url': {
+    validate: (v) => {
+      if (v === '') return;
+      let url: URL | undefined;
+      try {
+        url = new URL(String(v));
+      } catch {
+        url = undefined;
+      }
+      if (typeof v !== 'string' || !url || !MQTT_PROTOCOLS.includes(url.protocol) || !url.hostname) {
+        fail(`must be empty (start the embedded broker) or a URL like mqtt://host:1883 (${MQTT_PROTOCOLS.map((p) => p.slice(0, -1)).join(', ')})`);
+      }
+    },
+  },
+  'model-list': {
+    validate: (v) => {
+      if (!Array.isArray(v)) fail(`must be a list of model types (${MODEL_TYPES.join(', ')})`);
+      const bad = v.filter((m) => typeof m !== 'string' || !isModelType(m));
+      if (bad.length) fail(`unknown model type ${bad.map((m) => JSON.stringify(m)).join(', ')}: known are ${MODEL_TYPES.join(', ')}`);
+      if (new Set(v).size !== v.length) fail('lists a model twice');
+    },
+    // env and flags give a comma list: "vibration,rpm"; an empty string is no model.
+    coerce: (v) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((s) => s.trim())) : v),
+  },
+  'sensor-map': {
+    validate: (v) => {
+      const p = sensorMapProblem(v);
+      if (p) fail(p);
+    },
+    coerce: toJson,
+  },
+  'column-map': {
+    validate: (v) => {
+      if (!isPlainObject(v)) fail('must be an object: column in the file → channel name');
+      for (const [col, ch] of Object.entries(v)) {
+        if (col === '' || typeof ch !== 'string' || ch === '') fail('must map non-empty column names to non-empty channel names');
+      }
+      const targets = Object.values(v);
+      if (new Set(targets).size !== targets.length) fail('maps two columns onto the same channel');
+    },
+    coerce: toJson,
+  },
+};
+
+/** Teaches convict our formats; idempotent (convict keeps formats in a module-level registry). */
+export function registerFormats(): void {
+  convict.addFormats(FORMATS);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema. `docDefault` (ours; convict ignores extra fields) shows a default that depends on
+// where the package is installed as a portable text in the reference table.
+
+export const SCHEMA: convict.Schema<AgentConfig> = {
+  device: {
+    id: {
+      doc: "This gateway's name: the <dev> level of every topic (anomaly/<dev>/…). One MQTT topic level: not empty, no '/', '+' or '#'.",
+      format: 'topic-level',
+      default: 'motor-1',
+      env: 'ANOMALY_DEVICE_ID',
+      arg: 'device-id',
+    },
+  },
+  mqtt: {
+    url: {
+      doc: "Broker to publish to: '' starts the embedded broker and connects to it; else mqtt://host:1883, mqtts://…, ws://…, wss://… (user:password@ in the URL is accepted).",
+      format: 'mqtt-url',
+      default: '',
+      env: 'ANOMALY_MQTT_URL',
+      arg: 'mqtt-url',
+    },
+    prefix: {
+      doc: "First topic level(s): topics are <prefix>/<dev>/…. Levels joined by '/', none empty, no '+' or '#'.",
+      format: 'topic-path',
+      default: 'anomaly',
+      env: 'ANOMALY_MQTT_PREFIX',
+      arg: 'mqtt-prefix',
+    },
+    username: { doc: "MQTT user name ('' = none).", format: 'text', default: '', env: 'ANOMALY_MQTT_USERNAME', arg: 'mqtt-username' },
+    password: {
+      doc: "MQTT password ('' = none). Never printed.",
+      format: 'text',
+      default: '',
+      env: 'ANOMALY_MQTT_PASSWORD',
+      arg: 'mqtt-password',
+      sensitive: true,
+    },
+    clientId: {
+      doc: "MQTT client id ('' = derived from device.id).",
+      format: 'text',
+      default: '',
+      env: 'ANOMALY_MQTT_CLIENT_ID',
+      arg: 'mqtt-client-id',
+    },
+    keepaliveS: {
+      doc: 'MQTT keepalive, seconds (0 = off; the protocol field is 16 bits).',
+      format: 'integer-range',
+      min: 0,
+      max: 65535,
+      default: 30,
+      env: 'ANOMALY_MQTT_KEEPALIVE_S',
+      arg: 'mqtt-keepalive-s',
+    },
+    reconnectMs: {
+      doc: 'Delay before reconnecting after the broker connection drops, ms.',
+      format: 'integer-range',
+      min: 1,
+      default: 2000,
+      env: 'ANOMALY_MQTT_RECONNECT_MS',
+      arg: 'mqtt-reconnect-ms',
+    },
+  },
+  broker: {
+    host: {
+      doc: 'Address the embedded broker listens on (0.0.0.0 = every interface). Used only when mqtt.url is empty.',
+      format: 'non-empty',
+      default: '127.0.0.1',
+      env: 'ANOMALY_BROKER_HOST',
+      arg: 'broker-host',
+    },
+    port: { doc: 'Embedded broker MQTT/TCP port (0 = any free port).', format: 'tcp-port', default: 1883, env: 'ANOMALY_BROKER_PORT', arg: 'broker-port' },
+    wsPort: {
+      doc: 'Embedded broker MQTT-over-WebSocket port, for the web visualizer (0 = no WebSocket listener).',
+      format: 'tcp-port',
+      default: 8083,
+      env: 'ANOMALY_BROKER_WS_PORT',
+      arg: 'broker-ws-port',
+    },
+    drainTimeoutMs: {
+      doc: 'On shutdown, how long the embedded broker waits for clients to drain before closing, ms.',
+      format: 'integer-range',
+      min: 0,
+      default: 5000,
+      env: 'ANOMALY_BROKER_DRAIN_TIMEOUT_MS',
+      arg: 'broker-drain-timeout-ms',
+    },
+  },
+  http: {
+    host: { doc: 'Address of the HTTP server (/healthz, /metrics, the web page).', format: 'non-empty', default: '127.0.0.1', env: 'ANOMALY_HTTP_HOST', arg: 'http-host' },
+    port: { doc: 'HTTP server port (0 = no HTTP server).', format: 'tcp-port', default: 9464, env: 'ANOMALY_HTTP_PORT', arg: 'http-port' },
+  },
+  models: {
+    dir: {
+      doc: 'Root of the model bundles, <dir>/<profile>/<model>/. Must be an existing directory; relative to the working directory.',
+      format: 'non-empty',
+      default: join(PACKAGE_ROOT, 'models'),
+      docDefault: '<package>/models',
+      env: 'ANOMALY_MODELS_DIR',
+      arg: 'models-dir',
+    },
+    profile: {
+      doc: `Speed profile of the watched motor: which bundles to load (${PROFILE_NAMES.join(', ')}).`,
+      format: [...PROFILE_NAMES],
+      default: 'rpm_600',
+      env: 'ANOMALY_MODELS_PROFILE',
+      arg: 'models-profile',
+    },
+    enabled: {
+      doc: `Model types to run (${MODEL_TYPES.join(', ')}); env and flag take a comma list. Each needs its channels declared in sensors.`,
+      format: 'model-list',
+      default: [...MODEL_TYPES],
+      env: 'ANOMALY_MODELS_ENABLED',
+      arg: 'models-enabled',
+    },
+  },
+  sensors: {
+    doc: 'Sensors and their ordered channels: {"<sensor>": {"channels": ["<channel>", …]}}; env and flag take JSON. Sensor names are topic levels; a channel belongs to one sensor only. A file replaces the whole map.',
+    format: 'sensor-map',
+    default: DEFAULT_SENSORS,
+    env: 'ANOMALY_SENSORS',
+    arg: 'sensors',
+  },
+  source: {
+    kind: {
+      doc: 'Where samples come from: replay (a CSV file), mqtt (<prefix>/<dev>/ingest/<sensor>) or sim (the motor simulator).',
+      format: [...SOURCE_KINDS],
+      default: 'replay',
+      env: 'ANOMALY_SOURCE_KIND',
+      arg: 'source-kind',
+    },
+    replay: {
+      file: {
+        doc: 'CSV replayed when source.kind is replay; must be readable then. Relative to the working directory.',
+        format: 'non-empty',
+        default: join(PACKAGE_ROOT, 'datas', 'raw', 'rpm_600', 'test', 'test_01.csv'),
+        docDefault: '<package>/datas/raw/rpm_600/test/test_01.csv',
+        env: 'ANOMALY_SOURCE_REPLAY_FILE',
+        arg: 'source-replay-file',
+      },
+      speed: {
+        doc: 'Replay speed: N × real time (> 0).',
+        format: 'number-range',
+        gt: 0,
+        default: 1,
+        env: 'ANOMALY_SOURCE_REPLAY_SPEED',
+        arg: 'source-replay-speed',
+      },
+      loop: { doc: 'Start the file again at its end.', format: 'bool', default: true, env: 'ANOMALY_SOURCE_REPLAY_LOOP', arg: 'source-replay-loop' },
+      separator: { doc: 'CSV cell separator.', format: 'non-empty', default: ',', env: 'ANOMALY_SOURCE_REPLAY_SEPARATOR', arg: 'source-replay-separator' },
+      timeColumn: {
+        doc: 'CSV column holding the timestamp.',
+        format: 'non-empty',
+        default: 'timestamp',
+        env: 'ANOMALY_SOURCE_REPLAY_TIME_COLUMN',
+        arg: 'source-replay-time-column',
+      },
+      timeFormat: {
+        doc: 'How timestamps are read: ms or s (epoch numbers), iso, or auto (a number is ms, else ISO).',
+        format: [...TIME_FORMATS],
+        default: 'auto',
+        env: 'ANOMALY_SOURCE_REPLAY_TIME_FORMAT',
+        arg: 'source-replay-time-format',
+      },
+      columns: {
+        doc: 'Column renames: {"<column in file>": "<channel>"}; env and flag take JSON. {} = columns are named like the channels.',
+        format: 'column-map',
+        default: {},
+        env: 'ANOMALY_SOURCE_REPLAY_COLUMNS',
+        arg: 'source-replay-columns',
+      },
+    },
+  },
+  scorer: {
+    backend: {
+      doc: 'TensorFlow.js backend: auto (tensorflow, else wasm, else cpu), tensorflow, wasm or cpu.',
+      format: [...SCORER_BACKENDS],
+      default: 'auto',
+      env: 'ANOMALY_SCORER_BACKEND',
+      arg: 'scorer-backend',
+    },
+    maxBatch: {
+      doc: 'Most windows scored in one predict call.',
+      format: 'integer-range',
+      min: 1,
+      default: 32,
+      env: 'ANOMALY_SCORER_MAX_BATCH',
+      arg: 'scorer-max-batch',
+    },
+  },
+  detector: {
+    raiseK: {
+      doc: 'Raise an alert when k of the last n windows score over the threshold: k (<= detector.raiseN).',
+      format: 'integer-range',
+      min: 1,
+      default: 3,
+      env: 'ANOMALY_DETECTOR_RAISE_K',
+      arg: 'detector-raise-k',
+    },
+    raiseN: {
+      doc: 'Raise an alert when k of the last n windows score over the threshold: n.',
+      format: 'integer-range',
+      min: 1,
+      default: 5,
+      env: 'ANOMALY_DETECTOR_RAISE_N',
+      arg: 'detector-raise-n',
+    },
+    clearM: {
+      doc: 'Clear an alert after m consecutive windows under the clear threshold.',
+      format: 'integer-range',
+      min: 1,
+      default: 5,
+      env: 'ANOMALY_DETECTOR_CLEAR_M',
+      arg: 'detector-clear-m',
+    },
+    clearRatio: {
+      doc: "Clear threshold = clearRatio × the bundle's threshold (0 < ratio <= 1; below 1 adds hysteresis).",
+      format: 'number-range',
+      gt: 0,
+      max: 1,
+      default: 0.8,
+      env: 'ANOMALY_DETECTOR_CLEAR_RATIO',
+      arg: 'detector-clear-ratio',
+    },
+    cooldownMs: {
+      doc: 'After an alert clears, the same model cannot raise again for this long, ms.',
+      format: 'integer-range',
+      min: 0,
+      default: 30000,
+      env: 'ANOMALY_DETECTOR_COOLDOWN_MS',
+      arg: 'detector-cooldown-ms',
+    },
+  },
+  publish: {
+    telemetryIntervalMs: {
+      doc: 'Telemetry readings are batched and published this often, ms.',
+      format: 'integer-range',
+      min: 1,
+      default: 1000,
+      env: 'ANOMALY_PUBLISH_TELEMETRY_INTERVAL_MS',
+      arg: 'publish-telemetry-interval-ms',
+    },
+    scores: { doc: 'Publish every window score on <prefix>/<dev>/score/<model>.', format: 'bool', default: true, env: 'ANOMALY_PUBLISH_SCORES', arg: 'publish-scores' },
+  },
+  outbox: {
+    dir: {
+      doc: 'Store-and-forward directory for alerts not yet acknowledged by the broker; relative to the working directory (the systemd unit sets /var/lib/anomaly-agent/outbox).',
+      format: 'non-empty',
+      default: 'state/outbox',
+      env: 'ANOMALY_OUTBOX_DIR',
+      arg: 'outbox-dir',
+    },
+    maxBytes: {
+      doc: 'Most bytes the outbox keeps; the oldest alerts go first beyond it.',
+      format: 'integer-range',
+      min: 1,
+      default: 16 * 1024 * 1024,
+      env: 'ANOMALY_OUTBOX_MAX_BYTES',
+      arg: 'outbox-max-bytes',
+    },
+  },
+  health: {
+    stallMs: {
+      doc: '/healthz fails when no sample arrived, or no window was scored, for this long, ms.',
+      format: 'integer-range',
+      min: 1,
+      default: 15000,
+      env: 'ANOMALY_HEALTH_STALL_MS',
+      arg: 'health-stall-ms',
+    },
+  },
+  shutdown: {
+    timeoutMs: {
+      doc: 'On SIGTERM, components that have not stopped after this long are abandoned and the process exits, ms.',
+      format: 'integer-range',
+      min: 1,
+      default: 5000,
+      env: 'ANOMALY_SHUTDOWN_TIMEOUT_MS',
+      arg: 'shutdown-timeout-ms',
+    },
+  },
+  log: {
+    level: { doc: `pino log level: ${LOG_LEVELS.join(', ')}.`, format: [...LOG_LEVELS], default: 'info', env: 'ANOMALY_LOG_LEVEL', arg: 'log-level' },
+  },
+};
+
+/** One key of the schema, flattened. */
+export interface KeySpec {
+  /** Dotted path, e.g. `mqtt.url`. */
+  path: string;
+  doc: string;
+  default: unknown;
+  /** The default as the reference table shows it (package-relative paths). */
+  docDefault?: string;
+  env: string;
+  /** Flag name without the dashes. */
+  arg: string;
+  sensitive: boolean;
+  format: unknown;
+}
+
+function collectKeys(node: Record<string, unknown>, prefix: string, out: KeySpec[]): KeySpec[] {
+  for (const [name, child] of Object.entries(node)) {
+    const path = prefix ? `${prefix}.${name}` : name;
+    const item = child as Record<string, unknown>;
+    if (!('default' in item)) {
+      collectKeys(item, path, out);
+      continue;
+    }
+    out.push({
+      path,
+      doc: String(item.doc ?? ''),
+      default: item.default,
+      ...(typeof item.docDefault === 'string' ? { docDefault: item.docDefault } : {}),
+      env: String(item.env ?? ''),
+      arg: String(item.arg ?? ''),
+      sensitive: item.sensitive === true,
+      format: item.format,
+    });
+  }
+  return out;
+}
+
+/** Every key in schema order. */
+export const KEYS: readonly KeySpec[] = collectKeys(SCHEMA as Record<string, unknown>, '', []);
+
+/** The config reference as a markdown table: key, default, env var, flag, description. */
+export function schemaMarkdown(): string {
+  // '|' ends a cell even inside code; a bare '<dev>' would be read as an HTML tag and vanish.
+  const code = (s: string) => s.replace(/\|/g, '\\|');
+  const text = (s: string) => code(s).replace(/</g, '\\<');
+  const rows = KEYS.map((k) => {
+    const def = k.docDefault ?? JSON.stringify(k.default);
+    return `| \`${k.path}\` | \`${code(def)}\` | \`${k.env}\` | \`--${k.arg}\` | ${text(k.doc)} |`;
+  });
+  return ['| key | default | env | flag | description |', '|---|---|---|---|---|', ...rows].join('\n');
+}

@@ -1,0 +1,108 @@
+/**
+ * The daemon's Prometheus metrics, declared once. Each call builds its own Registry (never prom-client's
+ * global one), so two daemons in one test process do not share counters.
+ *
+ * Our metrics are prefixed `anomaly_agent_`; the default process metrics keep their standard names
+ * (`process_cpu_seconds_total`, `nodejs_eventloop_lag_seconds`, …) so stock dashboards work.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METRIC_PREFIX = 'anomaly_agent_';
+
+/** Inference time buckets, seconds: 1 ms to 2 s. */
+export const INFERENCE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Samples accepted into a sensor buffer. */
+  readonly samples: Counter<'sensor'>;
+  /** Windows run through a model. */
+  readonly windowsScored: Counter<'model'>;
+  /** Alert transitions; state is `raised` or `cleared`. */
+  readonly alerts: Counter<'model' | 'state'>;
+  /** Ingest messages or samples dropped, by reason (bad_payload, unknown_sensor, …). */
+  readonly ingestDropped: Counter<'reason'>;
+  /** Outbox entries evicted to stay within bounds, by kind (telemetry, score, …; alerts are never evicted). */
+  readonly outboxEvicted: Counter<'kind'>;
+  /** Seconds spent in one scoring call (scaling + predict + error), per model. */
+  readonly inferenceSeconds: Histogram<'model'>;
+  /** Messages waiting in the store-and-forward outbox, by kind. */
+  readonly outboxDepth: Gauge<'kind'>;
+  /** Bytes waiting in the store-and-forward outbox, by kind. */
+  readonly outboxBytes: Gauge<'kind'>;
+  /** 1 when the sensor delivers fresh samples, 0 when stale or failing. */
+  readonly sensorUp: Gauge<'sensor'>;
+}
+
+export interface MetricsOptions {
+  /** Also collect prom-client's default process metrics (CPU, memory, event loop, GC). Default true. */
+  defaultMetrics?: boolean;
+}
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const n = (name: string): string => METRIC_PREFIX + name;
+
+  const metrics: Metrics = {
+    registry,
+    samples: new Counter({
+      name: n('samples_total'),
+      help: 'Samples accepted into a sensor buffer.',
+      labelNames: ['sensor'] as const,
+      registers,
+    }),
+    windowsScored: new Counter({
+      name: n('windows_scored_total'),
+      help: 'Windows scored by a model.',
+      labelNames: ['model'] as const,
+      registers,
+    }),
+    alerts: new Counter({
+      name: n('alerts_total'),
+      help: 'Alert transitions per model (state = raised | cleared).',
+      labelNames: ['model', 'state'] as const,
+      registers,
+    }),
+    ingestDropped: new Counter({
+      name: n('ingest_dropped_total'),
+      help: 'Ingest messages dropped, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    outboxEvicted: new Counter({
+      name: n('outbox_evicted_total'),
+      help: 'Outbox entries evicted to stay within bounds, by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    inferenceSeconds: new Histogram({
+      name: n('inference_seconds'),
+      help: 'Time for one scoring call (scale, predict, reconstruction error), seconds.',
+      labelNames: ['model'] as const,
+      buckets: INFERENCE_BUCKETS,
+      registers,
+    }),
+    outboxDepth: new Gauge({
+      name: n('outbox_depth'),
+      help: 'Messages waiting in the store-and-forward outbox, by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    outboxBytes: new Gauge({
+      name: n('outbox_bytes'),
+      help: 'Bytes waiting in the store-and-forward outbox, by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    sensorUp: new Gauge({
+      name: n('sensor_up'),
+      help: '1 when the sensor delivers fresh samples, 0 when stale or failing.',
+      labelNames: ['sensor'] as const,
+      registers,
+    }),
+  };
+
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return metrics;
+}

@@ -1,0 +1,202 @@
+/**
+ * The HTTP server on a real socket (port 0), spoken to with node's fetch and a raw request.
+ */
+import { strict as assert } from 'node:assert';
+import { request } from 'node:http';
+import { after, describe, test } from 'node:test';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { silentLogger } from '../core/log.js';
+import { createMetrics, INFERENCE_BUCKETS, METRIC_PREFIX } from './metrics.js';
+import { HttpServer, type HealthReport, type HttpServerOptions } from './server.js';
+
+const stops: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const s of stops.reverse()) await s().catch(() => undefined);
+});
+
+async function start(opts: Partial<HttpServerOptions> = {}): Promise<{ server: HttpServer; base: string }> {
+  const server = new HttpServer({
+    port: 0,
+    registry: createMetrics({ defaultMetrics: false }).registry,
+    health: () => ({ ok: true, reasons: [] }),
+    log: silentLogger,
+    ...opts,
+  });
+  stops.push(() => server.stop());
+  await server.start();
+  const { host, port } = server.address();
+  return { server, base: `http://${host}:${port}` };
+}
+
+function capturingLogger(): { log: Logger; lines: { level: number; msg: string; err?: string }[] } {
+  const lines: { level: number; msg: string }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { log: pino({ level: 'info' }, sink), lines };
+}
+
+describe('metrics', () => {
+  test('one private registry with every metric, prefixed, and the default process metrics', async () => {
+    const m = createMetrics();
+    m.samples.inc({ sensor: 'vibration' }, 3);
+    m.windowsScored.inc({ model: 'vibration' });
+    m.alerts.inc({ model: 'vibration', state: 'raised' });
+    m.ingestDropped.inc({ reason: 'bad_payload' });
+    m.outboxEvicted.inc({ kind: 'telemetry' });
+    m.inferenceSeconds.observe({ model: 'vibration' }, 0.004);
+    m.outboxDepth.set({ kind: 'alerts' }, 2);
+    m.outboxBytes.set({ kind: 'alerts' }, 512);
+    m.sensorUp.set({ sensor: 'vibration' }, 1);
+
+    const text = await m.registry.metrics();
+    for (const line of [
+      'anomaly_agent_samples_total{sensor="vibration"} 3',
+      'anomaly_agent_windows_scored_total{model="vibration"} 1',
+      'anomaly_agent_alerts_total{model="vibration",state="raised"} 1',
+      'anomaly_agent_ingest_dropped_total{reason="bad_payload"} 1',
+      'anomaly_agent_outbox_evicted_total{kind="telemetry"} 1',
+      'anomaly_agent_inference_seconds_bucket{le="0.001",model="vibration"} 0',
+      'anomaly_agent_inference_seconds_bucket{le="0.005",model="vibration"} 1',
+      'anomaly_agent_inference_seconds_bucket{le="2",model="vibration"} 1',
+      'anomaly_agent_inference_seconds_count{model="vibration"} 1',
+      'anomaly_agent_outbox_depth{kind="alerts"} 2',
+      'anomaly_agent_outbox_bytes{kind="alerts"} 512',
+      'anomaly_agent_sensor_up{sensor="vibration"} 1',
+    ]) {
+      assert.ok(text.includes(line), `missing: ${line}`);
+    }
+    assert.equal(INFERENCE_BUCKETS[0], 0.001);
+    assert.equal(INFERENCE_BUCKETS.at(-1), 2);
+    assert.match(text, /^process_cpu_user_seconds_total /m);
+    assert.match(text, /^nodejs_heap_size_used_bytes /m);
+
+    const ours = m.registry.getMetricsAsArray().map((x) => x.name).filter((n) => n.startsWith(METRIC_PREFIX));
+    assert.equal(ours.length, 9);
+  });
+
+  test('registries are independent of each other and of the global one', async () => {
+    const a = createMetrics({ defaultMetrics: false });
+    const b = createMetrics({ defaultMetrics: false });
+    a.samples.inc({ sensor: 'rpm' });
+    assert.match(await a.registry.metrics(), /anomaly_agent_samples_total\{sensor="rpm"\} 1/);
+    assert.doesNotMatch(await b.registry.metrics(), /sensor="rpm"/);
+    const { register } = await import('prom-client');
+    assert.equal(register.getSingleMetric('anomaly_agent_samples_total'), undefined);
+  });
+});
+
+describe('HttpServer', () => {
+  test('healthz: 200 ok, 503 with reasons when unhealthy', async () => {
+    let report: HealthReport = { ok: true, reasons: [] };
+    const { base } = await start({ health: () => report });
+
+    let res = await fetch(`${base}/healthz`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+    assert.deepEqual(await res.json(), { status: 'ok' });
+
+    report = { ok: false, reasons: ['sensor vibration stale', 'mqtt disconnected'] };
+    res = await fetch(`${base}/healthz?verbose=1`);
+    assert.equal(res.status, 503);
+    assert.deepEqual(await res.json(), { status: 'unhealthy', reasons: ['sensor vibration stale', 'mqtt disconnected'] });
+  });
+
+  test('metrics: Prometheus text with the registry content type', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    m.windowsScored.inc({ model: 'rpm' }, 7);
+    const { base } = await start({ registry: m.registry });
+    const res = await fetch(`${base}/metrics`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), m.registry.contentType);
+    assert.match(await res.text(), /^anomaly_agent_windows_scored_total\{model="rpm"\} 7$/m);
+  });
+
+  test('HEAD answers headers only; other methods 405; unknown paths 404', async () => {
+    const { base } = await start();
+    const head = await fetch(`${base}/metrics`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
+
+    const post = await fetch(`${base}/healthz`, { method: 'POST', body: 'x' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD');
+    await post.body?.cancel();
+
+    for (const path of ['/', '/health', '/metrics/x', '/healthz/']) {
+      const res = await fetch(base + path);
+      assert.equal(res.status, 404, path);
+      await res.body?.cancel();
+    }
+  });
+
+  test('a throwing health function is a logged 500, and the server keeps serving', async () => {
+    const { log, lines } = capturingLogger();
+    let calls = 0;
+    const { base } = await start({
+      log,
+      health: () => {
+        if (++calls === 1) throw new Error('buffer registry gone');
+        return { ok: true, reasons: [] };
+      },
+    });
+    const res = await fetch(`${base}/healthz`);
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), { status: 'error' });
+    assert.ok(lines.some((l) => l.level === 50 && l.msg === 'http handler failed' && l.err === 'buffer registry gone'));
+
+    const again = await fetch(`${base}/healthz`);
+    assert.equal(again.status, 200);
+    await again.body?.cancel();
+  });
+
+  test('a failing metrics collection is a 500 too', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const { Gauge } = await import('prom-client');
+    new Gauge({
+      name: 'anomaly_agent_broken',
+      help: 'collect() throws',
+      registers: [m.registry],
+      collect() {
+        throw new Error('collector broke');
+      },
+    });
+    const { base } = await start({ registry: m.registry });
+    const res = await fetch(`${base}/metrics`);
+    assert.equal(res.status, 500);
+    await res.body?.cancel();
+  });
+
+  test('binds loopback by default; stop() twice is fine and frees the port, even with keep-alive', async () => {
+    const { server, base } = await start();
+    assert.equal(server.name, 'http');
+    assert.equal(server.address().host, '127.0.0.1');
+    // A keep-alive connection left open by fetch must not hold stop() up.
+    const res = await fetch(`${base}/healthz`);
+    await res.text();
+    const t0 = performance.now();
+    await Promise.all([server.stop(), server.stop()]);
+    await server.stop();
+    assert.ok(performance.now() - t0 < 1000, 'stop does not wait for idle keep-alive sockets');
+    assert.throws(() => server.address(), /not started/);
+    await assert.rejects(fetch(`${base}/healthz`));
+  });
+
+  test('a raw request with an odd URL is a 404, not a crash', async () => {
+    const { server } = await start();
+    const { port } = server.address();
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '//healthz/../%zz', method: 'GET' }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 404);
+  });
+});

@@ -1,0 +1,45 @@
+import type { LoadedBundle } from './bundle.js';
+import { reconstructionErrors } from './autoencoder.js';
+import { normalizeErrors } from './error-scale.js';
+
+/**
+ * Turns scaled windows into reconstruction errors. An interface so a faster engine than tfjs can
+ * take over per bundle; every engine must give the same numbers for the same bundle.
+ */
+export interface Scorer {
+  readonly engine: string;
+  readonly seqLen: number;
+  readonly nFeatures: number;
+  /**
+   * `x` holds `n` scaled windows, row-major [n][seqLen][nFeatures]. Returns per window × feature
+   * ([n][nFeatures]) the reconstruction MSE divided by the bundle's errorScale, and per window their
+   * mean: the score the bundle's threshold applies to.
+   */
+  score(x: Float32Array, n: number): { score: Float32Array; perFeature: Float32Array };
+  dispose(): void;
+}
+
+/** The bundle's own tfjs model, on whichever backend was selected at start. */
+export class TfjsScorer implements Scorer {
+  readonly engine = 'tfjs';
+  readonly seqLen: number;
+  readonly nFeatures: number;
+
+  constructor(
+    private readonly bundle: LoadedBundle,
+    private readonly maxBatch = 32,
+  ) {
+    this.seqLen = bundle.manifest.seqLen;
+    this.nFeatures = bundle.manifest.features.length;
+  }
+
+  score(x: Float32Array, n: number): { score: Float32Array; perFeature: Float32Array } {
+    if (x.length < n * this.seqLen * this.nFeatures) throw new RangeError(`scorer got ${x.length} values for ${n} windows of ${this.seqLen}×${this.nFeatures}`);
+    const raw = reconstructionErrors(this.bundle.model, x, n, this.seqLen, this.nFeatures, this.maxBatch);
+    return normalizeErrors(raw.perFeature, n, this.bundle.manifest.errorScale);
+  }
+
+  dispose(): void {
+    this.bundle.model.dispose();
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The embedded / standalone MQTT broker: aedes plus the listeners it does not own.
+ *
+ * `createBroker()` builds the aedes instance (no sockets); `listen()` opens a TCP listener and, when
+ * asked, an MQTT-over-WebSocket listener; `close()` closes the listeners, then aedes, bounded in time
+ * and safe to call twice. `BrokerComponent` wraps the three for the daemon's controller.
+ *
+ * Every accepted TCP socket gets `setNoDelay(true)`: with Nagle on, a small QoS 0 publish that follows
+ * another one within an RTT waits for the peer's delayed ACK (40 ms on Linux), which is what a
+ * subscriber sees as a ~43 ms worst-case delivery on loopback. With it off, deliveries take a few ms.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Logger } from 'pino';
+import type { WebSocketServer } from 'ws';
+import type { Component } from '../../agent/src/core/component.js';
+
+export interface BrokerAuth {
+  username: string;
+  password: string;
+}
+
+export interface BrokerOptions {
+  log: Logger;
+  /** How long a subscriber whose socket does not drain may hold up delivery before it is disconnected. */
+  drainTimeoutMs: number;
+  /** When given, every client must present this username and password; otherwise anyone may connect. */
+  auth?: BrokerAuth | undefined;
+  /** Upper bound on close(); sockets still open after it are destroyed. Default 5000 ms. */
+  closeTimeoutMs?: number;
+}
+
+export interface ListenOptions {
+  host: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** MQTT-over-WebSocket port; 0 or undefined means no WebSocket listener. */
+  wsPort?: number | undefined;
+}
+
+export interface BrokerAddress {
+  host: string;
+  port: number;
+  /** The WebSocket listener's port, or null when there is none. */
+  wsPort: number | null;
+}
+
+export interface EmbeddedBroker {
+  /** The aedes instance, for in-process publish/subscribe and tests. */
+  readonly aedes: Aedes;
+  listen(opts: ListenOptions): Promise<BrokerAddress>;
+  /** The ports actually bound (port 0 resolved). Throws before listen(). */
+  address(): BrokerAddress;
+  close(): Promise<void>;
+}
+
+const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+/** CONNACK return code 4 (MQTT 3.1.1 table 3.1): bad user name or password. */
+const BAD_USERNAME_OR_PASSWORD = 4;
+
+function digest(s: string | Buffer): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/**
+ * Constant-time credential check. Both sides are hashed first so the comparison time does not depend
+ * on where the strings differ nor on their lengths; both fields are always compared.
+ */
+export function credentialsMatch(expected: BrokerAuth, username: string | undefined, password: Buffer | undefined): boolean {
+  const userOk = timingSafeEqual(digest(expected.username), digest(username ?? ''));
+  const passOk = timingSafeEqual(digest(expected.password), digest(password ?? Buffer.alloc(0)));
+  return userOk && passOk && username !== undefined && password !== undefined;
+}
+
+function errorFields(err: unknown): { err: string; code?: string } {
+  const e = err as { message?: string; code?: string };
+  return e && typeof e === 'object' ? { err: e.message ?? String(err), ...(e.code ? { code: e.code } : {}) } : { err: String(err) };
+}
+
+function listenOn(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: NetServer | HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    // An error here can only be ERR_SERVER_NOT_RUNNING; either way the port is free.
+    server.close(() => resolve());
+  });
+}
+
+class AedesBroker implements EmbeddedBroker {
+  private tcp: NetServer | undefined;
+  private wsHttp: HttpServer | undefined;
+  private wss: WebSocketServer | undefined;
+  private readonly sockets = new Set<Socket>();
+  private bound: BrokerAddress | undefined;
+  private listening = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly aedes: Aedes,
+    private readonly log: Logger,
+    private readonly closeTimeoutMs: number,
+  ) {}
+
+  async listen(opts: ListenOptions): Promise<BrokerAddress> {
+    if (this.closing) throw new Error('broker: listen() after close()');
+    if (this.listening) throw new Error('broker: listen() called twice');
+    this.listening = true;
+    try {
+      const tcp = createNetServer((socket) => this.accept(socket));
+      this.tcp = tcp;
+      const port = await listenOn(tcp, opts.port, opts.host);
+      tcp.on('error', (err) => this.log.warn(errorFields(err), 'tcp listener error'));
+
+      let wsPort: number | null = null;
+      if (opts.wsPort !== undefined && opts.wsPort > 0) wsPort = await this.listenWs(opts.host, opts.wsPort);
+
+      this.bound = { host: opts.host, port, wsPort };
+      this.log.info(this.bound, 'broker listening');
+      return this.bound;
+    } catch (err) {
+      // Leave nothing half-open: a failed listen releases whatever it had bound.
+      await this.closeListeners();
+      this.tcp = this.wsHttp = this.wss = undefined;
+      this.listening = false;
+      throw err;
+    }
+  }
+
+  private accept(socket: Socket): void {
+    socket.setNoDelay(true);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    this.aedes.handle(socket);
+  }
+
+  private async listenWs(host: string, port: number): Promise<number> {
+    let ws: typeof import('ws');
+    try {
+      ws = await import('ws');
+    } catch (err) {
+      throw new Error(`broker: a WebSocket listener needs the 'ws' package (${errorFields(err).err})`);
+    }
+    const http = createHttpServer((_req, res) => {
+      // Only upgrades are served here; a plain GET gets told what this port speaks.
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+      res.end('MQTT over WebSocket only\n');
+    });
+    http.on('connection', (socket: Socket) => {
+      socket.setNoDelay(true);
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    this.wsHttp = http;
+    const wss = new ws.WebSocketServer({ server: http });
+    this.wss = wss;
+    wss.on('error', (err) => this.log.warn(errorFields(err), 'websocket listener error'));
+    wss.on('connection', (socket, req: IncomingMessage) => {
+      const stream: Duplex = ws.createWebSocketStream(socket);
+      // aedes attaches its own error handler to the stream; this one covers the gap before it does.
+      stream.on('error', (err) => this.log.debug(errorFields(err), 'websocket stream error'));
+      this.aedes.handle(stream, req);
+    });
+    return listenOn(http, port, host);
+  }
+
+  address(): BrokerAddress {
+    if (!this.bound) throw new Error('broker: address() before listen()');
+    return { ...this.bound };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.closeTimeoutMs);
+      timer.unref();
+    });
+    const orderly = (async () => {
+      // Stop accepting first, so no client arrives while aedes is disconnecting the others; the
+      // listeners' close callbacks fire once aedes has ended the sockets they still hold.
+      const listeners = this.closeListeners();
+      await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+      await listeners;
+      return 'closed' as const;
+    })();
+    const outcome = await Promise.race([orderly, timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      this.log.warn({ sockets: this.sockets.size, timeoutMs: this.closeTimeoutMs }, 'broker close timed out; destroying sockets');
+      for (const s of this.sockets) s.destroy();
+      this.sockets.clear();
+    }
+    this.log.debug('broker closed');
+  }
+
+  private async closeListeners(): Promise<void> {
+    const pending: Promise<void>[] = [];
+    if (this.wss) {
+      const wss = this.wss;
+      for (const c of wss.clients) c.terminate();
+      pending.push(new Promise((resolve) => wss.close(() => resolve())));
+    }
+    if (this.wsHttp) pending.push(closeServer(this.wsHttp));
+    if (this.tcp) pending.push(closeServer(this.tcp));
+    await Promise.all(pending);
+  }
+}
+
+/**
+ * Build the broker: an aedes instance with drainTimeout, optional authentication and logging, and
+ * no sockets yet. Call `listen()` to open them.
+ */
+export async function createBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
+  const log = opts.log;
+  const auth = opts.auth;
+  const aedes = await Aedes.createBroker({
+    drainTimeout: opts.drainTimeoutMs,
+    ...(auth
+      ? {
+          authenticate(client, username, password, done) {
+            if (credentialsMatch(auth, username, password)) return done(null, true);
+            const err = new Error('bad username or password') as AuthenticateError;
+            err.returnCode = BAD_USERNAME_OR_PASSWORD;
+            done(err, null);
+          },
+        }
+      : {}),
+  });
+
+  const who = (client: Client | null | undefined): Record<string, unknown> => {
+    if (!client) return {};
+    // A TCP client's conn is the socket; a WebSocket client's is a stream over the upgraded request's.
+    const remote = (client.conn as Partial<Socket> | undefined)?.remoteAddress ?? client.req?.socket?.remoteAddress;
+    return { clientId: client.id, remote };
+  };
+  aedes.on('client', (client) => log.debug(who(client), 'client connected'));
+  aedes.on('clientDisconnect', (client) => log.debug(who(client), 'client disconnected'));
+  aedes.on('keepaliveTimeout', (client) => log.debug(who(client), 'client keepalive timeout'));
+  // aedes reports a refused CONNECT (bad credentials, bad protocol) as a client error carrying the
+  // CONNACK code; everything else is a broken connection or a protocol violation.
+  const onError = (client: Client | null | undefined, err: Error): void => {
+    const returnCode = (err as { errorCode?: number } | undefined)?.errorCode;
+    const fields = { ...who(client), ...errorFields(err), ...(returnCode ? { returnCode } : {}) };
+    log.warn(fields, returnCode ? 'connection refused' : 'client error');
+    if (!returnCode) log.debug({ ...who(client), stack: err?.stack }, 'client error stack');
+  };
+  aedes.on('clientError', onError);
+  aedes.on('connectionError', onError);
+
+  return new AedesBroker(aedes, log, opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+}
+
+export type BrokerComponentOptions = BrokerOptions & ListenOptions;
+
+/** The broker as a daemon component: start() creates and listens, stop() closes. */
+export class BrokerComponent implements Component {
+  readonly name = 'broker';
+  private broker: EmbeddedBroker | undefined;
+
+  constructor(private readonly opts: BrokerComponentOptions) {}
+
+  async start(): Promise<void> {
+    if (this.broker) return;
+    const broker = await createBroker(this.opts);
+    try {
+      await broker.listen({ host: this.opts.host, port: this.opts.port, wsPort: this.opts.wsPort });
+    } catch (err) {
+      await broker.close();
+      throw err;
+    }
+    this.broker = broker;
+  }
+
+  async stop(): Promise<void> {
+    const broker = this.broker;
+    this.broker = undefined;
+    await broker?.close();
+  }
+
+  /** The bound ports; throws when not started. */
+  address(): BrokerAddress {
+    if (!this.broker) throw new Error('broker: not started');
+    return this.broker.address();
+  }
+}
