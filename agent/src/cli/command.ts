@@ -16,7 +16,11 @@ export interface CommandIO {
   err: NodeJS.WritableStream;
   /** The process environment (ANOMALY_* configuration variables); main.ts passes process.env. */
   env?: Record<string, string | undefined>;
+  /** Subscribes to the signals a daemon answers; main.ts wires them to the process. */
+  onSignal?: (handler: (signal: DaemonSignal) => void) => void;
 }
+
+export type DaemonSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP';
 
 /** A user error (bad flag, missing file): printed as one line without a stack, exit code 2. */
 export class UsageError extends Error {

@@ -7,9 +7,10 @@ import { type Command, UsageError } from './command.js';
 import { dataCommand } from './data.js';
 import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
+import { runCommand } from './run.js';
 import { configCommand } from './config.js';
 
-const COMMANDS: Command[] = [dataCommand, trainCommand, evaluateCommand, configCommand];
+const COMMANDS: Command[] = [runCommand, dataCommand, trainCommand, evaluateCommand, configCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -39,7 +40,14 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await command.run(rest, { out: (line) => process.stdout.write(line + '\n'), err: process.stderr, env: process.env });
+    return await command.run(rest, {
+      out: (line) => process.stdout.write(line + '\n'),
+      err: process.stderr,
+      env: process.env,
+      onSignal: (handler) => {
+        for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => handler(sig));
+      },
+    });
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`anomaly-agent ${name}: ${(err as Error).message}\n\n${command.usage.trimEnd()}\n`);
@@ -52,4 +60,6 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: a daemon's sockets and timers are closed by then, but a library handle left open
+// must not keep a finished command alive.
+process.exit(await main(process.argv.slice(2)));

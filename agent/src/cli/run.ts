@@ -1,0 +1,52 @@
+import type { Command } from './command.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { createLogger } from '../core/log.js';
+import { agentVersion } from '../core/version.js';
+import { Controller } from '../daemon/controller.js';
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run the daemon: sensors → models → alerts on MQTT (embedded broker unless mqtt.url is set)',
+  usage: `usage: anomaly-agent run [--config FILE] [--<key-flag> VALUE …]
+
+Runs until SIGTERM or SIGINT (stop sampling, flush, publish status offline, close the broker).
+SIGHUP reloads the model bundles: one that fails its checks is refused and the running one stays.
+Configuration: schema defaults < --config FILE (JSON) < ANOMALY_* environment < flags; see
+'anomaly-agent config --help' for every key and 'anomaly-agent config' for the effective values.
+Logs are pino JSON on stdout.
+`,
+  async run(argv, io) {
+    let config;
+    try {
+      config = loadConfig({ argv, env: io.env ?? {} });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      io.err.write(`${err.message}\n`);
+      return 1;
+    }
+    const log = createLogger({ level: config.log.level, fd: 1 });
+    const controller = new Controller({ config, log, version: agentVersion() });
+    let stopRequested: (code: number) => void = () => {};
+    const stopped = new Promise<number>((resolve) => (stopRequested = resolve));
+    io.onSignal?.((signal) => {
+      if (signal === 'SIGHUP') {
+        log.info('SIGHUP: reloading model bundles');
+        void controller.reload().catch((err) => log.error({ err: (err as Error).message }, 'reload failed'));
+        return;
+      }
+      log.info({ signal }, 'stopping');
+      stopRequested(0);
+    });
+    try {
+      await controller.start();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'agent could not start');
+      log.debug({ stack: (err as Error).stack }, 'start failure');
+      await controller.stop();
+      return 1;
+    }
+    const code = await stopped;
+    await controller.stop();
+    return code;
+  },
+};

@@ -1,0 +1,307 @@
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { BrokerComponent } from '../../../broker/src/broker.js';
+import { SensorBuffer, SampleRejectedError } from '../buffer/ring.js';
+import type { AgentConfig } from '../config/schema.js';
+import { redactUrl } from '../config/load.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Component } from '../core/component.js';
+import { channelIndex, type Sample } from '../core/sample.js';
+import type { AlertEvent } from '../detect/detector.js';
+import { createMetrics, type Metrics } from '../http/metrics.js';
+import { HttpServer, type HealthReport } from '../http/server.js';
+import { selectBackend } from '../model/backend.js';
+import { BundleError, loadBundle } from '../model/bundle.js';
+import { Outbox } from '../publish/outbox.js';
+import { Publisher } from '../publish/publisher.js';
+import type { SensorHealth, StatusPayload } from '../publish/topics.js';
+import { createSource } from '../sources/registry.js';
+import type { SampleSource } from '../sources/source.js';
+import { ModelRuntime } from './model-runtime.js';
+
+/**
+ * Rows kept per sensor. The windower reads each sample once, shortly after it arrives; the ring only
+ * has to cover the lag between a push and the advance that reads it, with room for bursts.
+ */
+const RING_CAPACITY = 4096;
+
+export interface ControllerOptions {
+  config: AgentConfig;
+  log: Logger;
+  version: string;
+  clock?: Clock;
+}
+
+/**
+ * The daemon: builds the components in data-flow order, starts them in that order and stops them in
+ * reverse, each inside its own try/catch so one failing part is logged and the rest still stop.
+ * It never touches `process`; the entry point owns signals and exit codes.
+ */
+export class Controller {
+  readonly metrics: Metrics = createMetrics();
+  private readonly clock: Clock;
+  private readonly started: Component[] = [];
+  private readonly buffers = new Map<string, SensorBuffer>();
+  private readonly channels;
+  private models = new Map<string, ModelRuntime>();
+  private client: MqttClient | undefined;
+  private publisher: Publisher | undefined;
+  private outbox: Outbox | undefined;
+  private source: SampleSource | undefined;
+  private broker: BrokerComponent | undefined;
+  private http: HttpServer | undefined;
+  private lastSampleAt = 0;
+  private startedAt = 0;
+  private stopping: Promise<void> | undefined;
+  /** Alerts the outbox could not take (disk full, I/O error): retried, never dropped. */
+  private readonly unsaved: AlertEvent[] = [];
+
+  constructor(private readonly o: ControllerOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.channels = channelIndex(o.config.sensors);
+  }
+
+  private child(module: string): Logger {
+    return this.o.log.child({ module });
+  }
+
+  /** Where the embedded broker listens, when there is one (tests connect there). */
+  brokerAddress() {
+    return this.broker?.address();
+  }
+
+  httpAddress() {
+    return this.http?.address();
+  }
+
+  async start(): Promise<void> {
+    const c = this.o.config;
+    const log = this.child('controller');
+    this.startedAt = this.clock.now();
+    const backend = await selectBackend(c.scorer.backend);
+    log.info({ backend: backend.backend, skipped: backend.skipped }, `TensorFlow.js backend: ${backend.backend}`);
+
+    for (const [sensor, { channels }] of Object.entries(c.sensors)) {
+      this.buffers.set(sensor, new SensorBuffer({ sensor, channels: channels.length, capacity: RING_CAPACITY }));
+    }
+    await this.loadModels(new Map());
+
+    let url = c.mqtt.url;
+    if (!url) {
+      this.broker = new BrokerComponent({ log: this.child('broker'), drainTimeoutMs: c.broker.drainTimeoutMs, host: c.broker.host, port: c.broker.port, wsPort: c.broker.wsPort });
+      await this.startComponent(this.broker);
+      url = `mqtt://${c.broker.host}:${this.broker.address().port}`;
+    }
+
+    this.outbox = new Outbox({ dir: c.outbox.dir, maxBytes: c.outbox.maxBytes, log: this.child('outbox'), clock: this.clock });
+    await this.startComponent(this.outbox);
+
+    const clientId = c.mqtt.clientId || `anomaly-agent-${c.device.id}`;
+    this.client = mqtt.connect(url, {
+      clientId,
+      username: c.mqtt.username || undefined,
+      password: c.mqtt.password || undefined,
+      keepalive: c.mqtt.keepaliveS,
+      reconnectPeriod: c.mqtt.reconnectMs,
+      will: Publisher.lastWill(c.mqtt.prefix, c.device.id, this.statusBody(), this.clock.now()),
+    });
+    const mlog = this.child('mqtt');
+    this.client.on('connect', () => mlog.info({ url: redactUrl(url) }, 'connected'));
+    this.client.on('offline', () => mlog.warn({ url: redactUrl(url) }, 'broker unreachable; alerts go to the outbox'));
+    this.client.on('error', (err) => mlog.warn({ err: err.message }, 'mqtt error'));
+    this.started.push({ name: 'mqtt', start: async () => {}, stop: () => this.client!.endAsync() });
+
+    this.publisher = new Publisher({
+      client: this.client,
+      outbox: this.outbox,
+      prefix: c.mqtt.prefix,
+      device: c.device.id,
+      clock: this.clock,
+      log: this.child('publisher'),
+      channels: Object.fromEntries(Object.entries(c.sensors).map(([s, v]) => [s, v.channels])),
+      telemetryIntervalMs: c.publish.telemetryIntervalMs,
+      publishScores: c.publish.scores,
+      status: () => this.statusBody(),
+    });
+    await this.startComponent(this.publisher);
+
+    this.source = await createSource(c.source.kind, {
+      sensors: c.sensors,
+      clock: this.clock,
+      log: this.child('source'),
+      client: this.client,
+      mqtt: {
+        device: c.device.id,
+        prefix: c.mqtt.prefix,
+        onDropped: (reason) => this.metrics.ingestDropped.inc({ reason }),
+      },
+      replay: { ...c.source.replay },
+    });
+    this.source.onSample((s) => this.onSample(s));
+    await this.startComponent(this.source);
+
+    if (c.http.port > 0) {
+      this.http = new HttpServer({ host: c.http.host, port: c.http.port, registry: this.metrics.registry, health: () => this.health(), log: this.child('http') });
+      await this.startComponent(this.http);
+    }
+    this.publisher.publishStatus();
+    log.info({ device: c.device.id, models: [...this.models.keys()], source: c.source.kind, mqtt: redactUrl(url) }, 'agent started');
+  }
+
+  /** Stops sampling first and the broker last; bounded by shutdown.timeoutMs. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const log = this.child('controller');
+      const all = (async () => {
+        for (const c of [...this.started].reverse()) {
+          if (c === this.publisher) for (const m of this.models.values()) m.flush();
+          try {
+            await c.stop();
+          } catch (err) {
+            log.error({ component: c.name, err: (err as Error).message }, 'component did not stop cleanly');
+          }
+        }
+        for (const m of this.models.values()) m.dispose();
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.o.config.shutdown.timeoutMs)));
+      const result = await Promise.race([all, timeout]);
+      clearTimeout(timer);
+      if (result === 'timeout') log.error({ timeoutMs: this.o.config.shutdown.timeoutMs }, 'shutdown timed out');
+      else log.info('agent stopped');
+    })();
+    return this.stopping;
+  }
+
+  /**
+   * SIGHUP: loads every enabled bundle again. A bundle that fails a check is refused and the model
+   * already running keeps running; one that loads replaces it, carrying an open episode over.
+   */
+  async reload(): Promise<void> {
+    const previous = this.models;
+    await this.loadModels(previous);
+    for (const [name, old] of previous) if (this.models.get(name) !== old) old.dispose();
+    this.publisher?.publishStatus();
+  }
+
+  health(): HealthReport {
+    const reasons: string[] = [];
+    const now = this.clock.now();
+    const stall = this.o.config.health.stallMs;
+    const since = (t: number) => `${Math.round((now - t) / 1000)} s`;
+    if (now - this.startedAt > stall) {
+      if (now - this.lastSampleAt > stall) reasons.push(`no sample for ${since(this.lastSampleAt || this.startedAt)}`);
+      if (this.models.size === 0) reasons.push('no model loaded');
+      for (const m of this.models.values()) {
+        if (now - m.lastScoredAt > stall) reasons.push(`model ${m.model}: no window scored for ${since(m.lastScoredAt || this.startedAt)}`);
+      }
+    }
+    for (const [sensor, h] of Object.entries(this.sensorHealth())) if (h !== 'ok') reasons.push(`sensor ${sensor} is ${h}`);
+    return { ok: reasons.length === 0, reasons };
+  }
+
+  private sensorHealth(): Record<string, SensorHealth> {
+    const h = this.source?.health() ?? {};
+    for (const sensor of Object.keys(this.o.config.sensors)) this.metrics.sensorUp.set({ sensor }, h[sensor] === 'ok' ? 1 : 0);
+    return h;
+  }
+
+  private statusBody(): Omit<StatusPayload, 'v' | 't' | 'state'> {
+    return {
+      version: this.o.version,
+      models: [...this.models.values()].map((m) => ({ model: m.model, name: m.manifest.name, sha256: m.manifest.files['weights.bin'] ?? '' })),
+      sensors: this.sensorHealth(),
+    };
+  }
+
+  private async startComponent(c: Component): Promise<void> {
+    await c.start();
+    this.started.push(c);
+  }
+
+  private async loadModels(previous: Map<string, ModelRuntime>): Promise<void> {
+    const c = this.o.config;
+    const log = this.child('models');
+    const next = new Map<string, ModelRuntime>();
+    for (const modelType of c.models.enabled) {
+      const dir = join(c.models.dir, c.models.profile, modelType);
+      const old = previous.get(modelType);
+      try {
+        const bundle = await loadBundle(dir, { knownFeatures: [...this.channels.keys()] });
+        const runtime = new ModelRuntime({
+          bundle,
+          channels: this.channels,
+          buffers: this.buffers,
+          detector: c.detector,
+          detectorState: old?.detector.state(),
+          maxBatch: c.scorer.maxBatch,
+          log: this.child(`model:${modelType}`),
+          onScore: (model, p) => this.publisher?.score(model, p),
+          onAlert: (e) => this.onAlert(e),
+          onScored: (model, seconds, windows) => {
+            this.metrics.inferenceSeconds.observe({ model }, seconds);
+            this.metrics.windowsScored.inc({ model }, windows);
+          },
+        });
+        next.set(modelType, runtime);
+        log.info({ model: modelType, bundle: bundle.manifest.name, threshold: bundle.manifest.threshold }, old ? 'model reloaded' : 'model loaded');
+      } catch (err) {
+        const why = err instanceof BundleError ? err.message : `bundle ${dir} refused: ${(err as Error).message}`;
+        if (old) {
+          next.set(modelType, old);
+          log.error({ model: modelType }, `${why}; the running model stays`);
+        } else {
+          log.error({ model: modelType }, why);
+        }
+      }
+    }
+    this.models = next;
+  }
+
+  private onSample(s: Sample): void {
+    const buf = this.buffers.get(s.sensor);
+    if (!buf) {
+      this.metrics.ingestDropped.inc({ reason: 'unknown_sensor' });
+      return;
+    }
+    try {
+      buf.push(s.t, s.values);
+    } catch (err) {
+      if (!(err instanceof SampleRejectedError)) throw err;
+      this.metrics.ingestDropped.inc({ reason: err.reason });
+      return;
+    }
+    this.lastSampleAt = this.clock.now();
+    this.metrics.samples.inc({ sensor: s.sensor });
+    this.publisher?.telemetry(s);
+    for (const m of this.models.values()) if (m.sensors.has(s.sensor)) m.advance();
+  }
+
+  private onAlert(e: AlertEvent): void {
+    this.metrics.alerts.inc({ model: e.model, state: e.state });
+    this.child('detector').warn({ id: e.id, model: e.model, state: e.state, score: e.score, threshold: e.threshold, top: e.topFeatures.map((f) => f.feature) }, `alert ${e.state}`);
+    this.unsaved.push(e);
+    void this.saveAlerts();
+  }
+
+  /** Hands alerts to the publisher in order; one the outbox refuses is retried, never dropped. */
+  private saving = false;
+  private async saveAlerts(): Promise<void> {
+    if (this.saving || !this.publisher) return;
+    this.saving = true;
+    try {
+      while (this.unsaved.length > 0) {
+        try {
+          await this.publisher.alert(this.unsaved[0]!);
+          this.unsaved.shift();
+        } catch (err) {
+          this.child('publisher').error({ err: (err as Error).message, pending: this.unsaved.length }, 'alert not stored; retrying in 1 s');
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    } finally {
+      this.saving = false;
+    }
+  }
+}

@@ -1,0 +1,128 @@
+import type { Logger } from 'pino';
+import type { SensorBuffer } from '../buffer/ring.js';
+import { Windower } from '../buffer/windower.js';
+import { Detector, DetectorInputError, type AlertEvent, type DetectorOptions, type DetectorState } from '../detect/detector.js';
+import type { LoadedBundle } from '../model/bundle.js';
+import { TfjsScorer, type Scorer } from '../model/scorer.js';
+import type { ScorePayload } from '../publish/topics.js';
+
+export interface ModelRuntimeOptions {
+  bundle: LoadedBundle;
+  channels: ReadonlyMap<string, { sensor: string; index: number }>;
+  buffers: ReadonlyMap<string, SensorBuffer>;
+  detector: Omit<DetectorOptions, 'model' | 'threshold'>;
+  /** An open episode carried over from the runtime this one replaces (SIGHUP reload). */
+  detectorState?: DetectorState;
+  maxBatch: number;
+  log: Logger;
+  onScore: (model: string, p: Omit<ScorePayload, 'v' | 't'>) => void;
+  onAlert: (e: AlertEvent) => void;
+  /** Seconds one scoring call took and how many windows it scored. */
+  onScored: (model: string, seconds: number, windows: number) => void;
+}
+
+/**
+ * One bundle at work: its windower cuts windows from the shared sensor rings, the scorer turns a
+ * batch of them into errors, the detector turns errors into alerts. Windows that fall due in the
+ * same turn of the event loop are scored as one batch.
+ */
+export class ModelRuntime {
+  readonly model: string;
+  readonly sensors: Set<string>;
+  readonly windower: Windower;
+  readonly detector: Detector;
+  private readonly scorer: Scorer;
+  private readonly batch: Float32Array;
+  private readonly batchEnd: Float64Array;
+  private pending = 0;
+  private flushQueued = false;
+  lastScoredAt = 0;
+
+  constructor(private readonly o: ModelRuntimeOptions) {
+    const m = o.bundle.manifest;
+    this.model = m.modelType;
+    this.sensors = new Set(m.features.map((f) => o.channels.get(f)?.sensor ?? '?'));
+    this.scorer = new TfjsScorer(o.bundle, o.maxBatch);
+    const stride = m.seqLen * m.features.length;
+    this.batch = new Float32Array(o.maxBatch * stride);
+    this.batchEnd = new Float64Array(o.maxBatch);
+    this.detector = new Detector({ ...o.detector, model: this.model, threshold: m.threshold }, o.detectorState);
+    this.windower = new Windower({
+      features: m.features,
+      channels: o.channels,
+      buffers: o.buffers,
+      periodMs: m.periodMs,
+      seqLen: m.seqLen,
+      hop: m.hop,
+      maxGapMs: m.maxGapMs,
+      scaler: m.scaler,
+      onWindow: (w) => {
+        // The window is a view into the windower's buffer, valid only now: copy it into the batch.
+        this.batch.set(w.x, this.pending * stride);
+        this.batchEnd[this.pending++] = w.endT;
+        if (this.pending === o.maxBatch) this.flush();
+        else this.queueFlush();
+      },
+    });
+  }
+
+  get manifest() {
+    return this.o.bundle.manifest;
+  }
+
+  /** Forms whatever rows and windows the rings now allow. */
+  advance(): void {
+    const gapsBefore = this.windower.gaps;
+    this.windower.advance();
+    if (this.windower.gaps !== gapsBefore) this.detector.reset();
+  }
+
+  /** Scores the pending batch now. */
+  flush(): void {
+    const n = this.pending;
+    if (n === 0) return;
+    this.pending = 0;
+    const m = this.manifest;
+    const f = m.features.length;
+    const started = performance.now();
+    let result: { score: Float32Array; perFeature: Float32Array };
+    try {
+      result = this.scorer.score(this.batch, n);
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message, windows: n }, 'scoring failed; windows skipped');
+      return;
+    }
+    this.o.onScored(this.model, (performance.now() - started) / 1000, n);
+    this.lastScoredAt = Date.now();
+    for (let i = 0; i < n; i++) {
+      const perFeature: Record<string, number> = {};
+      for (let j = 0; j < f; j++) perFeature[m.features[j]!] = result.perFeature[i * f + j]!;
+      const windowEnd = this.batchEnd[i]!;
+      const score = result.score[i]!;
+      this.o.onScore(this.model, { windowEnd, score, threshold: this.detector.getThreshold(), perFeature });
+      try {
+        const event = this.detector.observe({ windowEnd, score, perFeature });
+        if (event) this.o.onAlert(event);
+      } catch (err) {
+        if (!(err instanceof DetectorInputError)) throw err;
+        this.o.log.error({ err: err.message }, 'window not judged');
+      }
+    }
+  }
+
+  dispose(): void {
+    this.flush();
+    this.scorer.dispose();
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    // Every window that falls due in this turn of the event loop (a replay tick, an MQTT burst) is
+    // already in the batch by the time this runs.
+    setImmediate(() => {
+      this.flushQueued = false;
+      this.flush();
+    });
+  }
+}
