@@ -38,6 +38,12 @@ test('hand-worked ring: fill, wrap around twice, index by position, age and sequ
   assert.equal(b.timeAtSeq(1), 20);
   assert.equal(b.valueAtSeq(4, 1), 10);
   assert.throws(() => b.timeAtSeq(0), RangeError);
+  // raw access for hot loops: slot of seq 1 (t=20) is 1, of seq 4 (t=50) is 0
+  assert.equal(b.slotOfSeq(1), 1);
+  assert.equal(b.slotOfSeq(4), 0);
+  assert.equal(b.times[b.slotOfSeq(4)], 50);
+  assert.equal(b.values[b.slotOf(3) * 2 + 1], 10);
+  assert.throws(() => b.slotOfSeq(5), RangeError);
   assert.throws(() => b.timeAt(4), RangeError);
   assert.throws(() => b.valueAt(0, 2), RangeError);
 
@@ -116,6 +122,8 @@ test('push copies values: the caller may reuse its array', () => {
   assert.deepEqual(rows(b), [[1, 1, 2], [2, 5, 6]]);
 });
 
+// Runs after the tests above on purpose: they construct bad buffers and make push throw, which is
+// when V8 once re-optimised push into a version that allocated on every call (see push).
 test('push allocates nothing: 1e6 pushes trigger no garbage collection and leave the heap flat', () => {
   const b = new SensorBuffer({ sensor: 'vibration', channels: 3, capacity: 4096 });
   const v = new Float64Array(3);
