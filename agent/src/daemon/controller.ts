@@ -94,7 +94,7 @@ export class Controller {
       url = `mqtt://${c.broker.host}:${this.broker.address().port}`;
     }
 
-    this.outbox = new Outbox({ dir: c.outbox.dir, maxBytes: c.outbox.maxBytes, log: this.child('outbox'), clock: this.clock });
+    this.outbox = new Outbox({ dir: c.outbox.dir, maxBytes: c.outbox.maxBytes, log: this.o.log, clock: this.clock });
     await this.startComponent(this.outbox);
 
     const clientId = c.mqtt.clientId || `anomaly-agent-${c.device.id}`;
@@ -129,7 +129,7 @@ export class Controller {
     this.source = await createSource(c.source.kind, {
       sensors: c.sensors,
       clock: this.clock,
-      log: this.child('source'),
+      log: this.o.log, // sources name their own module
       client: this.client,
       mqtt: {
         device: c.device.id,

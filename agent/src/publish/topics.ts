@@ -113,3 +113,20 @@ export function topic(prefix: string, dev: string, name: TopicName, param?: stri
 export function topicFilter(prefix: string, dev: string, name: TopicName): string {
   return `${prefix}/${dev}/${TOPICS[name].suffix.replace(/\{\w+\}/, '+')}`;
 }
+
+/** The README's topic table, generated from TOPICS (a test keeps the README in step). */
+export function topicsMarkdown(prefix = 'anomaly'): string {
+  const rows = Object.entries(TOPICS).map(([name, s]) => {
+    const t = `${prefix}/<dev>/${s.suffix.replace(/\{(\w+)\}/, '<$1>')}`;
+    return `| \`${t}\` | ${s.direction} | ${s.qos}${s.retain ? ', retained' : ''} | ${s.doc} | \`${PAYLOAD_SHAPES[name as TopicName]}\` |`;
+  });
+  return ['| topic | dir | QoS | what | payload (JSON; `v` schema version and `t` ms epoch in every outgoing one) |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+const PAYLOAD_SHAPES: Record<TopicName, string> = {
+  status: '{state: online or offline, version, models: [{model, name, sha256}], sensors: {name: ok, stale or error}}',
+  telemetry: '{t0, periodMs, channels, ts: [...], values: [[...]]}',
+  score: '{windowEnd, score, threshold, perFeature: {feature: error ÷ normal}}',
+  alerts: '{id, model, state: raised or cleared, score, threshold, topFeatures: [{feature, error, share}], since}',
+  ingest: '{t?, values: [...]} or a bare number for a one-channel sensor',
+};
