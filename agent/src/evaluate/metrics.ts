@@ -23,7 +23,7 @@ export const LABELLING_RULE =
   '0 → normal, 1 → fault, anything in between → mixed. Mixed windows (a fault starting or ending ' +
   'inside the window) are excluded from the confusion matrix, precision/recall/F1 and ROC AUC, because ' +
   'whether they should alarm is ambiguous; they do count for episode detection and delay. ' +
-  'A window is flagged (predicted anomalous) when its score (reconstruction MSE) is strictly greater ' +
+  'A window is flagged (predicted anomalous) when its score (reconstruction error relative to normal) is strictly greater ' +
   'than the threshold. Precision, recall and F1 are defined as 0 when their denominator is 0.';
 
 export const DETECTION_RULE =

@@ -197,7 +197,7 @@ export function timelineSvg(input: TimelineInput): string {
     parts.push(text(lx + 22, ly + 4, label, `fill="${COLORS.text}"`));
     lx += 22 + textWidth(label, 11) + 18;
   };
-  legend((x) => `<line x1="${n(x)}" y1="${ly}" x2="${n(x + 16)}" y2="${ly}" stroke="${COLORS.score}" stroke-width="2"/>`, 'score (window MSE)');
+  legend((x) => `<line x1="${n(x)}" y1="${ly}" x2="${n(x + 16)}" y2="${ly}" stroke="${COLORS.score}" stroke-width="2"/>`, 'score (window error ÷ normal)');
   legend((x) => `<circle cx="${n(x + 8)}" cy="${ly}" r="3" fill="${COLORS.flagged}"/>`, 'flagged window (score > threshold)');
   legend(
     (x) => `<line x1="${n(x)}" y1="${ly}" x2="${n(x + 16)}" y2="${ly}" stroke="${COLORS.threshold}" stroke-width="1.5" stroke-dasharray="5 3"/>`,
@@ -240,7 +240,7 @@ export function timelineSvg(input: TimelineInput): string {
     parts.push(text(plotL - 7, y + 4, formatValue(10 ** l), `text-anchor="end" fill="${COLORS.text}"`));
   }
   parts.push(
-    text(0, 0, 'reconstruction MSE (log)', `transform="translate(16 ${n(plotT + plotH / 2)}) rotate(-90)" text-anchor="middle" fill="${COLORS.text}"`),
+    text(0, 0, 'score: error ÷ normal (log)', `transform="translate(16 ${n(plotT + plotH / 2)}) rotate(-90)" text-anchor="middle" fill="${COLORS.text}"`),
   );
 
   // X ticks on a clock-friendly step; ~90 px per label keeps "12:30" labels well apart.
@@ -424,7 +424,7 @@ export function histogramSvg(input: HistogramInput): string {
     parts.push(`<line x1="${n(x)}" y1="${n(plotB)}" x2="${n(x)}" y2="${n(plotB + 4)}" stroke="${COLORS.axis}"/>`);
     parts.push(text(x, plotB + 16, formatValue(10 ** l), `text-anchor="middle" fill="${COLORS.text}"`));
   }
-  parts.push(text(plotL + plotW / 2, plotB + 34, 'window reconstruction MSE (log scale)', `text-anchor="middle" fill="${COLORS.text}"`));
+  parts.push(text(plotL + plotW / 2, plotB + 34, 'window score: reconstruction error ÷ normal (log scale)', `text-anchor="middle" fill="${COLORS.text}"`));
 
   const bars = (h: number[], color: string, cls: string) => {
     for (let i = 0; i < bins; i++) {
