@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { MODEL_FEATURES, PROFILES, PROFILE_NAMES, type ProfileName } from '../core/profiles.js';
 import { readCsvDir } from '../preprocess/csv.js';
 import { fitMinMax } from '../preprocess/scaler.js';
-import { makeWindows, splitByTime } from '../preprocess/sequences.js';
+import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
 import { selectBackend, type BackendPreference } from '../model/backend.js';
 import { buildAutoencoder } from '../model/autoencoder.js';
 import { fitAutoencoder } from '../train/fit.js';
@@ -31,8 +31,7 @@ async function child(backend: BackendPreference, dataDir: string): Promise<void>
       const features = [...MODEL_FEATURES[modelType]];
       const series = await readCsvDir(join(dataDir, name, 'train'));
       const scaler = fitMinMax(series, features);
-      const all = makeWindows(series, { features, scaler, seqLen: p.seqLen, hop: p.trainHop, maxGapMs: p.periodMs * 5 });
-      const { train } = splitByTime(all, TRAIN_FRACTION);
+      const train = makeWindows(splitEachByTime(series, TRAIN_FRACTION).train, { features, scaler, seqLen: p.seqLen, hop: p.trainHop, maxGapMs: p.periodMs * 5 });
       const n = Math.min(BENCH_WINDOWS, train.n);
       const sub = { x: train.x.subarray(0, n * p.seqLen * features.length), n };
       const model = buildAutoencoder({ seqLen: p.seqLen, nFeatures: features.length, units: p.units, seed: 1 });

@@ -108,6 +108,9 @@ export class Windower {
   private untilNext: number;
   /** The previous grid row was stale (so a step ending the same gap is not counted twice). */
   private inGap = false;
+  /** No row before this time (see resumeAfter). */
+  private resumeT = -Infinity;
+  private resumedAfter = NaN;
 
   private windows_ = 0;
   private gaps_ = 0;
@@ -178,6 +181,27 @@ export class Windower {
   get rows(): number {
     return this.rows_;
   }
+  /**
+   * Grid time of the last window's last row (ms epoch); before the first window, the `lastEndT` it
+   * was resumed after, else NaN.
+   */
+  get lastWindowEnd(): number {
+    return this.windows_ > 0 ? this.window.endT : this.resumedAfter;
+  }
+
+  /**
+   * Carries on the window stream of the windower this one replaces (a bundle reloaded on SIGHUP):
+   * the first window ends one hop after `lastEndT`, the end of the last window the other one
+   * emitted, so no window is scored twice and none is skipped. If the rings no longer hold that far
+   * back, it starts at the oldest row held, as a new windower does. Call before the first advance.
+   */
+  resumeAfter(lastEndT: number): void {
+    if (this.started) throw new Error('windower: resumeAfter() after the first advance()');
+    if (!Number.isFinite(lastEndT)) return;
+    this.resumedAfter = lastEndT;
+    this.resumeT = lastEndT + (this.hop - this.seqLen + 1) * this.periodMs;
+  }
+
   /** Grid time of the next row to form; NaN until every needed sensor has reported. */
   get nextT(): number {
     return this.started ? this.k * this.periodMs : NaN;
@@ -207,6 +231,7 @@ export class Windower {
     if (!this.started) {
       let t0 = -Infinity;
       for (let s = 0; s < nS; s++) t0 = Math.max(t0, this.bufs[s]!.oldestT); // once: may allocate
+      t0 = Math.max(t0, this.resumeT);
       this.k = Math.ceil(t0 / P);
       for (let s = 0; s < nS; s++) {
         // Just before the sample held at the first row, with no held time: what came before the

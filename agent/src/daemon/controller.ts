@@ -54,6 +54,8 @@ export class Controller {
   private lastSampleAt = 0;
   private startedAt = 0;
   private stopping: Promise<void> | undefined;
+  /** The last SIGHUP reload; the next one waits for it. */
+  private reloading: Promise<void> = Promise.resolve();
   /** Alerts the outbox could not take (disk full, I/O error): retried, never dropped. */
   private readonly unsaved: AlertEvent[] = [];
 
@@ -178,7 +180,14 @@ export class Controller {
    * SIGHUP: loads every enabled bundle again. A bundle that fails a check is refused and the model
    * already running keeps running; one that loads replaces it, carrying an open episode over.
    */
-  async reload(): Promise<void> {
+  reload(): Promise<void> {
+    // One at a time: two overlapping reloads would both replace (and dispose) the same runtimes.
+    const run = this.reloading.then(() => this.reloadNow());
+    this.reloading = run.catch(() => {});
+    return run;
+  }
+
+  private async reloadNow(): Promise<void> {
     const previous = this.models;
     await this.loadModels(previous);
     for (const [name, old] of previous) if (this.models.get(name) !== old) old.dispose();
@@ -255,6 +264,11 @@ export class Controller {
           log.error({ model: modelType }, why);
         }
       }
+    }
+    // Swapped in one go, so the windows a replaced model formed while others loaded still count.
+    for (const [name, runtime] of next) {
+      const old = previous.get(name);
+      if (old && old !== runtime) runtime.continueFrom(old);
     }
     this.models = next;
   }

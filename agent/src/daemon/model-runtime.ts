@@ -70,6 +70,11 @@ export class ModelRuntime {
     return this.o.bundle.manifest;
   }
 
+  /** Takes over from the runtime this one replaces: windows continue after the last one it formed. */
+  continueFrom(old: ModelRuntime): void {
+    this.windower.resumeAfter(old.windower.lastWindowEnd);
+  }
+
   /** Forms whatever rows and windows the rings now allow. */
   advance(): void {
     const gapsBefore = this.windower.gaps;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Series } from './csv.js';
 import { fitMinMax, type MinMaxScaler } from './scaler.js';
-import { gatherX, makeWindows, selectWindows, splitByTime, windowStarts } from './sequences.js';
+import { gatherX, makeWindows, selectWindows, splitEachByTime, windowStarts } from './sequences.js';
 
 function series(file: string, t: number[], columns: Record<string, number[]>, label?: number[]): Series {
   const cols: Record<string, Float64Array> = {};
@@ -98,49 +98,34 @@ test('gatherX and selectWindows materialise subsets in the given order', () => {
   assert.deepEqual([...sub.x], [4, -4, 5, -5, 2, -2, 3, -3]);
 });
 
-test('splitByTime: boundary on the covered timeline (gaps between files excluded); straddlers dropped', () => {
-  // A: 10 rows at 0..90, B: 10 rows at 1000..1090. Covered D = 90 + 90 = 180.
-  const a = series('a.csv', range(10, (i) => 10 * i), { a: range(10) });
-  const b = series('b.csv', range(10, (i) => 1000 + 10 * i), { a: range(10, (i) => 10 + i) });
-  const w = makeWindows([a, b], { features: ['a'], scaler: identity(['a']), seqLen: 3, hop: 1, maxGapMs: 20 });
-  assert.equal(w.n, 16);
-
-  // 0.75·180 = 135 → 45 ms into B → boundaryT 1045.
-  const sp = splitByTime(w, 0.75);
-  assert.equal(sp.boundaryT, 1045);
-  // Train: all 8 of A + B windows ending before 1045 (start rows 0,1,2 end at 1020,1030,1040).
-  assert.equal(sp.train.n, 11);
-  assert.deepEqual([...sp.train.startT.slice(8)], [1000, 1010, 1020]);
-  // Val: B windows starting at or after 1045 (start rows 5,6,7); rows 3,4 straddle and are dropped.
-  assert.deepEqual([...sp.val.startT], [1050, 1060, 1070]);
-  assert.equal(sp.dropped, 2);
-  assert.deepEqual([...sp.val.x], [15, 16, 17, 16, 17, 18, 17, 18, 19]);
-  assert.deepEqual([...sp.val.fileIndex], [1, 1, 1]);
-
-  // Boundary exactly at the end of A → B's first timestamp; nothing dropped.
-  const half = splitByTime(w, 0.5);
-  assert.equal(half.boundaryT, 1000);
-  assert.deepEqual([half.train.n, half.val.n, half.dropped], [8, 8, 0]);
-  assert.ok([...half.train.fileIndex].every((f) => f === 0) && [...half.val.fileIndex].every((f) => f === 1));
-
-  // Everything in training.
-  const all = splitByTime(w, 1);
-  assert.deepEqual([all.train.n, all.val.n, all.dropped], [16, 0, 0]);
-
-  assert.throws(() => splitByTime(w, 0), RangeError);
-  assert.throws(() => splitByTime(w, 1.2), RangeError);
+test('splitEachByTime: every file splits at 90 % of its own span, rows in order, none in both sets', () => {
+  const ta = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
+  const tb = [1000, 1100, 1200, 1300, 1400];
+  const a = series('a', ta, { voltage: ta });
+  const b = series('b', tb, { voltage: tb });
+  const { train, val } = splitEachByTime([a, b], 0.9);
+  // a: boundary at 0 + 0.9·100 = 90 → rows with t < 90 train (0…80), t ≥ 90 validate (90, 100)
+  assert.deepEqual(Array.from(train[0]!.t), [0, 10, 20, 30, 40, 50, 60, 70, 80]);
+  assert.deepEqual(Array.from(val[0]!.t), [90, 100]);
+  // b: boundary at 1000 + 0.9·400 = 1360 → 1000…1300 train, 1400 validates
+  assert.deepEqual(Array.from(train[1]!.t), [1000, 1100, 1200, 1300]);
+  assert.deepEqual(Array.from(val[1]!.t), [1400]);
+  assert.deepEqual(Array.from(val[0]!.columns.voltage!), [90, 100], 'columns are sliced with the rows');
+  assert.equal(train[0]!.rows + val[0]!.rows, a.rows);
+  assert.throws(() => splitEachByTime([a], 1), RangeError);
+  assert.throws(() => splitEachByTime([a], 0), RangeError);
 });
 
-test('splitByTime default-style 0.9 on one file: no row in both sets', () => {
-  const s = series('a.csv', range(101, (i) => 20 * i), { a: range(101) });
-  const w = makeWindows([s], { features: ['a'], scaler: identity(['a']), seqLen: 10, hop: 5, maxGapMs: 20 });
-  const sp = splitByTime(w, 0.9);
-  assert.equal(sp.boundaryT, 1800);
-  const trainEnd = Math.max(...sp.train.endT);
-  const valStart = Math.min(...sp.val.startT);
-  assert.ok(trainEnd < 1800 && valStart >= 1800);
-  // starts every 100 ms: train windows end at 180+100k < 1800 → k ≤ 16 (17 windows); val start ≥ 1800 → 1800 only.
-  assert.equal(sp.train.n, 17);
-  assert.deepEqual([...sp.val.startT], [1800]);
-  assert.equal(sp.dropped, w.n - 18);
+test('windows cut from the two parts never cross the boundary', () => {
+  const t = range(50, (i) => i * 10);
+  const a = series('a', t, { voltage: t });
+  const { train, val } = splitEachByTime([a], 0.9);
+  const opts = { features: ['voltage'], scaler: { features: ['voltage'], min: [0], max: [490] }, seqLen: 4, hop: 1, maxGapMs: 100 };
+  const tw = makeWindows(train, opts);
+  const vw = makeWindows(val, opts);
+  const boundary = val[0]!.t[0]!;
+  for (let i = 0; i < tw.n; i++) assert.ok(tw.endT[i]! < boundary);
+  for (let i = 0; i < vw.n; i++) assert.ok(vw.startT[i]! >= boundary);
+  assert.equal(tw.n, 45 - 4 + 1);
+  assert.equal(vw.n, 5 - 4 + 1);
 });

@@ -173,61 +173,34 @@ export function selectWindows(w: Windows, indices: ArrayLike<number>): Windows {
   return out;
 }
 
-export interface TimeSplit {
-  train: Windows;
-  val: Windows;
-  /** Absolute timestamp (ms epoch) of the boundary; see splitByTime. */
-  boundaryT: number;
-  /** Windows straddling the boundary, in neither set. */
-  dropped: number;
+/**
+ * Time-ordered train/validation split of each recording: the first `trainFraction` of a file's
+ * time span (rows with t < t0 + trainFraction·(t1 − t0)) trains, the rest validates. Nothing is
+ * shuffled across the boundary and windows are cut from each part separately, so no row is in both
+ * sets. Splitting every recording, rather than holding out the last recordings, puts every operating
+ * condition the training set has (each day's ambient, load, supply) into validation too: early
+ * stopping and the threshold are judged on all of normal, not on the last day's.
+ */
+export function splitEachByTime(series: readonly Series[], trainFraction: number): { train: Series[]; val: Series[] } {
+  if (!(trainFraction > 0 && trainFraction < 1)) throw new RangeError(`trainFraction must be in (0, 1), got ${trainFraction}`);
+  const train: Series[] = [];
+  const val: Series[] = [];
+  for (const s of series) {
+    if (s.rows === 0) continue;
+    const boundaryT = s.t[0]! + trainFraction * (s.t[s.rows - 1]! - s.t[0]!);
+    let b = 0;
+    while (b < s.rows && s.t[b]! < boundaryT) b++;
+    train.push(sliceSeries(s, 0, b));
+    val.push(sliceSeries(s, b, s.rows));
+  }
+  return { train, val };
 }
 
-/**
- * Time-ordered train/validation split, no shuffling across the boundary.
- *
- * The exact rule:
- * 1. Order the input files by first timestamp and lay them end to end, leaving out the time
- *    between files (recordings may be days apart; that idle time should not decide the split).
- *    The covered duration is D = Σ (t1 − t0) over files, with t0/t1 a file's first/last row.
- * 2. The boundary is the point at fraction `trainFraction` of D, mapped back to an absolute time
- *    boundaryT: walking the files in order with `acc` = covered time of earlier files, the first
- *    file with acc + (t1 − t0) > trainFraction·D holds it, at boundaryT = t0 + (trainFraction·D − acc).
- *    If the point falls exactly on the end of a file, boundaryT is the next file's t0, so the
- *    whole earlier file is training data. trainFraction = 1 puts everything in training.
- * 3. A window is training if endT < boundaryT, validation if startT ≥ boundaryT, otherwise it
- *    straddles the boundary and is dropped. Thus no row is in both sets.
- * Each set keeps the windows' input order (time order when the series are time-ordered, as readCsvDir returns them).
- */
-export function splitByTime(w: Windows, trainFraction: number): TimeSplit {
-  if (!(trainFraction > 0 && trainFraction <= 1)) throw new RangeError(`trainFraction must be in (0, 1], got ${trainFraction}`);
-  const spans = [...w.files].sort((a, b) => a.t0 - b.t0);
-  for (let i = 1; i < spans.length; i++) {
-    if (spans[i]!.t0 <= spans[i - 1]!.t1) throw new Error(`splitByTime: ${spans[i]!.file} overlaps ${spans[i - 1]!.file} in time`);
-  }
-  const total = spans.reduce((a, s) => a + (s.t1 - s.t0), 0);
-  const target = trainFraction * total;
-  let boundaryT = Infinity;
-  if (trainFraction < 1) {
-    let acc = 0;
-    for (let i = 0; i < spans.length; i++) {
-      const s = spans[i]!;
-      const d = s.t1 - s.t0;
-      if (acc + d > target) {
-        boundaryT = s.t0 + (target - acc);
-        break;
-      }
-      acc += d;
-      if (acc === target && i + 1 < spans.length) {
-        boundaryT = spans[i + 1]!.t0;
-        break;
-      }
-    }
-  }
-  const train: number[] = [];
-  const val: number[] = [];
-  for (let i = 0; i < w.n; i++) {
-    if (w.endT[i]! < boundaryT) train.push(i);
-    else if (w.startT[i]! >= boundaryT) val.push(i);
-  }
-  return { train: selectWindows(w, train), val: selectWindows(w, val), boundaryT, dropped: w.n - train.length - val.length };
+/** Rows [from, to) of a series, sharing its memory. */
+export function sliceSeries(s: Series, from: number, to: number): Series {
+  const columns: Record<string, Float64Array> = {};
+  for (const [k, v] of Object.entries(s.columns)) columns[k] = v.subarray(from, to);
+  const out: Series = { file: s.file, name: s.name, rows: to - from, t: s.t.subarray(from, to), columns };
+  if (s.label) out.label = s.label.subarray(from, to);
+  return out;
 }

@@ -44,7 +44,7 @@ export const CSV_DECIMALS: Record<Channel, number> = {
 
 /** Committed default sizes (see datas/README.md): small enough to live in git. */
 export const DEFAULT_TRAIN_MINUTES: Record<ProfileName, number> = { rpm_600: 30, rpm_1200: 15 };
-export const DEFAULT_TRAIN_FILES = 5;
+export const DEFAULT_TRAIN_FILES = 10;
 /** Seed of the committed set in datas/raw. */
 export const DEFAULT_SEED = 1;
 export const DEFAULT_TEST_FILES = 6;
@@ -152,7 +152,8 @@ export function planTestFiles(
     const startMs = alignUp(baseMs + (dayOffset + f) * DAY_MS + rng.int(10) * HOUR_MS + rng.int(3600) * 1000, periodMs);
     // Another day at one of the training days' ambients: normal test running should be normal
     // running the models have seen (a 30-minute training set cannot cover every climate × load).
-    const ambientC = Math.round((trainAmbients[f % trainAmbients.length]! + rng.range(-0.5, 0.5)) * 10) / 10;
+    const day = trainAmbients[Math.floor((f * trainAmbients.length) / nFiles)]!;
+    const ambientC = Math.round((day + rng.range(-0.5, 0.5)) * 10) / 10;
     let t = startMs + alignUp(rng.range(LEAD_S[0], LEAD_S[1]) * 1000, periodMs);
     const episodes: FaultEpisode[] = [];
     for (const { kind, intensity } of combos) {

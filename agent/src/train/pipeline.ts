@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { isProfileName, MODEL_FEATURES, PROFILES, type ModelType, type ProfileName } from '../core/profiles.js';
 import { readCsvDir } from '../preprocess/csv.js';
 import { fitMinMax } from '../preprocess/scaler.js';
-import { makeWindows, splitByTime } from '../preprocess/sequences.js';
+import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
 import { buildAutoencoder, reconstructionErrors } from '../model/autoencoder.js';
 import { selectBackend, type tf } from '../model/backend.js';
 import { digestFiles, loadBundle, updateManifest, writeBundle, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
@@ -12,7 +12,7 @@ import { fitAutoencoder, type FitResult, type WindowSet } from './fit.js';
 import { EpochProgress } from './progress.js';
 import { DEFAULT_THRESHOLD_RULE, describeRule, thresholdFrom } from './threshold.js';
 
-/** Share of the (time-ordered) training data used for fitting; the rest is validation. */
+/** Share of each recording's time span used for fitting; the rest of it is validation. */
 export const TRAIN_FRACTION = 0.9;
 
 export interface TrainOptions {
@@ -62,8 +62,11 @@ async function trainingWindows(dataDir: string, profileName: ProfileName, featur
   }
   // Fitted on training files only: test data never shapes the scaler.
   const scaler = fitMinMax(series, features);
-  const windows = makeWindows(series, { features, scaler, seqLen: profile.seqLen, hop: trainHop, maxGapMs });
-  const { train, val } = splitByTime(windows, TRAIN_FRACTION);
+  const parts = splitEachByTime(series, TRAIN_FRACTION);
+  const train = makeWindows(parts.train, { features, scaler, seqLen: profile.seqLen, hop: trainHop, maxGapMs });
+  // Validation windows are cut as the device cuts them (its hop): the threshold is a quantile of
+  // exactly the kind of scores it will be compared with, and there are more of them.
+  const val = makeWindows(parts.val, { features, scaler, seqLen: profile.seqLen, hop: profile.hop, maxGapMs });
   return { series, scaler, train, val };
 }
 
