@@ -1,6 +1,9 @@
 import { readFile, mkdir, writeFile, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { FAULT_MANIFEST_FILE, type FaultManifest } from '../core/faults.js';
+import { CHANNELS } from '../core/profiles.js';
+
+const CHANNEL_COUNT = CHANNELS.length;
 import { readCsvDir } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
 import { TfjsScorer } from '../model/scorer.js';
@@ -65,6 +68,8 @@ export async function writeReport(bundle: LoadedBundle, ev: BundleEvaluation): P
     thresholdRule: m.thresholdRule.description,
     metrics: ev.metrics,
     files: ev.files,
+    // The acceptance bar is the multi-feature model's: a single-sensor model cannot see most faults.
+    acceptance: m.features.length === CHANNEL_COUNT ? undefined : null,
     trainingSummary: {
       'LSTM units (encoder)': m.architecture.units.join(' → '),
       parameters: m.architecture.parameters,

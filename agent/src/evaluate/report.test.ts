@@ -36,7 +36,7 @@ const FILES = [
 const THRESHOLD = 10;
 const METRICS = computeMetrics(FILES, THRESHOLD);
 
-function render() {
+function render(extra: Partial<Parameters<typeof renderReport>[0]> = {}) {
   return renderReport({
     bundleName: 'rpm_600/vibration',
     profile: 'rpm_600',
@@ -47,6 +47,7 @@ function render() {
     metrics: METRICS,
     files: FILES,
     trainingSummary: { epochs: 3, 'val loss': 0.01 },
+    ...extra,
   });
 }
 
@@ -57,7 +58,8 @@ test('markdown: summary, tables, a row per fault kind, MISSED cells, labelling r
   assert.match(markdown, /\| all faults \| /);
   assert.match(markdown, /\| \*\*obvious only\*\* \(acceptance\) \| /);
   assert.match(markdown, /Obvious faults only:\*\* precision 1\.000, recall 1\.000, F1 1\.000/);
-  assert.match(markdown, /acceptance F1 ≥ 0\.9 and precision ≥ 0\.9: \*\*met\*\*/);
+  assert.match(markdown, /\(TP \d+, FP \d+, FN \d+\) — acceptance \(F1 ≥ 0\.9 and precision ≥ 0\.9\) \*\*met\*\*/);
+  assert.doesNotMatch(render({ acceptance: null }).markdown, /acceptance/, "no acceptance bar when there is none");
   for (const kind of ['imbalance', 'bearing', 'sag']) assert.match(markdown, new RegExp(`^\\| ${kind} \\|`, 'm'), kind);
   // imbalance: obvious caught, subtle missed; bearing subtle missed
   const imbalance = markdown.split('\n').find((l) => l.startsWith('| imbalance |'))!;

@@ -32,7 +32,7 @@ export interface ReportInput {
   /** Folder of the SVGs relative to the markdown file; default 'report'. */
   imageDir?: string;
   /** Acceptance criterion on the focus subset (default: F1 ≥ 0.9 and precision ≥ 0.9). */
-  acceptance?: { minF1: number; minPrecision: number };
+  acceptance?: { minF1: number; minPrecision: number } | null;
 }
 
 export interface RenderedReport {
@@ -109,11 +109,13 @@ function acceptanceMet(c: Confusion, a: { minF1: number; minPrecision: number })
 export function renderReport(input: ReportInput): RenderedReport {
   const m = input.metrics;
   const dir = (input.imageDir ?? 'report').replace(/\/+$/, '');
-  const acc = input.acceptance ?? DEFAULT_ACCEPTANCE;
+  // null: no acceptance bar for this model (it only sees some of the channels the faults act on).
+  const acc = input.acceptance === null ? null : (input.acceptance ?? DEFAULT_ACCEPTANCE);
   const focusName = m.focus.intensities.join('+') || 'none';
   const focusHasData = m.focus.tp + m.focus.fn > 0;
-  const met = acceptanceMet(m.focus, acc);
-  const accText = `F1 ≥ ${acc.minF1} and precision ≥ ${acc.minPrecision}`;
+  const met = acc !== null && acceptanceMet(m.focus, acc);
+  const verdict = focusHasData ? (met ? 'met' : 'NOT met') : `not measurable (no ${focusName} fault windows)`;
+  const accText = acc === null ? '' : `acceptance (F1 ≥ ${acc.minF1} and precision ≥ ${acc.minPrecision}) **${verdict}**`;
   const allEps = m.episodes.length;
   const detEps = m.episodes.filter((e) => e.detected).length;
   const fa = m.falseAlarms;
@@ -123,7 +125,7 @@ export function renderReport(input: ReportInput): RenderedReport {
   out.push(
     `**Summary:** \`${md(input.profile)}/${md(input.modelType)}\` (${input.features.map(md).join(', ')}), threshold ${formatValue(input.threshold)}. ` +
       `${focusName.charAt(0).toUpperCase()}${focusName.slice(1)} faults: precision ${f3(m.focus.precision)}, recall ${f3(m.focus.recall)}, F1 ${f3(m.focus.f1)} — ` +
-      `acceptance (${accText}) **${focusHasData ? (met ? 'met' : 'NOT met') : `not measurable (no ${focusName} fault windows)`}**. ` +
+      (accText ? `${accText}. ` : '') +
       `All faults: P ${f3(m.overall.precision)} · R ${f3(m.overall.recall)} · F1 ${f3(m.overall.f1)}; ` +
       `${detEps}/${allEps} episodes detected; ${fa.eventsPerHour === null ? 'n/a' : fa.eventsPerHour.toFixed(2)} false alarms/h; ROC AUC ${f3(m.overall.auc)}.`,
     '',
@@ -136,7 +138,7 @@ export function renderReport(input: ReportInput): RenderedReport {
   );
 
   out.push('## Precision, recall, F1 (window level)', '');
-  const confRows = [confusionRow('all faults', m.overall), confusionRow(`**${focusName} only** (acceptance)`, m.focus)];
+  const confRows = [confusionRow('all faults', m.overall), confusionRow(`**${focusName} only**${acc ? ' (acceptance)' : ''}`, m.focus)];
   for (const [int, c] of Object.entries(m.byIntensityConfusion)) {
     if (m.focus.intensities.length === 1 && m.focus.intensities[0] === int) continue; // already shown
     confRows.push(confusionRow(`${md(int)} only`, c));
@@ -149,8 +151,7 @@ export function renderReport(input: ReportInput): RenderedReport {
   );
   out.push(
     `**${focusName.charAt(0).toUpperCase()}${focusName.slice(1)} faults only:** precision ${f3(m.focus.precision)}, recall ${f3(m.focus.recall)}, F1 ${f3(m.focus.f1)} ` +
-      `(TP ${m.focus.tp}, FP ${m.focus.fp}, FN ${m.focus.fn}) — acceptance ${accText}: ` +
-      `**${focusHasData ? (met ? 'met' : 'NOT met') : 'not measurable'}**.`,
+      `(TP ${m.focus.tp}, FP ${m.focus.fp}, FN ${m.focus.fn})${accText ? ` — ${accText}` : ''}.`,
     '',
   );
 
