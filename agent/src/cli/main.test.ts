@@ -16,7 +16,7 @@ function cli(...args: string[]) {
 test('--help lists every command and each command answers --help', () => {
   const top = cli('--help');
   assert.equal(top.code, 0);
-  for (const c of ['data', 'train', 'evaluate']) {
+  for (const c of ['run', 'config', 'data', 'train', 'evaluate']) {
     assert.match(top.out, new RegExp(`^  ${c} `, 'm'));
     const sub = cli(c, '--help');
     assert.equal(sub.code, 0, `${c} --help`);

@@ -1,22 +1,24 @@
 /**
- * Fixtures for the end-to-end daemon tests (e2e.test.ts, outage.test.ts): the compiled daemon
+ * Fixtures for the daemon tests (e2e, outage, robust, reload .test.ts): the compiled daemon
  * (`node dist/agent/src/cli/main.js run`), a real Mosquitto 2 and real `mosquitto_sub` processes, each
  * a child process on free ports, with their output collected line by line (and the time each line
- * arrived). No mocks: the broker, the subscriber and the daemon are the programs a user runs.
+ * arrived); the daemon's /metrics; temporary copies of model bundles. No mocks: the broker, the
+ * subscriber and the daemon are the programs a user runs.
  *
- * Not a test file, although `node --test` discovers it by its name (test-*.js) and reports it as one
- * passing file: importing it has no side effect beyond an exit hook that kills what it spawned.
+ * Not a test file (`node --test` does not pick it up by its name): importing it has no side effect
+ * beyond an exit hook that kills what it spawned.
  *
  * Every process spawned here is registered; `killAll()` (call it from `after`/`finally`) SIGKILLs
  * whatever still runs, so a failing test leaves nothing behind.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import type { AlertPayload, StatusPayload } from '../publish/topics.js';
@@ -25,16 +27,30 @@ export const AGENT_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.ur
 export const MOSQUITTO = process.env.MOSQUITTO ?? '/usr/sbin/mosquitto';
 export const MOSQUITTO_SUB = process.env.MOSQUITTO_SUB ?? 'mosquitto_sub';
 export const STDBUF = process.env.STDBUF ?? '/usr/bin/stdbuf';
-export const TEST_DATA = join(PACKAGE_ROOT, 'datas', 'raw', 'rpm_600', 'test');
+/** The seed CSVs: `<profile>/train/*.csv`, `<profile>/test/*.csv`. */
+export const RAW_DATA = join(PACKAGE_ROOT, 'datas', 'raw');
+export const TEST_DATA = join(RAW_DATA, 'rpm_600', 'test');
+/** The trained bundles: `<profile>/<model>/bundle.json` … (made by `npm run models`). */
+export const MODELS_DIR = join(PACKAGE_ROOT, 'models');
+/** The device id `serviceFlags` gives the daemon. */
+export const DEVICE = 'motor-1';
 
 // ---------------------------------------------------------------------------------------------
 // Waiting and ports
 
-/** Polls `probe` until it returns something other than undefined/false; fails naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs: number, everyMs = 20): Promise<T> {
+/**
+ * Polls `probe` (which may be async) until it returns something other than undefined/false; fails
+ * naming `what` after `timeoutMs`.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | PromiseLike<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 20,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = probe();
+    const v = await probe();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
@@ -172,6 +188,11 @@ export class Proc {
     return this.exit.signal ? `signal ${this.exit.signal}` : `code ${this.exit.code}`;
   }
 
+  /** stderr as text, every line ended by a newline. */
+  stderrText(): string {
+    return this.err.map((l) => `${l.text}\n`).join('');
+  }
+
   /** The last lines of stdout and stderr, for failure messages. */
   tail(n = 20): string {
     const t = (ls: Line[]) => ls.slice(-n).map((l) => `  ${l.text.slice(0, 400)}`).join('\n');
@@ -179,12 +200,17 @@ export class Proc {
   }
 
   /** Waits for a stdout line; fails early, with the output, if the process exits first. */
-  async waitForLine(what: string, pred: (text: string) => boolean, timeoutMs: number): Promise<Line> {
+  waitForLine(what: string, pred: (text: string) => boolean, timeoutMs: number): Promise<Line> {
+    return this.waitForOutput(what, () => this.out.find((l) => pred(l.text)), timeoutMs);
+  }
+
+  /** Polls `find` over what the process printed; fails early, with the output, if the process exits first. */
+  protected async waitForOutput<T>(what: string, find: () => T | undefined, timeoutMs: number): Promise<T> {
     try {
       return await waitFor(
         `${this.name}: ${what}`,
         () => {
-          const hit = this.out.find((l) => pred(l.text));
+          const hit = find();
           if (hit) return hit;
           if (!this.running) throw new Error(`${this.name} exited (${this.describeExit()}) before ${what}`);
           return undefined;
@@ -255,14 +281,27 @@ export const BASE_FLAGS: Flags = {
   'log-level': 'info',
 };
 
+/**
+ * The daemon as a service runs it, on its own defaults but for: its listeners on free ports (HTTP on
+ * `httpPort`), its outbox in `dir`, device DEVICE. A `base` for the Daemon in place of BASE_FLAGS.
+ */
+export function serviceFlags(dir: string, httpPort: number): Flags {
+  return { 'broker-port': 0, 'broker-ws-port': 0, 'http-port': httpPort, 'outbox-dir': join(dir, 'outbox'), 'device-id': DEVICE };
+}
+
+export interface DaemonOptions {
+  /** The flags `flags` are laid over (`--key value` in this order, a key of `flags` keeping its place here); BASE_FLAGS by default. */
+  base?: Flags;
+}
+
 /** The compiled daemon as a child process; stdout is its pino JSON log. */
 export class Daemon extends Proc {
   readonly logs: LogLine[] = [];
   private parsed = 0;
 
-  constructor(name: string, flags: Flags) {
+  constructor(name: string, flags: Flags, o: DaemonOptions = {}) {
     const args = [AGENT_MAIN, 'run'];
-    for (const [k, v] of Object.entries({ ...BASE_FLAGS, ...flags })) args.push(`--${k}`, String(v));
+    for (const [k, v] of Object.entries({ ...(o.base ?? BASE_FLAGS), ...flags })) args.push(`--${k}`, String(v));
     // The daemon's configuration comes from the flags only: no ANOMALY_* from the test's environment.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANOMALY_')));
     super(name, process.execPath, args, { env });
@@ -284,21 +323,8 @@ export class Daemon extends Proc {
     return this.logs.find(pred);
   }
 
-  async waitForLog(what: string, pred: (l: LogLine) => boolean, timeoutMs: number): Promise<LogLine> {
-    try {
-      return await waitFor(
-        `${this.name}: ${what}`,
-        () => {
-          const hit = this.logs.find(pred);
-          if (hit) return hit;
-          if (!this.running) throw new Error(`${this.name} exited (${this.describeExit()}) before ${what}`);
-          return undefined;
-        },
-        timeoutMs,
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${this.tail()}`);
-    }
+  waitForLog(what: string, pred: (l: LogLine) => boolean, timeoutMs: number): Promise<LogLine> {
+    return this.waitForOutput(what, () => this.logs.find(pred), timeoutMs);
   }
 
   /** Waits for 'agent started'; returns that line. */
@@ -352,6 +378,72 @@ export async function startDaemon(name: string, flags: Flags, timeoutMs = 20_000
   const d = new Daemon(name, flags);
   await d.started(timeoutMs);
   return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The daemon's /metrics
+
+/** GET /metrics (asserting 200) as `name{labels}` → value (labels as printed by prom-client). */
+export async function scrape(httpPort: number): Promise<Map<string, number>> {
+  const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
+  assert.equal(res.status, 200);
+  const out = new Map<string, number>();
+  for (const line of (await res.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+/** Every series of `name` as label text → value, e.g. 'reason="bad_json"' → 12. */
+export function series(m: Map<string, number>, name: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of m) {
+    if (k === name) out.set('', v);
+    else if (k.startsWith(`${name}{`)) out.set(k.slice(name.length + 1, -1), v);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temporary directories and model bundles
+
+/**
+ * A temporary directory (`<tmpdir>/<prefix>XXXXXX`) for the tests of the enclosing `describe`: made
+ * before them, removed after them. Call it in the describe's body; the function it returns gives the path.
+ */
+export function suiteTempDir(prefix: string): () => string {
+  let dir: string | undefined;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  after(async () => {
+    await rm(dir!, { recursive: true, force: true });
+  });
+  return () => {
+    assert.ok(dir, `suiteTempDir('${prefix}') used outside its describe's tests`);
+    return dir;
+  };
+}
+
+/** Bundles are made by `npm run models` (and remade while training runs): say so when one is missing. */
+export function needBundles(profile: string, models: string[]): void {
+  for (const m of models) assert.ok(existsSync(join(MODELS_DIR, profile, m, 'bundle.json')), `${join(MODELS_DIR, profile, m)} is missing: run 'npm run models'`);
+}
+
+/** Copies bundles into a fresh models dir: `<dir>/models/<profile>/<model>`; returns `<dir>/models`. */
+export async function copyBundles(dir: string, profile: string, models: string[]): Promise<string> {
+  const root = join(dir, 'models');
+  for (const m of models) await cp(join(MODELS_DIR, profile, m), join(root, profile, m), { recursive: true });
+  return root;
+}
+
+/** Inverts the byte at `at` of `file` (a bundle that no longer matches its sha256). */
+export async function flipByte(file: string, at = 100): Promise<void> {
+  const b = await readFile(file);
+  b[at] = b[at]! ^ 0xff;
+  await writeFile(file, b);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ import {
   type Flags,
   type LabelledFile,
   type Sub,
-} from './test-helpers.js';
+} from './daemon-fixture.js';
 
 /** test_01: obvious bearing (109–128 s) and obvious stuck accel_z (231–248 s) episodes, plus subtle/electrical ones. */
 const FILE = join(TEST_DATA, 'test_01.csv');

@@ -24,7 +24,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Daemon, firstMessage, killAll, parseStatus, Mosquitto, freePort, pairAlerts, parseAlert, startSub, TEST_DATA, waitFor, waitStable, type LoggedAlert, type LogLine } from './test-helpers.js';
+import { Daemon, firstMessage, killAll, parseStatus, Mosquitto, freePort, pairAlerts, parseAlert, startSub, TEST_DATA, waitFor, waitStable, type LoggedAlert, type LogLine } from './daemon-fixture.js';
 
 /** test_01 at ×20: an obvious bearing episode (~5.5–6.8 s after start) and an obvious stuck accel_z one (~11.6–12.8 s). */
 const FILE = join(TEST_DATA, 'test_01.csv');
