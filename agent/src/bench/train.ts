@@ -54,7 +54,8 @@ function parent(dataDir: string): void {
   for (const backend of BACKENDS) {
     const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', backend, dataDir], { encoding: 'utf8' });
     if (r.status !== 0) {
-      const why = (r.stderr.match(/backend '[^']+' is not available: [^\n]*/) ?? [r.stderr.trim().split('\n').pop()])[0];
+      // The thrown message, not the source line Node echoes above it.
+      const why = r.stderr.match(/Error: (backend '[^']+' is not available: [^\n]*)/)?.[1] ?? r.stderr.trim().split('\n').pop();
       console.log(`${backend.padEnd(10)}  not available: ${why}`);
       continue;
     }
