@@ -55,7 +55,7 @@ function parent(dataDir: string): void {
     const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', backend, dataDir], { encoding: 'utf8' });
     if (r.status !== 0) {
       // The thrown message, not the source line Node echoes above it.
-      const why = r.stderr.match(/Error: (backend '[^']+' is not available: [^\n]*)/)?.[1] ?? r.stderr.trim().split('\n').pop();
+      const why = (r.stderr.match(/Error: (backend '[^']+' is not available: [^\n]*)/)?.[1] ?? r.stderr.trim().split('\n').pop() ?? '').replace(/ imported from .*/, '');
       console.log(`${backend.padEnd(10)}  not available: ${why}`);
       continue;
     }
