@@ -12,7 +12,9 @@ import { ReplaySource, type ReplayOptions } from './replay.js';
 
 const SEED_FILE = join(PACKAGE_ROOT, 'datas/raw/rpm_600/test/test_01.csv');
 /** Only valve1/ and anomaly-free/ of SKAB may be read. */
-const SKAB_FILE = join(process.env.SKAB_DIR ?? '/work/shared/skab', 'valve1/0.csv');
+// SKAB (GPL-3.0) is not part of this repository: the test reads valve1/0.csv under SKAB_DIR
+// (default ../shared/skab from the package root) and is skipped when it is not there.
+const SKAB_FILE = join(process.env.SKAB_DIR ?? join(PACKAGE_ROOT, '..', 'shared', 'skab'), 'valve1/0.csv');
 const START = Date.UTC(2024, 4, 1, 12, 0, 0);
 
 /** The seed file split by hand (an oracle independent of preprocess/csv.ts): t and the six channels per row. */
