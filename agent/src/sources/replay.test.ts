@@ -55,8 +55,6 @@ test('replay of the seed file at speed 1: 60 s of clock emit exactly the first 1
         assert.deepEqual(s.values, want, `${sensor} row ${i} values`);
       });
     }
-    assert.deepEqual(r.of('vibration')[0]!.values, [-0.1, -0.28, 9.85]);
-    assert.deepEqual(r.of('rpm')[3]!.values, [571.9]);
     assertValidSamples(r.got.map((g) => g.s), DEFAULT_SENSORS);
     // Batched: emitted by ticks, each row by the first tick after its due time.
     assert.ok(new Set(r.got.map((g) => g.at)).size <= 60_000 / 25);
