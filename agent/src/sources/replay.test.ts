@@ -8,7 +8,7 @@ import { ManualClock } from '../core/clock.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { DEFAULT_SENSORS, type Sample, type SensorSpec } from '../core/sample.js';
 import { assertValidSamples, sourceContract } from './contract.js';
-import { ReplaySource, type ReplayOptions } from './replay.js';
+import { LOOP_SEAM_MS, ReplaySource, type ReplayOptions } from './replay.js';
 
 const SEED_FILE = join(PACKAGE_ROOT, 'datas/raw/rpm_600/test/test_01.csv');
 /** Only valve1/ and anomaly-free/ of SKAB may be read. */
@@ -83,7 +83,7 @@ test('replay at speed 10 emits ten times as fast in clock time; sample t keep th
   }
 });
 
-test('looping continues forward: each pass shifted by duration + one period, values repeat, t keeps increasing', async () => {
+test('looping continues forward: each pass shifted by duration + one period + the seam silence, values repeat, t keeps increasing', async () => {
   const rows = seedRows();
   const n = rows.length;
   const passMs = (rows[n - 1]![0]! - rows[0]![0]!) + 50;
@@ -96,10 +96,11 @@ test('looping continues forward: each pass shifted by duration + one period, val
     assert.equal(volt.length, (ms * 100) / 50);
     assert.ok(volt.length > 2 * n);
     volt.forEach((s, i) => {
-      assert.equal(s.t, START + i * 50, `sample ${i}`);
+      assert.equal(s.t, START + i * 50 + Math.floor(i / n) * LOOP_SEAM_MS, `sample ${i}`);
       assert.deepEqual(s.values, [rows[i % n]![4]!], `sample ${i} values`);
     });
-    assert.equal(volt[n]!.t - volt[n - 1]!.t, 50, 'the seam is one ordinary period');
+    assert.equal(volt[n]!.t - volt[n - 1]!.t, 50 + LOOP_SEAM_MS, 'the seam is a silence no window spans');
+    assert.ok(LOOP_SEAM_MS > 5 * 50 && LOOP_SEAM_MS > 5 * 20, "longer than the shipped bundles' maxGapMs");
     assertValidSamples(r.got.map((g) => g.s), DEFAULT_SENSORS);
   } finally {
     await r.source.stop();

@@ -7,10 +7,12 @@
  * - Let t0 be the file's first timestamp, D = t[last] − t0 its duration, P its period (the median
  *   spacing of consecutive rows) and S = clock.now() when start() has read the file.
  * - Row i of pass k (k = 0, 1, … when looping) has the offset  off = (t[i] − t0) + k·(D + P):
- *   every pass is shifted by the file duration plus one period, so time only moves forward and
- *   the seam between passes is one ordinary period.
- * - The emitted sample carries  t = S + off  — the file's own spacing, whatever the speed, so
- *   windows and models see the period they were trained on.
+ *   every pass is shifted by the file duration plus one period, so time only moves forward.
+ * - The emitted sample carries  t = S + off + k·LOOP_SEAM_MS  — the file's own spacing, whatever
+ *   the speed, so windows and models see the period they were trained on. The end of a recording
+ *   and its start are not continuous running: the seam is a silence in sample time longer than any
+ *   bundle's maxGapMs, so no window joins them (a joined window is a step that looks like a fault).
+ *   The silence costs no wall-clock wait: rows stay due at the times below.
  * - It is due on the clock at  S + off / speed, and is emitted by the first tick strictly after
  *   that instant. Ticks run every `tickMs` of clock time and emit every row that has become due
  *   (one timer, not one per row): replaying for X ms at speed v emits exactly the rows whose offset
@@ -51,6 +53,9 @@ export interface ReplayOptions {
 }
 
 export const REPLAY_DEFAULTS = { speed: 1, loop: false, tickMs: 25, staleMs: 5000 } as const;
+
+/** Sample-time silence between looping passes (see the header). */
+export const LOOP_SEAM_MS = 60_000;
 
 interface Prepared {
   series: Series;
@@ -140,7 +145,7 @@ export class ReplaySource implements SampleSource {
     for (;;) {
       const off = t[this.row]! - t0 + this.pass * (d.duration + d.period);
       if (!(off < limit)) break;
-      const ts = this.tBase + off;
+      const ts = this.tBase + off + this.pass * LOOP_SEAM_MS;
       this.lastT = ts;
       for (const s of d.sensors) {
         const values = new Array<number>(s.cols.length);
