@@ -243,7 +243,6 @@ export class Controller {
           channels: this.channels,
           buffers: this.buffers,
           detector: c.detector,
-          detectorState: old?.detector.state(),
           maxBatch: c.scorer.maxBatch,
           log: this.child(`model:${modelType}`),
           onScore: (model, p) => this.publisher?.score(model, p),

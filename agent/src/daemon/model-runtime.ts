@@ -11,8 +11,6 @@ export interface ModelRuntimeOptions {
   channels: ReadonlyMap<string, { sensor: string; index: number }>;
   buffers: ReadonlyMap<string, SensorBuffer>;
   detector: Omit<DetectorOptions, 'model' | 'threshold'>;
-  /** An open episode carried over from the runtime this one replaces (SIGHUP reload). */
-  detectorState?: DetectorState;
   maxBatch: number;
   log: Logger;
   onScore: (model: string, p: Omit<ScorePayload, 'v' | 't'>) => void;
@@ -30,7 +28,7 @@ export class ModelRuntime {
   readonly model: string;
   readonly sensors: Set<string>;
   readonly windower: Windower;
-  readonly detector: Detector;
+  detector: Detector;
   private readonly scorer: Scorer;
   private readonly batch: Float32Array;
   private readonly batchEnd: Float64Array;
@@ -46,7 +44,7 @@ export class ModelRuntime {
     const stride = m.seqLen * m.features.length;
     this.batch = new Float32Array(o.maxBatch * stride);
     this.batchEnd = new Float64Array(o.maxBatch);
-    this.detector = new Detector({ ...o.detector, model: this.model, threshold: m.threshold }, o.detectorState);
+    this.detector = this.makeDetector();
     this.windower = new Windower({
       features: m.features,
       channels: o.channels,
@@ -70,9 +68,19 @@ export class ModelRuntime {
     return this.o.bundle.manifest;
   }
 
-  /** Takes over from the runtime this one replaces: windows continue after the last one it formed. */
+  /**
+   * Takes over from the runtime this one replaces, at the moment of the swap: the old one judges the
+   * windows it has already cut, its detector's state (an open episode, the k-of-n history) carries
+   * over, and windows continue after the last one it formed.
+   */
   continueFrom(old: ModelRuntime): void {
+    old.flush();
+    this.detector = this.makeDetector(old.detector.state());
     this.windower.resumeAfter(old.windower.lastWindowEnd);
+  }
+
+  private makeDetector(state?: DetectorState): Detector {
+    return new Detector({ ...this.o.detector, model: this.model, threshold: this.manifest.threshold }, state);
   }
 
   /** Forms whatever rows and windows the rings now allow. */
