@@ -39,7 +39,9 @@ export interface ControllerOptions {
  * It never touches `process`; the entry point owns signals and exit codes.
  */
 export class Controller {
-  readonly metrics: Metrics = createMetrics();
+  readonly metrics: Metrics = createMetrics({ beforeScrape: () => this.mirrorMetrics() });
+  /** Outbox evictions already added to the counter (the outbox keeps a running total). */
+  private evictedReported = 0;
   private readonly clock: Clock;
   private readonly started: Component[] = [];
   private readonly buffers = new Map<string, SensorBuffer>();
@@ -208,6 +210,20 @@ export class Controller {
     }
     for (const [sensor, h] of Object.entries(this.sensorHealth())) if (h !== 'ok') reasons.push(`sensor ${sensor} is ${h}`);
     return { ok: reasons.length === 0, reasons };
+  }
+
+  /** Brings the gauges that mirror the outbox and the sensors up to date for a scrape. */
+  private mirrorMetrics(): void {
+    this.sensorHealth();
+    const ob = this.outbox;
+    if (!ob) return;
+    for (const kind of ['alert', 'telemetry'] as const) {
+      this.metrics.outboxDepth.set({ kind }, ob.depth[kind]);
+      this.metrics.outboxBytes.set({ kind }, ob.bytes[kind]);
+    }
+    const evicted = ob.counters.evictedTelemetry;
+    if (evicted > this.evictedReported) this.metrics.outboxEvicted.inc({ kind: 'telemetry' }, evicted - this.evictedReported);
+    this.evictedReported = evicted;
   }
 
   private sensorHealth(): Record<string, SensorHealth> {

@@ -167,6 +167,13 @@ describe('daemon: a flood of malformed ingest messages', () => {
       const grownMB = (rssAfter - rssBefore) / 1024;
       assert.ok(grownMB < 150, `RSS grew ${grownMB.toFixed(1)} MB (${(rssBefore / 1024).toFixed(0)} → ${(rssAfter / 1024).toFixed(0)} MB)`);
 
+      // The gauges that mirror other components are current at scrape time: broker up, nothing
+      // waiting in the outbox; every sensor delivering.
+      const after = await scrape(httpPort);
+      assert.deepEqual([...series(after, 'anomaly_agent_outbox_depth')].sort(), [['kind="alert"', 0], ['kind="telemetry"', 0]]);
+      assert.deepEqual([...series(after, 'anomaly_agent_outbox_bytes').values()], [0, 0]);
+      for (const sensor of ['vibration', 'voltage', 'rpm', 'temperature']) assert.equal(series(after, 'anomaly_agent_sensor_up').get(`sensor="${sensor}"`), 1, sensor);
+
       // Health answers (and is good: samples and windows keep coming).
       const health = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
       assert.equal(health.status, 200, await health.clone().text());

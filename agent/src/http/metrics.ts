@@ -37,6 +37,11 @@ export interface Metrics {
 export interface MetricsOptions {
   /** Also collect prom-client's default process metrics (CPU, memory, event loop, GC). Default true. */
   defaultMetrics?: boolean;
+  /**
+   * Called once per scrape, before the values are read: where gauges that mirror another
+   * component's state (outbox depth, sensor health) are brought up to date.
+   */
+  beforeScrape?: () => void;
 }
 
 export function createMetrics(opts: MetricsOptions = {}): Metrics {
@@ -88,6 +93,8 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       help: 'Messages waiting in the store-and-forward outbox, by kind.',
       labelNames: ['kind'] as const,
       registers,
+      // prom-client calls collect on every scrape; one hook for all mirrored values.
+      collect: () => opts.beforeScrape?.(),
     }),
     outboxBytes: new Gauge({
       name: n('outbox_bytes'),
