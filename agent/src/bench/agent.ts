@@ -113,8 +113,8 @@ async function throughput(profile: ProfileName, model: string): Promise<Throughp
   const bundle: LoadedBundle = await loadBundle(join(MODELS, profile, model), { knownFeatures: CHANNELS });
   const m = bundle.manifest;
   const series = await readCsvFile(join(DATA, profile, 'test', 'test_01.csv'));
-  const w = makeWindows([series], { features: m.features, scaler: m.scaler, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
-  const stride = m.seqLen * m.features.length;
+  const w = makeWindows([series], { features: m.features, scaler: m.scaler, shape: m.shape, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
+  const stride = m.seqLen * w.f;
   const scorer = new TfjsScorer(bundle, 32);
   try {
     if (w.n < 64) throw new Error(`only ${w.n} windows in test_01.csv`);
@@ -133,7 +133,7 @@ async function throughput(profile: ProfileName, model: string): Promise<Throughp
     many(0);
     const batch1 = timeRate(one, 1500, 8);
     const batch32 = timeRate(many, 1500, 64);
-    return { profile, model, shape: `${m.seqLen}×${m.features.length}`, units: m.architecture?.units?.join('/') ?? '?', batch1, batch32 };
+    return { profile, model, shape: `${m.seqLen}×${w.f}`, units: m.architecture?.units?.join('/') ?? '?', batch1, batch32 };
   } finally {
     scorer.dispose();
   }

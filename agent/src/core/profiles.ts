@@ -20,6 +20,12 @@ export const MODEL_FEATURES: Record<ModelType, readonly Channel[]> = {
   'multi-feature': CHANNELS,
 };
 
+/**
+ * Channels too slow to show anything but their level inside one window; the models that read them
+ * also get their window shape as an input (preprocess/shape.ts).
+ */
+export const SHAPE_CHANNELS: readonly Channel[] = ['temperature'];
+
 export interface Profile {
   name: ProfileName;
   /** Nominal shaft speed, rev/min. */

@@ -4,6 +4,7 @@ import { Windower } from '../buffer/windower.js';
 import { Detector, DetectorInputError, type AlertEvent, type DetectorOptions, type DetectorState } from '../detect/detector.js';
 import type { LoadedBundle } from '../model/bundle.js';
 import { TfjsScorer, type Scorer } from '../model/scorer.js';
+import { InputLayout } from '../preprocess/shape.js';
 import type { ScorePayload } from '../publish/topics.js';
 
 export interface ModelRuntimeOptions {
@@ -30,6 +31,8 @@ export class ModelRuntime {
   readonly windower: Windower;
   detector: Detector;
   private readonly scorer: Scorer;
+  /** Model input names (features, then shape inputs): the keys of a score's perFeature. */
+  private readonly inputs: string[];
   private readonly batch: Float32Array;
   private readonly batchEnd: Float64Array;
   private pending = 0;
@@ -41,7 +44,9 @@ export class ModelRuntime {
     this.model = m.modelType;
     this.sensors = new Set(m.features.map((f) => o.channels.get(f)?.sensor ?? '?'));
     this.scorer = new TfjsScorer(o.bundle, o.maxBatch);
-    const stride = m.seqLen * m.features.length;
+    const layout = new InputLayout(m.features, m.shape);
+    this.inputs = layout.names;
+    const stride = m.seqLen * layout.width;
     this.batch = new Float32Array(o.maxBatch * stride);
     this.batchEnd = new Float64Array(o.maxBatch);
     this.detector = this.makeDetector();
@@ -56,7 +61,7 @@ export class ModelRuntime {
       scaler: m.scaler,
       onWindow: (w) => {
         // The window is a view into the windower's buffer, valid only now: copy it into the batch.
-        this.batch.set(w.x, this.pending * stride);
+        layout.write(w.x, 0, m.seqLen, this.batch, this.pending * stride);
         this.batchEnd[this.pending++] = w.endT;
         if (this.pending === o.maxBatch) this.flush();
         else this.queueFlush();
@@ -96,7 +101,7 @@ export class ModelRuntime {
     if (n === 0) return;
     this.pending = 0;
     const m = this.manifest;
-    const f = m.features.length;
+    const f = this.inputs.length;
     const started = performance.now();
     let result: { score: Float32Array; perFeature: Float32Array };
     try {
@@ -109,7 +114,7 @@ export class ModelRuntime {
     this.lastScoredAt = Date.now();
     for (let i = 0; i < n; i++) {
       const perFeature: Record<string, number> = {};
-      for (let j = 0; j < f; j++) perFeature[m.features[j]!] = result.perFeature[i * f + j]!;
+      for (let j = 0; j < f; j++) perFeature[this.inputs[j]!] = result.perFeature[i * f + j]!;
       const windowEnd = this.batchEnd[i]!;
       const score = result.score[i]!;
       this.o.onScore(this.model, { windowEnd, score, threshold: this.detector.getThreshold(), perFeature });

@@ -40,13 +40,13 @@ export async function evaluateBundle(bundle: LoadedBundle, testDir: string, data
   const m = bundle.manifest;
   const series = await readCsvDir(testDir, { labelColumn: 'label' });
   const faults = await readFaults(testDir);
-  const w = makeWindows(series, { features: m.features, scaler: m.scaler, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
+  const w = makeWindows(series, { features: m.features, scaler: m.scaler, shape: m.shape, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
   const { score, perFeature } = new TfjsScorer(bundle).score(w.x, w.n);
   const files: EvalFile[] = series.map((s) => ({ file: s.name, windows: [], episodes: faults[s.name] ?? [] }));
-  const f = m.features.length;
+  const f = w.f;
   for (let i = 0; i < w.n; i++) {
     const pf: Record<string, number> = {};
-    m.features.forEach((name, j) => (pf[name] = perFeature[i * f + j]));
+    w.features.forEach((name, j) => (pf[name] = perFeature[i * f + j]));
     const win: WindowScore = { startT: w.startT[i], endT: w.endT[i], score: score[i], perFeature: pf, labelFraction: w.labelFraction?.[i] ?? 0 };
     files[w.fileIndex[i]].windows.push(win);
   }

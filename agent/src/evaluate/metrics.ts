@@ -231,11 +231,6 @@ function sortedWindows(windows: readonly WindowScore[]): WindowScore[] {
 }
 
 /**
- * Confusion over fault vs normal windows. With `intensities`, only fault windows that overlap an episode
- * of one of those intensities are kept (a fault window overlapping no episode at all cannot be attributed
- * and is dropped too); every normal window stays, since false alarms count against any subset.
- */
-/**
  * Window-level confusion. With `keep`, fault windows count only when they overlap an episode it keeps
  * (one intensity, one kind); normal windows always count, so false alarms weigh on every subset.
  */

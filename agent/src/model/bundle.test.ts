@@ -151,7 +151,19 @@ test('bundle.json that is not JSON is refused by the bundle-json check', async (
 
 test('an error scale that does not fit the features is refused by the features check', async () => {
   const dir = await tampered('errorscale', (d) => editManifest(d, (m) => (m.errorScale = [0.01, 0])));
-  await refusedWith(dir, 'features', /errorScale must hold one positive finite number per feature \(2\)/);
+  await refusedWith(dir, 'features', /errorScale must hold one positive finite number per model input \(2: voltage, rpm\)/);
+});
+
+test('shape inputs naming a channel the bundle does not read are refused by the features check', async () => {
+  const dir = await tampered('shape-unknown', (d) => editManifest(d, (m) => (m.shape = { features: ['temperature'], gain: [4] })));
+  await refusedWith(dir, 'features', /invalid shape inputs: temperature not among the features \[voltage, rpm\]/);
+});
+
+test('a shape input the model was not built for is refused: the error scale no longer fits the inputs', async () => {
+  const dir = await tampered('shape-extra', (d) => editManifest(d, (m) => (m.shape = { features: ['rpm'], gain: [4] })));
+  await refusedWith(dir, 'features', /per model input \(3: voltage, rpm, rpm\.shape\)/);
+  const widened = await tampered('shape-widened', (d) => editManifest(d, (m) => ((m.shape = { features: ['rpm'], gain: [4] }), (m.errorScale = [0.01, 0.02, 0.03]))));
+  await refusedWith(widened, 'topology', /bundle needs \[null,8,3\] → \[null,8,3\] \(seqLen 8, inputs voltage, rpm, rpm\.shape\)/);
 });
 
 test('a non-positive threshold is refused by the bundle-json check', async () => {

@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf } from './backend.js';
 import { checkScaler, type MinMaxScaler } from '../preprocess/scaler.js';
+import { checkShape, inputNames, type ShapeInputs } from '../preprocess/shape.js';
 
 /**
  * The model bundle: the contract between workstation and device (DESIGN.md, "Model bundle").
@@ -34,8 +35,10 @@ export interface BundleManifest {
   periodMs: number;
   maxGapMs: number;
   scaler: MinMaxScaler;
+  /** Window-shape inputs the model gets after the features (preprocess/shape.ts); absent = none. */
+  shape?: ShapeInputs;
   /**
-   * Per feature, the mean reconstruction MSE over the normal validation windows: scores are
+   * Per model input (features, then shape inputs), the mean reconstruction MSE over the normal validation windows: scores are
    * mean(MSE_feature / errorScale_feature) (model/error-scale.ts).
    */
   errorScale: number[];
@@ -155,6 +158,11 @@ export async function updateManifest(dir: string, manifest: BundleManifest): Pro
   await rename(tmp, join(dir, BUNDLE_FILE));
 }
 
+/** The model's input names in order: the features' scaled levels, then their shape inputs. */
+export function bundleInputs(m: Pick<BundleManifest, 'features' | 'shape'>): string[] {
+  return inputNames(m.features, m.shape);
+}
+
 export interface LoadedBundle {
   dir: string;
   manifest: BundleManifest;
@@ -216,9 +224,15 @@ function checkFeatures(dir: string, m: BundleManifest, known: readonly string[])
   } catch (err) {
     throw new BundleError(dir, 'features', (err as Error).message);
   }
+  try {
+    checkShape(m.shape, m.features);
+  } catch (err) {
+    throw new BundleError(dir, 'features', (err as Error).message);
+  }
+  const inputs = bundleInputs(m);
   const es = m.errorScale;
-  if (!Array.isArray(es) || es.length !== m.features.length || es.some((v) => typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))) {
-    throw new BundleError(dir, 'features', `errorScale must hold one positive finite number per feature (${m.features.length})`);
+  if (!Array.isArray(es) || es.length !== inputs.length || es.some((v) => typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))) {
+    throw new BundleError(dir, 'features', `errorScale must hold one positive finite number per model input (${inputs.length}: ${inputs.join(', ')})`);
   }
 }
 
@@ -271,12 +285,13 @@ export async function loadBundle(dir: string, opts: LoadOptions): Promise<Loaded
   } catch (err) {
     throw new BundleError(dir, 'weights-shape', `tfjs could not build the model from its weights: ${(err as Error).message}`);
   }
-  const expect = JSON.stringify([null, m.seqLen, m.features.length]);
+  const inputs = bundleInputs(m);
+  const expect = JSON.stringify([null, m.seqLen, inputs.length]);
   const inShape = JSON.stringify(model.inputs[0]?.shape);
   const outShape = JSON.stringify(model.outputs[0]?.shape);
   if (inShape !== expect || outShape !== expect) {
     model.dispose();
-    throw new BundleError(dir, 'topology', `model maps ${inShape} → ${outShape}; bundle needs ${expect} → ${expect} (seqLen ${m.seqLen}, ${m.features.length} features)`);
+    throw new BundleError(dir, 'topology', `model maps ${inShape} → ${outShape}; bundle needs ${expect} → ${expect} (seqLen ${m.seqLen}, inputs ${inputs.join(', ')})`);
   }
   return { dir, manifest: m, model };
 }

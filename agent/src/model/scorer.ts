@@ -1,4 +1,4 @@
-import type { LoadedBundle } from './bundle.js';
+import { bundleInputs, type LoadedBundle } from './bundle.js';
 import { reconstructionErrors } from './autoencoder.js';
 import { normalizeErrors } from './error-scale.js';
 
@@ -30,7 +30,7 @@ export class TfjsScorer implements Scorer {
     private readonly maxBatch = 32,
   ) {
     this.seqLen = bundle.manifest.seqLen;
-    this.nFeatures = bundle.manifest.features.length;
+    this.nFeatures = bundleInputs(bundle.manifest).length;
   }
 
   score(x: Float32Array, n: number): { score: Float32Array; perFeature: Float32Array } {

@@ -7,6 +7,7 @@
  */
 import type { Series } from './csv.js';
 import { transform, type MinMaxScaler } from './scaler.js';
+import { InputLayout, type ShapeInputs } from './shape.js';
 
 export interface WindowOptions {
   /** Features in model-input order; must equal `scaler.features`. */
@@ -18,6 +19,8 @@ export interface WindowOptions {
   hop: number;
   /** A step between consecutive rows longer than this breaks the segment. */
   maxGapMs: number;
+  /** Window-shape inputs appended after the features (preprocess/shape.ts); none when omitted. */
+  shape?: ShapeInputs;
 }
 
 /** Time span of one input series, kept so the split can reason about the timeline. */
@@ -30,11 +33,13 @@ export interface FileSpan {
 }
 
 export interface Windows {
-  /** Scaled values, row-major [n][seqLen][f]. */
+  /** Model inputs, row-major [n][seqLen][f]: the scaled features, then any shape inputs. */
   x: Float32Array;
   n: number;
   seqLen: number;
+  /** Inputs per time step (features + shape inputs). */
   f: number;
+  /** Input names, in order. */
   features: string[];
   /** Timestamp of each window's first and last row (both inclusive). */
   startT: Float64Array;
@@ -77,6 +82,7 @@ export function makeWindows(series: readonly Series[], opts: WindowOptions): Win
   checkOptions(opts);
   const { seqLen, hop, maxGapMs } = opts;
   const f = opts.features.length;
+  const layout = new InputLayout(opts.features, opts.shape);
   const withLabels = series.length > 0 && series.every((s) => s.label !== undefined);
 
   const perFile = series.map((s) => {
@@ -88,7 +94,7 @@ export function makeWindows(series: readonly Series[], opts: WindowOptions): Win
   });
   const n = perFile.reduce((a, st) => a + st.length, 0);
 
-  const win = seqLen * f;
+  const win = seqLen * layout.width;
   const x = new Float32Array(n * win);
   const startT = new Float64Array(n);
   const endT = new Float64Array(n);
@@ -103,7 +109,7 @@ export function makeWindows(series: readonly Series[], opts: WindowOptions): Win
     // Scale each file once; windows overlap, so scaling per window would redo most rows hop-fold.
     const scaled = transform(opts.scaler, s);
     for (const st of starts) {
-      x.set(scaled.subarray(st * f, (st + seqLen) * f), w * win);
+      layout.write(scaled, st * f, seqLen, x, w * win);
       startT[w] = s.t[st]!;
       endT[w] = s.t[st + seqLen - 1]!;
       fileIndex[w] = fi;
@@ -121,8 +127,8 @@ export function makeWindows(series: readonly Series[], opts: WindowOptions): Win
     x,
     n,
     seqLen,
-    f,
-    features: [...opts.features],
+    f: layout.width,
+    features: layout.names,
     startT,
     endT,
     fileIndex,

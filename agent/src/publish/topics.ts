@@ -40,10 +40,12 @@ export interface ScorePayload extends Envelope {
   windowEnd: number;
   score: number;
   threshold: number;
+  /** Per model input — each feature, and `<channel>.shape` for a shape input — its error ÷ normal. */
   perFeature: Record<string, number>;
 }
 
 export interface TopFeature {
+  /** A model input: a channel, or `<channel>.shape` (its movement within the window). */
   feature: string;
   /** Reconstruction MSE of that feature in the window that raised / peaked. */
   error: number;

@@ -9,7 +9,7 @@ import { CHANNELS } from '../core/profiles.js';
 import { selectBackend } from '../model/backend.js';
 import { loadBundle, type BundleManifest } from '../model/bundle.js';
 import { evaluateBundle } from '../evaluate/bundle-eval.js';
-import { confusion } from '../evaluate/metrics.js';
+import { classifyWindow, confusion, overlaps, rocAuc } from '../evaluate/metrics.js';
 import { trainBundle } from './pipeline.js';
 
 let root: string;
@@ -54,4 +54,29 @@ test('training is reproducible: the same seed gives the same weights', async () 
   assert.notEqual(a.manifest.files['weights.bin'], c.manifest.files['weights.bin']);
   const m = JSON.parse(await readFile(join(a.dir, 'bundle.json'), 'utf8')) as BundleManifest;
   assert.equal(m.threshold, a.manifest.threshold);
+});
+
+test('a temperature model gets the window shape as a second input, and it sees obvious overheating', async () => {
+  const r = await trainBundle({ ...tiny, dataDir: join(root, 'data'), modelsDir: join(root, 'temp'), profile: 'rpm_600', modelType: 'temperature', log: silentLogger });
+  assert.deepEqual(r.manifest.shape?.features, ['temperature']);
+  assert.ok(r.manifest.shape!.gain[0]! > 1, `gain ${r.manifest.shape!.gain[0]}`);
+  assert.equal(r.manifest.errorScale.length, 2);
+  const bundle = await loadBundle(r.dir, { knownFeatures: CHANNELS });
+  const ev = await evaluateBundle(bundle, join(root, 'data', 'rpm_600', 'test'), join(root, 'data'));
+  bundle.model.dispose();
+  // The shape input's own error, threshold-free: three minutes of training at one ambient leave
+  // the level input guessing at other ambients, which is not what this test is about.
+  const shapeError = { fault: [] as number[], normal: [] as number[] };
+  for (const f of ev.files) {
+    const heat = f.episodes.filter((e) => e.kind === 'overheating' && e.intensity === 'obvious');
+    for (const w of f.windows) {
+      assert.deepEqual(Object.keys(w.perFeature), ['temperature', 'temperature.shape']);
+      const cls = classifyWindow(w.labelFraction);
+      if (cls === 'normal') shapeError.normal.push(w.perFeature['temperature.shape']!);
+      else if (cls === 'fault' && heat.some((e) => overlaps(w, e))) shapeError.fault.push(w.perFeature['temperature.shape']!);
+    }
+  }
+  assert.ok(shapeError.fault.length >= 10, `${shapeError.fault.length} obvious overheating windows`);
+  const auc = rocAuc(shapeError.fault, shapeError.normal);
+  assert.ok(auc !== null && auc > 0.9, `obvious overheating AUC on temperature.shape ${auc}`);
 });

@@ -1,9 +1,10 @@
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
-import { isProfileName, MODEL_FEATURES, PROFILES, type ModelType, type ProfileName } from '../core/profiles.js';
+import { isProfileName, MODEL_FEATURES, PROFILES, SHAPE_CHANNELS, type ModelType, type ProfileName } from '../core/profiles.js';
 import { readCsvDir } from '../preprocess/csv.js';
 import { fitMinMax } from '../preprocess/scaler.js';
 import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
+import { fitShape, type ShapeInputs } from '../preprocess/shape.js';
 import { buildAutoencoder, reconstructionErrors } from '../model/autoencoder.js';
 import { selectBackend, type tf } from '../model/backend.js';
 import { digestFiles, loadBundle, updateManifest, writeBundle, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
@@ -51,7 +52,7 @@ export function defaultMaxGapMs(periodMs: number): number {
  * The training data of a profile as windows, split in time order: the one path both training and
  * re-calibration take, so they see the same windows.
  */
-async function trainingWindows(dataDir: string, profileName: ProfileName, features: string[], trainHop: number, maxGapMs: number) {
+async function trainingWindows(dataDir: string, profileName: ProfileName, features: string[], trainHop: number, maxGapMs: number, fixedShape?: ShapeInputs) {
   const profile = PROFILES[profileName];
   const series = await readCsvDir(join(dataDir, profileName, 'train'));
   for (const s of series) {
@@ -63,11 +64,19 @@ async function trainingWindows(dataDir: string, profileName: ProfileName, featur
   // Fitted on training files only: test data never shapes the scaler.
   const scaler = fitMinMax(series, features);
   const parts = splitEachByTime(series, TRAIN_FRACTION);
-  const train = makeWindows(parts.train, { features, scaler, seqLen: profile.seqLen, hop: trainHop, maxGapMs });
+  const cut = { features, scaler, seqLen: profile.seqLen, hop: trainHop, maxGapMs };
+  let shape = fixedShape;
+  const shapeFeatures = features.filter((f) => (SHAPE_CHANNELS as readonly string[]).includes(f));
+  if (shape === undefined && shapeFeatures.length > 0) {
+    // Gains from the training windows only, like the scaler.
+    const plain = makeWindows(parts.train, cut);
+    shape = fitShape(plain.x, plain.n, plain.seqLen, features, shapeFeatures);
+  }
+  const train = makeWindows(parts.train, { ...cut, shape });
   // Validation windows are cut as the device cuts them (its hop): the threshold is a quantile of
   // exactly the kind of scores it will be compared with, and there are more of them.
-  const val = makeWindows(parts.val, { features, scaler, seqLen: profile.seqLen, hop: profile.hop, maxGapMs });
-  return { series, scaler, train, val };
+  const val = makeWindows(parts.val, { ...cut, hop: profile.hop, shape });
+  return { series, scaler, shape, train, val };
 }
 
 /**
@@ -96,8 +105,8 @@ export async function calibrateBundle(dir: string, dataDir: string, knownFeature
   try {
     const m = bundle.manifest;
     if (!isProfileName(m.profile)) throw new Error(`${dir}: profile '${m.profile}' is not one this version knows`);
-    const { val } = await trainingWindows(dataDir, m.profile, m.features, m.training.trainHop, m.maxGapMs);
-    const cal = calibrate(bundle.model, val, m.seqLen, m.features.length, rule);
+    const { val } = await trainingWindows(dataDir, m.profile, m.features, m.training.trainHop, m.maxGapMs, m.shape);
+    const cal = calibrate(bundle.model, val, m.seqLen, val.f, rule);
     const next: BundleManifest = { ...m, ...cal };
     delete next.metrics; // measured with the old threshold
     await updateManifest(dir, next);
@@ -117,26 +126,27 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
   const maxGapMs = defaultMaxGapMs(profile.periodMs);
   const { backend } = await selectBackend();
 
-  const { series, scaler, train, val } = await trainingWindows(o.dataDir, o.profile, features, trainHop, maxGapMs);
+  const { series, scaler, shape, train, val } = await trainingWindows(o.dataDir, o.profile, features, trainHop, maxGapMs);
+  const nInputs = train.f;
   o.log.info(
     { profile: o.profile, model: o.modelType, files: series.length, rows: series.reduce((s, x) => s + x.rows, 0), trainWindows: train.n, valWindows: val.n, units, backend },
     'training',
   );
 
-  const model = buildAutoencoder({ seqLen: profile.seqLen, nFeatures: features.length, units, seed: o.seed });
+  const model = buildAutoencoder({ seqLen: profile.seqLen, nFeatures: nInputs, units, seed: o.seed });
   const label = `${o.profile}/${o.modelType}`;
   const batches = Math.ceil(train.n / o.batchSize);
   const progress = o.progressOut ? new EpochProgress(o.progressOut, label, o.maxEpochs, batches) : undefined;
   const fit = await fitAutoencoder(model, train, val, {
     seqLen: profile.seqLen,
-    nFeatures: features.length,
+    nFeatures: nInputs,
     maxEpochs: o.maxEpochs,
     patience: o.patience,
     batchSize: o.batchSize,
     seed: o.seed,
     progress,
   });
-  const cal = calibrate(model, val, profile.seqLen, features.length, rule);
+  const cal = calibrate(model, val, profile.seqLen, nInputs, rule);
   const data = await digestFiles(o.dataDir, series.map((s) => relative(o.dataDir, s.file)));
 
   const dir = join(o.modelsDir, o.profile, o.modelType);
@@ -150,6 +160,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
     periodMs: profile.periodMs,
     maxGapMs,
     scaler,
+    ...(shape ? { shape } : {}),
     errorScale: cal.errorScale,
     threshold: cal.threshold,
     thresholdRule: cal.thresholdRule,
