@@ -2,35 +2,53 @@
  * The embedded / standalone MQTT broker: aedes plus the listeners it does not own.
  *
  * `createBroker()` builds the aedes instance (no sockets); `listen()` opens a TCP listener and, when
- * asked, an MQTT-over-WebSocket listener; `close()` closes the listeners, then aedes, bounded in time
- * and safe to call twice. `BrokerComponent` wraps the three for the daemon's controller.
+ * asked, MQTT-over-WebSocket and MQTT-over-TLS listeners; `close()` closes the listeners, then aedes,
+ * bounded in time and safe to call twice. `BrokerComponent` wraps the three for the daemon's controller.
+ *
+ * Security (a plant network is not a lab): with a users file every client authenticates (scrypt
+ * hashes, broker/src/users.ts) and the ACL of its role applies (broker/src/acl.ts); without one,
+ * anonymous clients may do anything, so every listener must then be on loopback — listen() refuses
+ * anything else. Each connection passes a PacketGuard that drops a client announcing a packet larger
+ * than `maxPacketBytes` before it is buffered.
  *
  * Every accepted TCP socket gets `setNoDelay(true)`: with Nagle on, a small QoS 0 publish that follows
  * another one within an RTT waits for the peer's delayed ACK (40 ms on Linux), which is what a
  * subscriber sees as a ~43 ms worst-case delivery on loopback. With it off, deliveries take a few ms.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
 import type { Component } from '../../agent/src/core/component.js';
-
-export interface BrokerAuth {
-  username: string;
-  password: string;
-}
+import { isLoopback, publishRefusal, subscribeRefusal, type Principal } from './acl.js';
+import { MalformedLengthError, PacketGuard, PacketTooLargeError } from './packet-guard.js';
+import { verifyPassword, type UserTable } from './users.js';
 
 export interface BrokerOptions {
   log: Logger;
   /** How long a subscriber whose socket does not drain may hold up delivery before it is disconnected. */
   drainTimeoutMs: number;
-  /** When given, every client must present this username and password; otherwise anyone may connect. */
-  auth?: BrokerAuth | undefined;
+  /**
+   * When given, every client must authenticate as one of these users and its role's ACL applies;
+   * otherwise clients are anonymous and may do anything (loopback listeners only).
+   */
+  users?: UserTable | undefined;
+  /** First topic level the ACL is about (the agent's mqtt.prefix). Default 'anomaly'. */
+  topicPrefix?: string;
+  /** Largest MQTT packet a client may send, bytes (header included). Default 1 MiB. */
+  maxPacketBytes?: number;
   /** Upper bound on close(); sockets still open after it are destroyed. Default 5000 ms. */
   closeTimeoutMs?: number;
+}
+
+export interface TlsListenOptions {
+  port: number;
+  /** PEM certificate chain and private key. */
+  cert: string | Buffer;
+  key: string | Buffer;
 }
 
 export interface ListenOptions {
@@ -39,6 +57,8 @@ export interface ListenOptions {
   port: number;
   /** MQTT-over-WebSocket port; 0 or undefined means no WebSocket listener. */
   wsPort?: number | undefined;
+  /** MQTT over TLS (mqtts://); undefined means no TLS listener. */
+  tls?: TlsListenOptions | undefined;
 }
 
 export interface BrokerAddress {
@@ -46,7 +66,11 @@ export interface BrokerAddress {
   port: number;
   /** The WebSocket listener's port, or null when there is none. */
   wsPort: number | null;
+  /** The TLS listener's port, or null when there is none. */
+  tlsPort: number | null;
 }
+
+export const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024;
 
 export interface EmbeddedBroker {
   /** The aedes instance, for in-process publish/subscribe and tests. */
@@ -60,27 +84,15 @@ export interface EmbeddedBroker {
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 /** CONNACK return code 4 (MQTT 3.1.1 table 3.1): bad user name or password. */
 const BAD_USERNAME_OR_PASSWORD = 4;
-
-function digest(s: string | Buffer): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-/**
- * Constant-time credential check. Both sides are hashed first so the comparison time does not depend
- * on where the strings differ nor on their lengths; both fields are always compared.
- */
-export function credentialsMatch(expected: BrokerAuth, username: string | undefined, password: Buffer | undefined): boolean {
-  const userOk = timingSafeEqual(digest(expected.username), digest(username ?? ''));
-  const passOk = timingSafeEqual(digest(expected.password), digest(password ?? Buffer.alloc(0)));
-  return userOk && passOk && username !== undefined && password !== undefined;
-}
+/** Checked against when the username is unknown, so an unknown user costs the same scrypt as a known one. */
+const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
 function errorFields(err: unknown): { err: string; code?: string } {
   const e = err as { message?: string; code?: string };
   return e && typeof e === 'object' ? { err: e.message ?? String(err), ...(e.code ? { code: e.code } : {}) } : { err: String(err) };
 }
 
-function listenOn(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
+function listenOn(server: NetServer | HttpServer | TlsServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
@@ -91,7 +103,7 @@ function listenOn(server: NetServer | HttpServer, port: number, host: string): P
   });
 }
 
-function closeServer(server: NetServer | HttpServer): Promise<void> {
+function closeServer(server: NetServer | HttpServer | TlsServer): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) return resolve();
     // An error here can only be ERR_SERVER_NOT_RUNNING; either way the port is free.
@@ -101,6 +113,7 @@ function closeServer(server: NetServer | HttpServer): Promise<void> {
 
 class AedesBroker implements EmbeddedBroker {
   private tcp: NetServer | undefined;
+  private tlsServer: TlsServer | undefined;
   private wsHttp: HttpServer | undefined;
   private wss: WebSocketServer | undefined;
   private readonly sockets = new Set<Socket>();
@@ -112,11 +125,19 @@ class AedesBroker implements EmbeddedBroker {
     readonly aedes: Aedes,
     private readonly log: Logger,
     private readonly closeTimeoutMs: number,
+    private readonly authenticated: boolean,
+    private readonly maxPacketBytes: number,
   ) {}
 
   async listen(opts: ListenOptions): Promise<BrokerAddress> {
     if (this.closing) throw new Error('broker: listen() after close()');
     if (this.listening) throw new Error('broker: listen() called twice');
+    if (!this.authenticated && !isLoopback(opts.host)) {
+      throw new Error(
+        `broker: refusing to listen on ${opts.host} without users: anonymous clients may do anything, so they are allowed only ` +
+          'when every listener is on loopback (127.0.0.1, ::1). Add users (anomaly-broker users add …) and give the broker the users file, or listen on 127.0.0.1.',
+      );
+    }
     this.listening = true;
     try {
       const tcp = createNetServer((socket) => this.accept(socket));
@@ -127,13 +148,23 @@ class AedesBroker implements EmbeddedBroker {
       let wsPort: number | null = null;
       if (opts.wsPort !== undefined && opts.wsPort > 0) wsPort = await this.listenWs(opts.host, opts.wsPort);
 
-      this.bound = { host: opts.host, port, wsPort };
-      this.log.info(this.bound, 'broker listening');
+      let tlsPort: number | null = null;
+      if (opts.tls) {
+        const tls = createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, (socket) => this.accept(socket));
+        this.tlsServer = tls;
+        // A failed handshake (a plain-TCP client, an untrusted certificate) is that client's problem.
+        tls.on('tlsClientError', (err) => this.log.debug(errorFields(err), 'tls handshake failed'));
+        tlsPort = await listenOn(tls, opts.tls.port, opts.host);
+        tls.on('error', (err) => this.log.warn(errorFields(err), 'tls listener error'));
+      }
+
+      this.bound = { host: opts.host, port, wsPort, tlsPort };
+      this.log.info({ ...this.bound, authentication: this.authenticated ? 'users' : 'anonymous (loopback only)' }, 'broker listening');
       return this.bound;
     } catch (err) {
       // Leave nothing half-open: a failed listen releases whatever it had bound.
       await this.closeListeners();
-      this.tcp = this.wsHttp = this.wss = undefined;
+      this.tcp = this.tlsServer = this.wsHttp = this.wss = undefined;
       this.listening = false;
       throw err;
     }
@@ -143,7 +174,26 @@ class AedesBroker implements EmbeddedBroker {
     socket.setNoDelay(true);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    this.aedes.handle(socket);
+    this.aedes.handle(this.guarded(socket, socket.remoteAddress));
+  }
+
+  /**
+   * The connection as aedes sees it: reads pass the PacketGuard, writes go straight to the socket.
+   * A refused packet ends the connection; the rest of the broker does not notice.
+   */
+  private guarded(conn: Duplex, remote: string | undefined): Duplex {
+    const guard = new PacketGuard(this.maxPacketBytes);
+    conn.pipe(guard);
+    guard.on('error', (err) => {
+      // A guard refusal is news; an abort is only the connection closing under the pipe.
+      if (err instanceof PacketTooLargeError || err instanceof MalformedLengthError) this.log.warn({ remote, ...errorFields(err) }, 'client dropped');
+      conn.destroy();
+    });
+    const duplex = Duplex.from({ readable: guard, writable: conn });
+    // aedes and our logging read the peer address from the connection.
+    Object.defineProperty(duplex, 'remoteAddress', { value: remote });
+    conn.once('close', () => duplex.destroy());
+    return duplex;
   }
 
   private async listenWs(host: string, port: number): Promise<number> {
@@ -171,7 +221,7 @@ class AedesBroker implements EmbeddedBroker {
       const stream: Duplex = ws.createWebSocketStream(socket);
       // aedes attaches its own error handler to the stream; this one covers the gap before it does.
       stream.on('error', (err) => this.log.debug(errorFields(err), 'websocket stream error'));
-      this.aedes.handle(stream, req);
+      this.aedes.handle(this.guarded(stream, req.socket.remoteAddress), req);
     });
     return listenOn(http, port, host);
   }
@@ -218,6 +268,7 @@ class AedesBroker implements EmbeddedBroker {
       pending.push(new Promise((resolve) => wss.close(() => resolve())));
     }
     if (this.wsHttp) pending.push(closeServer(this.wsHttp));
+    if (this.tlsServer) pending.push(closeServer(this.tlsServer));
     if (this.tcp) pending.push(closeServer(this.tcp));
     await Promise.all(pending);
   }
@@ -229,19 +280,47 @@ class AedesBroker implements EmbeddedBroker {
  */
 export async function createBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const log = opts.log;
-  const auth = opts.auth;
+  const users = opts.users;
+  const prefix = opts.topicPrefix ?? 'anomaly';
+  const principals = new WeakMap<Client, Principal>();
+  const principal = (client: Client | null): Principal | undefined => (client ? (principals.get(client) ?? (users ? undefined : 'anonymous')) : undefined);
   const aedes = await Aedes.createBroker({
     drainTimeout: opts.drainTimeoutMs,
-    ...(auth
+    ...(users
       ? {
           authenticate(client, username, password, done) {
-            if (credentialsMatch(auth, username, password)) return done(null, true);
-            const err = new Error('bad username or password') as AuthenticateError;
-            err.returnCode = BAD_USERNAME_OR_PASSWORD;
-            done(err, null);
+            const user = username === undefined ? undefined : users.get(username);
+            verifyPassword(user?.password ?? DUMMY_HASH, password).then(
+              (ok) => {
+                if (ok && user) {
+                  principals.set(client, user);
+                  return done(null, true);
+                }
+                const err = new Error('bad username or password') as AuthenticateError;
+                err.returnCode = BAD_USERNAME_OR_PASSWORD;
+                done(err, null);
+              },
+              (err: Error) => done(Object.assign(err, { returnCode: BAD_USERNAME_OR_PASSWORD }) as AuthenticateError, null),
+            );
           },
         }
       : {}),
+    authorizePublish(client, packet, done) {
+      if (!client) return done(null); // the broker's own messages ($SYS, will messages it sends)
+      const who = principal(client);
+      const why = who === undefined ? 'not authenticated' : publishRefusal(who, packet.topic, prefix);
+      if (why === undefined) return done(null);
+      // MQTT 3.1.1 has no negative PUBACK: the publisher is disconnected, as the spec allows (§3.3.5).
+      log.warn({ clientId: client.id, topic: packet.topic, reason: why }, 'publish refused');
+      done(new Error(`publish refused: ${why}`));
+    },
+    authorizeSubscribe(client, sub, done) {
+      const who = principal(client);
+      const why = who === undefined ? 'not authenticated' : subscribeRefusal(who, sub.topic, prefix);
+      if (why === undefined) return done(null, sub);
+      log.warn({ clientId: client?.id, filter: sub.topic, reason: why }, 'subscription refused');
+      done(null, null); // SUBACK 0x80 for this filter; the others and the connection stay
+    },
   });
 
   const who = (client: Client | null | undefined): Record<string, unknown> => {
@@ -264,7 +343,7 @@ export async function createBroker(opts: BrokerOptions): Promise<EmbeddedBroker>
   aedes.on('clientError', onError);
   aedes.on('connectionError', onError);
 
-  return new AedesBroker(aedes, log, opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+  return new AedesBroker(aedes, log, opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, users !== undefined, opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES);
 }
 
 export type BrokerComponentOptions = BrokerOptions & ListenOptions;
@@ -280,7 +359,7 @@ export class BrokerComponent implements Component {
     if (this.broker) return;
     const broker = await createBroker(this.opts);
     try {
-      await broker.listen({ host: this.opts.host, port: this.opts.port, wsPort: this.opts.wsPort });
+      await broker.listen({ host: this.opts.host, port: this.opts.port, wsPort: this.opts.wsPort, tls: this.opts.tls });
     } catch (err) {
       await broker.close();
       throw err;

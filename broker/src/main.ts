@@ -3,30 +3,43 @@
  * `anomaly-broker`: the embedded broker run on its own. The only file of broker/ that touches
  * `process` (argv, env, signals, exit code).
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { createBroker, type BrokerAuth } from './broker.js';
+import { createBroker, DEFAULT_MAX_PACKET_BYTES, type TlsListenOptions } from './broker.js';
+import { loadUsers, removeUser, ROLES, upsertUser, type Role, type UserTable } from './users.js';
 
 const USAGE = `usage: anomaly-broker [options]
+       anomaly-broker users add <username> --role device|viewer|admin [--device ID] --file FILE
+       anomaly-broker users remove <username> --file FILE
+       anomaly-broker users list --file FILE
 
-An MQTT broker (aedes) for anomaly-agent: MQTT over TCP and, with --ws-port, over WebSocket.
-Logs pino JSON to stdout. SIGINT/SIGTERM close it.
+An MQTT broker (aedes) for anomaly-agent: MQTT over TCP, and with --ws-port over WebSocket, with
+--tls-port over TLS. Logs pino JSON to stdout. SIGINT/SIGTERM close it.
 
 options:
-  --host ADDR          address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  --host ADDR          address to listen on (default 127.0.0.1; 0.0.0.0 for every interface — needs --users)
   --port N             MQTT/TCP port (default 1883; 0 picks a free port)
   --ws-port N          MQTT-over-WebSocket port (default 0: no WebSocket listener)
+  --tls-port N         MQTT-over-TLS port (default 0: none); needs --tls-cert and --tls-key (PEM files)
+  --tls-cert FILE, --tls-key FILE
+  --users FILE         users file (scrypt-hashed passwords, roles): every client must authenticate and
+                       its role's ACL applies. Without it clients are anonymous, loopback only.
+  --topic-prefix P     first topic level the ACL guards (default anomaly, the agent's mqtt.prefix)
+  --max-packet-bytes N drop a client that sends a larger MQTT packet (default ${DEFAULT_MAX_PACKET_BYTES})
   --drain-timeout-ms N disconnect a subscriber whose socket has not drained after N ms (default 10000)
   --log-level L        fatal | error | warn | info | debug | trace | silent (default info)
   -h, --help           this text
 
-environment:
-  ANOMALY_BROKER_USERNAME, ANOMALY_BROKER_PASSWORD
-                       when both are set, clients must present them (kept off argv so ps does not show them)
+users:
+  roles: device (publish and subscribe under <prefix>/<its device>/ only), viewer (subscribe under
+  <prefix>/, never publish), admin (anything). 'users add' reads the password from the first line of
+  stdin (so it is not in argv or shell history); adding an existing user replaces it.
 
 examples:
-  anomaly-broker                                   # 127.0.0.1:1883
-  anomaly-broker --host 0.0.0.0 --ws-port 9001     # LAN clients, web visualizer on ws://<gateway>:9001
+  anomaly-broker                                   # 127.0.0.1:1883, anonymous
+  echo "$PW" | anomaly-broker users add pump-7 --role device --device pump-7 --file /etc/anomaly-agent/users.json
+  anomaly-broker --host 0.0.0.0 --ws-port 9001 --users /etc/anomaly-agent/users.json
 `;
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -49,18 +62,29 @@ interface Settings {
   host: string;
   port: number;
   wsPort: number;
+  tlsPort: number;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  usersFile: string | undefined;
+  topicPrefix: string;
+  maxPacketBytes: number;
   drainTimeoutMs: number;
   logLevel: string;
-  auth: BrokerAuth | undefined;
 }
 
-function parse(argv: string[], env: NodeJS.ProcessEnv): Settings | 'help' {
+function parse(argv: string[]): Settings | 'help' {
   const { values } = parseArgs({
     args: argv,
     options: {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '1883' },
       'ws-port': { type: 'string', default: '0' },
+      'tls-port': { type: 'string', default: '0' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      users: { type: 'string' },
+      'topic-prefix': { type: 'string', default: 'anomaly' },
+      'max-packet-bytes': { type: 'string', default: String(DEFAULT_MAX_PACKET_BYTES) },
       'drain-timeout-ms': { type: 'string', default: '10000' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -71,25 +95,69 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): Settings | 'help' {
   if (values.help) return 'help';
   const logLevel = values['log-level'];
   if (!LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}, got '${logLevel}'`);
-  const username = env.ANOMALY_BROKER_USERNAME;
-  const password = env.ANOMALY_BROKER_PASSWORD;
-  if ((username === undefined) !== (password === undefined)) {
-    throw new UsageError('set both ANOMALY_BROKER_USERNAME and ANOMALY_BROKER_PASSWORD, or neither');
-  }
+  const tlsPort = port('--tls-port', values['tls-port']);
+  if (tlsPort > 0 && (!values['tls-cert'] || !values['tls-key'])) throw new UsageError('--tls-port needs --tls-cert and --tls-key');
   return {
     host: values.host,
     port: port('--port', values.port),
     wsPort: port('--ws-port', values['ws-port']),
+    tlsPort,
+    tlsCert: values['tls-cert'],
+    tlsKey: values['tls-key'],
+    usersFile: values.users,
+    topicPrefix: values['topic-prefix'],
+    maxPacketBytes: positiveInt('--max-packet-bytes', values['max-packet-bytes']),
     drainTimeoutMs: positiveInt('--drain-timeout-ms', values['drain-timeout-ms']),
     logLevel,
-    auth: username !== undefined && password !== undefined ? { username, password } : undefined,
   };
+}
+
+async function readStdinLine(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/)[0] ?? '';
+}
+
+/** `anomaly-broker users …`: manage the users file. */
+async function usersCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { role: { type: 'string' }, device: { type: 'string' }, file: { type: 'string' } },
+    strict: true,
+    allowPositionals: true,
+  });
+  const [action, username] = positionals;
+  const file = values.file;
+  if (!file) throw new UsageError('users: --file FILE is required');
+  if (action === 'list' && username === undefined) {
+    for (const u of (await loadUsers(file)).values()) process.stdout.write(`${u.username}\t${u.role}${u.device ? `\t${u.device}` : ''}\n`);
+    return 0;
+  }
+  if (action === 'remove' && username) {
+    const removed = await removeUser(file, username);
+    process.stdout.write(removed ? `removed ${username}\n` : `no user ${username}\n`);
+    return removed ? 0 : 1;
+  }
+  if (action === 'add' && username) {
+    const role = values.role;
+    if (!(ROLES as readonly string[]).includes(role ?? '')) throw new UsageError(`users add: --role must be one of ${ROLES.join(', ')}`);
+    const password = await readStdinLine();
+    if (!password) throw new UsageError('users add: give the password on the first line of stdin');
+    const outcome = await upsertUser(file, { username, role: role as Role, ...(values.device !== undefined ? { device: values.device } : {}), password });
+    process.stdout.write(`${outcome} ${username} (${role}) in ${file}\n`);
+    return 0;
+  }
+  throw new UsageError(`users: expected 'add <username>', 'remove <username>' or 'list', got '${positionals.join(' ')}'`);
 }
 
 async function main(argv: string[]): Promise<number> {
   let settings: Settings | 'help';
   try {
-    settings = parse(argv, process.env);
+    if (argv[0] === 'users') return await usersCommand(argv.slice(1));
+    settings = parse(argv);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`anomaly-broker: ${(err as Error).message}\n\n${USAGE}`);
@@ -103,16 +171,25 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const log = pino({ level: settings.logLevel, base: { name: 'anomaly-broker' } }, pino.destination({ fd: 1, sync: true }));
-  const broker = await createBroker({ log, drainTimeoutMs: settings.drainTimeoutMs, auth: settings.auth });
+  let users: UserTable | undefined;
+  let tls: TlsListenOptions | undefined;
   try {
-    await broker.listen({ host: settings.host, port: settings.port, wsPort: settings.wsPort });
+    users = settings.usersFile ? await loadUsers(settings.usersFile) : undefined;
+    if (settings.tlsPort > 0) tls = { port: settings.tlsPort, cert: await readFile(settings.tlsCert!), key: await readFile(settings.tlsKey!) };
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'cannot start');
+    return 1;
+  }
+  const broker = await createBroker({ log, drainTimeoutMs: settings.drainTimeoutMs, users, topicPrefix: settings.topicPrefix, maxPacketBytes: settings.maxPacketBytes });
+  try {
+    await broker.listen({ host: settings.host, port: settings.port, wsPort: settings.wsPort, tls });
   } catch (err) {
     log.error({ err: (err as Error).message }, 'cannot listen');
     log.debug({ stack: (err as Error).stack }, 'listen error stack');
     await broker.close();
     return 1;
   }
-  if (settings.auth) log.info('clients must authenticate');
+  if (users) log.info({ users: users.size }, 'clients must authenticate');
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

@@ -7,6 +7,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import convict from 'convict';
+import { isLoopback } from '../../../broker/src/acl.js';
 import { MODEL_FEATURES } from '../core/profiles.js';
 import { channelIndex } from '../core/sample.js';
 import { KEYS, SCHEMA, isPlainObject, registerFormats, type AgentConfig, type KeySpec } from './schema.js';
@@ -289,9 +290,26 @@ function crossChecks(c: AgentConfig, bad: ReadonlySet<string>, explicit: (path: 
     }
   }
 
+  if (c.mqtt.url === '') {
+    const b = c.broker;
+    if (valid('broker.host', 'broker.usersFile') && b.usersFile === '' && !isLoopback(b.host)) {
+      out.push(['broker.host', `${b.host} is reachable from other machines, and without broker.usersFile anyone there could publish alerts or read the plant: give the broker a users file (anomaly-broker users add …) or listen on 127.0.0.1`]);
+    }
+    if (b.usersFile !== '' && valid('broker.usersFile')) {
+      const p = pathProblem(b.usersFile, 'file');
+      if (p) out.push(['broker.usersFile', p]);
+    }
+    if (valid('broker.tlsPort') && b.tlsPort > 0) {
+      for (const key of ['tlsCert', 'tlsKey'] as const) {
+        const p = b[key] === '' ? 'must name a PEM file when broker.tlsPort is set' : pathProblem(b[key], 'file');
+        if (p) out.push([`broker.${key}`, p]);
+      }
+    }
+  }
+
   // Our own listeners must not collide (the broker's only exist when it is embedded).
   const listeners: [string, number][] = [['http.port', c.http.port]];
-  if (c.mqtt.url === '') listeners.push(['broker.port', c.broker.port], ['broker.wsPort', c.broker.wsPort]);
+  if (c.mqtt.url === '') listeners.push(['broker.port', c.broker.port], ['broker.wsPort', c.broker.wsPort], ['broker.tlsPort', c.broker.tlsPort]);
   listeners.forEach(([path, port], i) => {
     const twin = listeners.slice(0, i).find(([p2, p]) => p === port && valid(p2));
     if (!twin || !valid(path) || port === 0) return;

@@ -34,7 +34,7 @@ void listsMatchTheirUnions;
 export interface AgentConfig {
   device: { id: string };
   mqtt: { url: string; prefix: string; username: string; password: string; clientId: string; keepaliveS: number; reconnectMs: number };
-  broker: { host: string; port: number; wsPort: number; drainTimeoutMs: number };
+  broker: { host: string; port: number; wsPort: number; drainTimeoutMs: number; usersFile: string; tlsPort: number; tlsCert: string; tlsKey: string; maxPacketBytes: number };
   http: { host: string; port: number };
   models: { dir: string; profile: ProfileName; enabled: ModelType[] };
   sensors: SensorSpec;
@@ -296,6 +296,24 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       default: 5000,
       env: 'ANOMALY_BROKER_DRAIN_TIMEOUT_MS',
       arg: 'broker-drain-timeout-ms',
+    },
+    usersFile: {
+      doc: "Users file of the embedded broker (scrypt-hashed passwords and roles, made with 'anomaly-broker users add'): every client must authenticate and its role's ACL applies. '' = anonymous clients, which is allowed only on a loopback host.",
+      format: String,
+      default: '',
+      env: 'ANOMALY_BROKER_USERS_FILE',
+      arg: 'broker-users-file',
+    },
+    tlsPort: { doc: 'Embedded broker MQTT-over-TLS port (0 = no TLS listener); needs broker.tlsCert and broker.tlsKey.', format: 'tcp-port', default: 0, env: 'ANOMALY_BROKER_TLS_PORT', arg: 'broker-tls-port' },
+    tlsCert: { doc: 'PEM certificate (chain) of the TLS listener.', format: String, default: '', env: 'ANOMALY_BROKER_TLS_CERT', arg: 'broker-tls-cert' },
+    tlsKey: { doc: 'PEM private key of the TLS listener.', format: String, default: '', env: 'ANOMALY_BROKER_TLS_KEY', arg: 'broker-tls-key' },
+    maxPacketBytes: {
+      doc: 'Largest MQTT packet the embedded broker accepts from a client, bytes; a client that announces a larger one is disconnected before it is read.',
+      format: 'integer-range',
+      min: 1024,
+      default: 1048576,
+      env: 'ANOMALY_BROKER_MAX_PACKET_BYTES',
+      arg: 'broker-max-packet-bytes',
     },
   },
   http: {

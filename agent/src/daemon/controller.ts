@@ -19,6 +19,7 @@ import type { SensorHealth, StatusPayload } from '../publish/topics.js';
 import { createSource } from '../sources/registry.js';
 import type { SampleSource } from '../sources/source.js';
 import { ModelRuntime } from './model-runtime.js';
+import { embeddedBrokerSettings, loopbackOf } from './embedded-broker.js';
 
 /**
  * Rows kept per sensor. The windower reads each sample once, shortly after it arrives; the ring only
@@ -92,10 +93,13 @@ export class Controller {
     await this.loadModels(new Map());
 
     let url = c.mqtt.url;
+    let credentials = { username: c.mqtt.username || undefined, password: c.mqtt.password || undefined };
     if (!url) {
-      this.broker = new BrokerComponent({ log: this.child('broker'), drainTimeoutMs: c.broker.drainTimeoutMs, host: c.broker.host, port: c.broker.port, wsPort: c.broker.wsPort });
+      const embedded = await embeddedBrokerSettings(c.broker);
+      this.broker = new BrokerComponent({ log: this.child('broker'), drainTimeoutMs: c.broker.drainTimeoutMs, host: c.broker.host, port: c.broker.port, wsPort: c.broker.wsPort, topicPrefix: c.mqtt.prefix, ...embedded.options });
       await this.startComponent(this.broker);
-      url = `mqtt://${c.broker.host}:${this.broker.address().port}`;
+      url = `mqtt://${loopbackOf(c.broker.host)}:${this.broker.address().port}`;
+      if (embedded.self) credentials = embedded.self;
     }
 
     this.outbox = new Outbox({ dir: c.outbox.dir, maxBytes: c.outbox.maxBytes, log: this.o.log, clock: this.clock });
@@ -104,8 +108,7 @@ export class Controller {
     const clientId = c.mqtt.clientId || `anomaly-agent-${c.device.id}`;
     this.client = mqtt.connect(url, {
       clientId,
-      username: c.mqtt.username || undefined,
-      password: c.mqtt.password || undefined,
+      ...credentials,
       keepalive: c.mqtt.keepaliveS,
       reconnectPeriod: c.mqtt.reconnectMs,
       will: Publisher.lastWill(c.mqtt.prefix, c.device.id, this.statusBody(), this.clock.now()),

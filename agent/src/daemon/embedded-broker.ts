@@ -1,0 +1,50 @@
+/**
+ * What the daemon's embedded broker needs from configuration: its users (plus one for the daemon
+ * itself), its TLS files, its packet limit — read and checked here so a bad path or file stops the
+ * start with a message naming the config key.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { BrokerOptions, TlsListenOptions } from '../../../broker/src/broker.js';
+import { hashPassword, loadUsers, type UserRecord } from '../../../broker/src/users.js';
+import type { AgentConfig } from '../config/schema.js';
+
+/** The daemon's own account on its embedded broker; '$' keeps it out of any users file's namespace. */
+const SELF = '$anomaly-agent';
+
+export interface EmbeddedBrokerSettings {
+  options: Pick<BrokerOptions, 'users' | 'maxPacketBytes'> & { tls?: TlsListenOptions };
+  /** Credentials the daemon's client presents, when the broker has users. */
+  self?: { username: string; password: string };
+}
+
+async function readKeyFile(key: string, path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new Error(`broker.${key} '${path}' cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+}
+
+export async function embeddedBrokerSettings(b: AgentConfig['broker']): Promise<EmbeddedBrokerSettings> {
+  const settings: EmbeddedBrokerSettings = { options: { maxPacketBytes: b.maxPacketBytes } };
+  if (b.tlsPort > 0) {
+    if (!b.tlsCert || !b.tlsKey) throw new Error('broker.tlsPort is set: broker.tlsCert and broker.tlsKey must name the PEM certificate and key');
+    settings.options.tls = { port: b.tlsPort, cert: await readKeyFile('tlsCert', b.tlsCert), key: await readKeyFile('tlsKey', b.tlsKey) };
+  }
+  if (b.usersFile) {
+    const users: Map<string, UserRecord> = await loadUsers(b.usersFile);
+    // A fresh random password each start, known only to this process.
+    const password = randomBytes(24).toString('base64url');
+    users.set(SELF, { username: SELF, role: 'admin', password: await hashPassword(password) });
+    settings.options.users = users;
+    settings.self = { username: SELF, password };
+  }
+  return settings;
+}
+
+/** Where the daemon reaches a broker listening on `host` (a wildcard address is not a destination). */
+export function loopbackOf(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}

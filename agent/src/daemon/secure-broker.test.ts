@@ -1,0 +1,62 @@
+/**
+ * The daemon's embedded broker with a users file: the daemon still publishes (it has its own account),
+ * a viewer reads with mosquitto_sub, an anonymous client is refused — and a configuration that would
+ * open an anonymous broker to the network is refused before anything starts.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { hashPassword, saveUsers } from '../../../broker/src/users.js';
+import { Daemon, DEVICE, firstMessage, killAll, serviceFlags, suiteTempDir, freePort, parseStatus, MOSQUITTO_SUB } from './daemon-fixture.js';
+
+const run = promisify(execFile);
+const dir = suiteTempDir('secure-broker-');
+after(killAll);
+
+describe('embedded broker with users', () => {
+  test('the daemon publishes on its own account; a viewer reads its status; anonymous and device-as-viewer are refused', { timeout: 90_000 }, async () => {
+    const users = join(dir(), 'users.json');
+    await saveUsers(
+      users,
+      new Map([
+        ['screen', { username: 'screen', role: 'viewer' as const, password: await hashPassword('wall') }],
+        ['pump-3', { username: 'pump-3', role: 'device' as const, device: 'pump-3', password: await hashPassword('three') }],
+      ]),
+    );
+    const http = await freePort();
+    const d = new Daemon('daemon', { 'broker-users-file': users, 'broker-host': '0.0.0.0' }, { base: { ...serviceFlags(dir(), http), 'source-replay-loop': true } });
+    await d.started(30_000);
+    const port = await d.brokerPort();
+    assert.equal(d.find((l) => l.msg === 'broker listening')?.authentication, 'users');
+
+    const status = await firstMessage(port, `anomaly/${DEVICE}/status`, 10).catch((e: Error) => e);
+    assert.ok(status instanceof Error, 'an anonymous mosquitto_sub gets nothing');
+
+    const viewer = await run(MOSQUITTO_SUB, ['-h', '127.0.0.1', '-p', String(port), '-u', 'screen', '-P', 'wall', '-t', `anomaly/${DEVICE}/status`, '-C', '1', '-W', '10']);
+    assert.equal(parseStatus(viewer.stdout.trim()).state, 'online');
+
+    const device = await run(MOSQUITTO_SUB, ['-h', '127.0.0.1', '-p', String(port), '-u', 'pump-3', '-P', 'three', '-t', `anomaly/${DEVICE}/status`, '-C', '1', '-W', '3']).catch(
+      (e: { stdout: string; stderr: string }) => e,
+    );
+    assert.match(`${device.stdout}${device.stderr}`, /All subscription requests were denied/);
+    assert.equal(d.problems().filter((l) => l.module === 'mqtt').length, 0, 'the daemon itself connected without trouble');
+    d.signal('SIGTERM');
+    assert.equal((await d.exited).code, 0);
+  });
+
+  test('an anonymous broker on 0.0.0.0 is refused at start, naming the key and what to do', { timeout: 60_000 }, async () => {
+    const d = new Daemon('daemon', { 'broker-host': '0.0.0.0' }, { base: serviceFlags(dir(), 0) });
+    const { code } = await d.exited;
+    assert.equal(code, 1);
+    assert.match(d.stderrText(), /broker\.host: 0\.0\.0\.0 is reachable from other machines, and without broker\.usersFile anyone there could publish alerts/);
+  });
+
+  test('a TLS port without certificate files is refused at start', { timeout: 60_000 }, async () => {
+    const bad = new Daemon('daemon', { 'broker-tls-port': await freePort() }, { base: serviceFlags(dir(), 0) });
+    assert.equal((await bad.exited).code, 1);
+    assert.match(bad.stderrText(), /broker\.tlsCert: must name a PEM file when broker\.tlsPort is set/);
+    assert.match(bad.stderrText(), /broker\.tlsKey: must name a PEM file when broker\.tlsPort is set/);
+  });
+});
