@@ -18,6 +18,8 @@ export interface CommandIO {
   env?: Record<string, string | undefined>;
   /** Subscribes to the signals a daemon answers; main.ts wires them to the process. */
   onSignal?: (handler: (signal: DaemonSignal) => void) => void;
+  /** This process's id (systemd's WATCHDOG_PID names the process the watchdog is for). */
+  pid?: number;
 }
 
 export type DaemonSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP';

@@ -44,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
       out: (line) => process.stdout.write(line + '\n'),
       err: process.stderr,
       env: process.env,
+      pid: process.pid,
       onSignal: (handler) => {
         for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => handler(sig));
       },

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../core/log.js';
 import { agentVersion } from '../core/version.js';
 import { Controller } from '../daemon/controller.js';
+import { SystemdNotifier } from '../daemon/notify.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -26,12 +27,17 @@ Logs are pino JSON on stdout.
     }
     const log = createLogger({ level: config.log.level, fd: 1 });
     const controller = new Controller({ config, log, version: agentVersion() });
+    const notifier = new SystemdNotifier({ env: io.env ?? {}, log: log.child({ module: 'systemd' }), pid: io.pid ?? 0 });
     let stopRequested: (code: number) => void = () => {};
     const stopped = new Promise<number>((resolve) => (stopRequested = resolve));
     io.onSignal?.((signal) => {
       if (signal === 'SIGHUP') {
         log.info('SIGHUP: reloading model bundles');
-        void controller.reload().catch((err) => log.error({ err: (err as Error).message }, 'reload failed'));
+        notifier.reloading();
+        void controller
+          .reload()
+          .catch((err) => log.error({ err: (err as Error).message }, 'reload failed'))
+          .finally(() => notifier.ready('reloaded'));
         return;
       }
       log.info({ signal }, 'stopping');
@@ -42,11 +48,17 @@ Logs are pino JSON on stdout.
     } catch (err) {
       log.error({ err: (err as Error).message }, 'agent could not start');
       log.debug({ stack: (err as Error).stack }, 'start failure');
+      notifier.stopping();
       await controller.stop();
+      notifier.close();
       return 1;
     }
+    notifier.ready('running');
+    notifier.startWatchdog(() => controller.progress());
     const code = await stopped;
+    notifier.stopping();
     await controller.stop();
+    notifier.close();
     return code;
   },
 };

@@ -199,6 +199,21 @@ export class Controller {
     this.publisher?.publishStatus();
   }
 
+  /**
+   * Is the pipeline moving? A sample arrived and some model scored a window within health.stallMs.
+   * This, not the event loop merely running, is what feeds systemd's watchdog (daemon/notify.ts);
+   * a broker outage is not a stall (alerts wait in the outbox).
+   */
+  progress(): { ok: boolean; why?: string } {
+    const now = this.clock.now();
+    const stall = this.o.config.health.stallMs;
+    if (now - this.startedAt <= stall) return { ok: true };
+    if (now - this.lastSampleAt > stall) return { ok: false, why: `no sample for ${Math.round((now - (this.lastSampleAt || this.startedAt)) / 1000)} s` };
+    const lastScored = Math.max(0, ...[...this.models.values()].map((m) => m.lastScoredAt));
+    if (now - lastScored > stall) return { ok: false, why: `no window scored for ${Math.round((now - (lastScored || this.startedAt)) / 1000)} s` };
+    return { ok: true };
+  }
+
   health(): HealthReport {
     const reasons: string[] = [];
     const now = this.clock.now();

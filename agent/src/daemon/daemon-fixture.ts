@@ -292,6 +292,8 @@ export function serviceFlags(dir: string, httpPort: number): Flags {
 export interface DaemonOptions {
   /** The flags `flags` are laid over (`--key value` in this order, a key of `flags` keeping its place here); BASE_FLAGS by default. */
   base?: Flags;
+  /** Extra environment (e.g. NOTIFY_SOCKET, as systemd sets it). */
+  env?: Record<string, string>;
 }
 
 /** The compiled daemon as a child process; stdout is its pino JSON log. */
@@ -303,7 +305,7 @@ export class Daemon extends Proc {
     const args = [AGENT_MAIN, 'run'];
     for (const [k, v] of Object.entries({ ...(o.base ?? BASE_FLAGS), ...flags })) args.push(`--${k}`, String(v));
     // The daemon's configuration comes from the flags only: no ANOMALY_* from the test's environment.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANOMALY_')));
+    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANOMALY_'))), ...o.env };
     super(name, process.execPath, args, { env });
   }
 
