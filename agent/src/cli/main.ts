@@ -9,8 +9,9 @@ import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
 import { runCommand } from './run.js';
 import { configCommand } from './config.js';
+import { modelsCommand } from './models.js';
 
-const COMMANDS: Command[] = [runCommand, dataCommand, trainCommand, evaluateCommand, configCommand];
+const COMMANDS: Command[] = [runCommand, dataCommand, trainCommand, evaluateCommand, modelsCommand, configCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

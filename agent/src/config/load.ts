@@ -270,6 +270,15 @@ function crossChecks(c: AgentConfig, bad: ReadonlySet<string>, explicit: (path: 
     const p = pathProblem(c.models.dir, 'directory');
     if (p) out.push(['models.dir', p]);
   }
+  if (valid('models.trustedKeys')) {
+    for (const f of c.models.trustedKeys) {
+      const p = pathProblem(f, 'file');
+      if (p) out.push(['models.trustedKeys', p]);
+    }
+    if (valid('models.requireSigned') && c.models.requireSigned && c.models.trustedKeys.length === 0) {
+      out.push(['models.requireSigned', 'is on but models.trustedKeys is empty: every bundle would be refused']);
+    }
+  }
   if (c.source.kind === 'replay' && valid('source.replay.file')) {
     const p = pathProblem(c.source.replay.file, 'file');
     if (p) out.push(['source.replay.file', p]);

@@ -36,7 +36,7 @@ export interface AgentConfig {
   mqtt: { url: string; prefix: string; username: string; password: string; clientId: string; keepaliveS: number; reconnectMs: number };
   broker: { host: string; port: number; wsPort: number; drainTimeoutMs: number; usersFile: string; tlsPort: number; tlsCert: string; tlsKey: string; maxPacketBytes: number };
   http: { host: string; port: number };
-  models: { dir: string; profile: ProfileName; enabled: ModelType[] };
+  models: { dir: string; profile: ProfileName; enabled: ModelType[]; trustedKeys: string[]; requireSigned: boolean };
   sensors: SensorSpec;
   source: {
     kind: SourceKind;
@@ -175,6 +175,12 @@ export const FORMATS: Record<string, convict.Format> = {
       }
     },
   },
+  'path-list': {
+    validate: (v) => {
+      if (!Array.isArray(v) || v.some((p) => typeof p !== 'string' || p === '')) fail('must be a list of file paths');
+    },
+    coerce: (v) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((s) => s.trim())) : v),
+  },
   'model-list': {
     validate: (v) => {
       if (!Array.isArray(v)) fail(`must be a list of model types (${MODEL_TYPES.join(', ')})`);
@@ -299,14 +305,14 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
     },
     usersFile: {
       doc: "Users file of the embedded broker (scrypt-hashed passwords and roles, made with 'anomaly-broker users add'): every client must authenticate and its role's ACL applies. '' = anonymous clients, which is allowed only on a loopback host.",
-      format: String,
+      format: 'text',
       default: '',
       env: 'ANOMALY_BROKER_USERS_FILE',
       arg: 'broker-users-file',
     },
     tlsPort: { doc: 'Embedded broker MQTT-over-TLS port (0 = no TLS listener); needs broker.tlsCert and broker.tlsKey.', format: 'tcp-port', default: 0, env: 'ANOMALY_BROKER_TLS_PORT', arg: 'broker-tls-port' },
-    tlsCert: { doc: 'PEM certificate (chain) of the TLS listener.', format: String, default: '', env: 'ANOMALY_BROKER_TLS_CERT', arg: 'broker-tls-cert' },
-    tlsKey: { doc: 'PEM private key of the TLS listener.', format: String, default: '', env: 'ANOMALY_BROKER_TLS_KEY', arg: 'broker-tls-key' },
+    tlsCert: { doc: 'PEM certificate (chain) of the TLS listener.', format: 'text', default: '', env: 'ANOMALY_BROKER_TLS_CERT', arg: 'broker-tls-cert' },
+    tlsKey: { doc: 'PEM private key of the TLS listener.', format: 'text', default: '', env: 'ANOMALY_BROKER_TLS_KEY', arg: 'broker-tls-key' },
     maxPacketBytes: {
       doc: 'Largest MQTT packet the embedded broker accepts from a client, bytes; a client that announces a larger one is disconnected before it is read.',
       format: 'integer-range',
@@ -342,6 +348,20 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       default: [...MODEL_TYPES],
       env: 'ANOMALY_MODELS_ENABLED',
       arg: 'models-enabled',
+    },
+    trustedKeys: {
+      doc: "Public keys (PEM files from 'anomaly-agent models keygen') whose signatures this device checks; env and flag take a comma list.",
+      format: 'path-list',
+      default: [],
+      env: 'ANOMALY_MODELS_TRUSTED_KEYS',
+      arg: 'models-trusted-keys',
+    },
+    requireSigned: {
+      doc: 'Refuse a bundle that is not signed by one of models.trustedKeys (a bad signature is refused regardless).',
+      format: 'bool',
+      default: false,
+      env: 'ANOMALY_MODELS_REQUIRE_SIGNED',
+      arg: 'models-require-signed',
     },
   },
   sensors: {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -19,6 +20,7 @@ import type { SensorHealth, StatusPayload } from '../publish/topics.js';
 import { createSource } from '../sources/registry.js';
 import type { SampleSource } from '../sources/source.js';
 import { ModelRuntime } from './model-runtime.js';
+import { trustedKeys } from '../model/signature.js';
 import { embeddedBrokerSettings, loopbackOf } from './embedded-broker.js';
 
 /**
@@ -267,11 +269,13 @@ export class Controller {
     const c = this.o.config;
     const log = this.child('models');
     const next = new Map<string, ModelRuntime>();
+    // Read at every load, so a key added or revoked takes effect with the next SIGHUP.
+    const trust = { keys: trustedKeys(await Promise.all(c.models.trustedKeys.map(async (f) => ({ pem: await readFile(f, 'utf8'), source: f })))), requireSigned: c.models.requireSigned };
     for (const modelType of c.models.enabled) {
       const dir = join(c.models.dir, c.models.profile, modelType);
       const old = previous.get(modelType);
       try {
-        const bundle = await loadBundle(dir, { knownFeatures: [...this.channels.keys()] });
+        const bundle = await loadBundle(dir, { knownFeatures: [...this.channels.keys()], trust });
         const runtime = new ModelRuntime({
           bundle,
           channels: this.channels,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { tf } from './backend.js';
 import { checkScaler, type MinMaxScaler } from '../preprocess/scaler.js';
 import { checkShape, inputNames, type ShapeInputs } from '../preprocess/shape.js';
+import { signatureProblem, type Trust } from './signature.js';
 
 /**
  * The model bundle: the contract between workstation and device (DESIGN.md, "Model bundle").
@@ -172,6 +173,8 @@ export interface LoadedBundle {
 export interface LoadOptions {
   /** Channels this device can feed; a bundle asking for anything else is refused. */
   knownFeatures: readonly string[];
+  /** Trusted signing keys and whether a signature is required (model/signature.ts). */
+  trust?: Trust;
 }
 
 const REQUIRED: [keyof BundleManifest, string][] = [
@@ -188,16 +191,16 @@ const REQUIRED: [keyof BundleManifest, string][] = [
   ['files', 'object'],
 ];
 
-async function readManifest(dir: string): Promise<BundleManifest> {
-  let text: string;
+async function readManifest(dir: string): Promise<{ m: BundleManifest; bytes: Buffer }> {
+  let bytes: Buffer;
   try {
-    text = await readFile(join(dir, BUNDLE_FILE), 'utf8');
+    bytes = await readFile(join(dir, BUNDLE_FILE));
   } catch (err) {
     throw new BundleError(dir, 'files-present', `${BUNDLE_FILE} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
   }
   let m: BundleManifest;
   try {
-    m = JSON.parse(text) as BundleManifest;
+    m = JSON.parse(bytes.toString('utf8')) as BundleManifest;
   } catch (err) {
     throw new BundleError(dir, 'bundle-json', `${BUNDLE_FILE} is not valid JSON: ${(err as Error).message}`);
   }
@@ -211,7 +214,7 @@ async function readManifest(dir: string): Promise<BundleManifest> {
     if (!Number.isInteger(m[key]) || m[key] <= 0) throw new BundleError(dir, 'bundle-json', `field '${key}' must be a positive integer, got ${m[key]}`);
   }
   if (!(m.threshold > 0) || !Number.isFinite(m.threshold)) throw new BundleError(dir, 'bundle-json', `threshold must be a positive finite number, got ${m.threshold}`);
-  return m;
+  return { m, bytes };
 }
 
 function checkFeatures(dir: string, m: BundleManifest, known: readonly string[]): void {
@@ -257,10 +260,14 @@ interface ModelJson {
 
 /**
  * Loads and verifies a bundle; every failure is a BundleError naming the check:
- * files-present, bundle-json, format, features, sha256, topology, weights-shape.
+ * files-present, bundle-json, format, signature, features, sha256, topology, weights-shape.
  */
 export async function loadBundle(dir: string, opts: LoadOptions): Promise<LoadedBundle> {
-  const m = await readManifest(dir);
+  const { m, bytes } = await readManifest(dir);
+  if (opts.trust) {
+    const why = await signatureProblem(dir, bytes, opts.trust);
+    if (why) throw new BundleError(dir, 'signature', why);
+  }
   checkFeatures(dir, m, opts.knownFeatures);
   const modelBytes = await readHashed(dir, m, MODEL_FILE);
   const weights = await readHashed(dir, m, WEIGHTS_FILE);
