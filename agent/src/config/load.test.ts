@@ -44,9 +44,10 @@ test('the defaults validate and are the documented ones', () => {
   const c = loadConfig();
   assert.equal(c.device.id, 'motor-1');
   assert.deepEqual(c.mqtt, { url: '', prefix: 'anomaly', username: '', password: '', clientId: '', keepaliveS: 30, reconnectMs: 2000 });
-  assert.deepEqual(c.broker, { host: '127.0.0.1', port: 1883, wsPort: 8083, drainTimeoutMs: 5000 });
+  assert.deepEqual(c.broker, { host: '127.0.0.1', port: 1883, wsPort: 8083, drainTimeoutMs: 5000, usersFile: '', tlsPort: 0, tlsCert: '', tlsKey: '', maxPacketBytes: 1048576 });
   assert.equal(c.models.dir, join(PACKAGE_ROOT, 'models'));
   assert.deepEqual(c.models.enabled, [...MODEL_TYPES]);
+  assert.deepEqual([c.models.trustedKeys, c.models.requireSigned], [[], false]);
   assert.deepEqual(c.sensors, DEFAULT_SENSORS);
   assert.equal(c.source.replay.file, join(PACKAGE_ROOT, 'datas/raw/rpm_600/test/test_01.csv'));
   assert.deepEqual(c.detector, { raiseK: 3, raiseN: 5, clearM: 5, clearRatio: 0.8, cooldownMs: 30000 });
