@@ -1,17 +1,26 @@
 /**
- * `anomaly-agent models keygen | sign | verify`: the workstation's side of signed bundles
- * (model/signature.ts). The device's side is configuration: models.trustedKeys, models.requireSigned.
+ * `anomaly-agent models keygen | sign | verify | flash | install`: signed bundles (model/signature.ts)
+ * and getting them onto a device (deploy/flash.ts). The device's side of trust is configuration:
+ * models.trustedKeys, models.requireSigned.
  */
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CHANNELS } from '../core/profiles.js';
 import { BundleError, loadBundle } from '../model/bundle.js';
 import { generateSigningKey, signBundle, trustedKeys } from '../model/signature.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { flashOverSsh, installBundle, InstallError } from '../deploy/flash.js';
 import { type Command, UsageError } from './command.js';
+
+const DEFAULT_REMOTE_AGENT = 'sudo -n /usr/bin/env node /opt/anomaly-agent/dist/agent/src/cli/main.js';
+const DEFAULT_REMOTE_CONFIG = '/etc/anomaly-agent/agent.json';
+const DEFAULT_RELOAD = 'systemctl reload anomaly-agent';
 
 const USAGE = `usage: anomaly-agent models keygen --out NAME
        anomaly-agent models sign <bundle dir>… --key NAME.key
        anomaly-agent models verify <bundle dir>… --trusted NAME.pub[,…]
+       anomaly-agent models flash <bundle dir> --to user@host[:port] [options]
+       anomaly-agent models install <bundle dir> --config FILE [--reload-cmd CMD] [--timeout S]
 
 keygen   writes an ed25519 key pair: NAME.key (private, mode 0600: keep it on the workstation) and
          NAME.pub (copy it to devices; list it in models.trustedKeys)
@@ -19,11 +28,23 @@ sign     writes signature.json into each bundle: ed25519 over bundle.json, which
          every model file. Sign last, after 'evaluate --write' has recorded the metrics.
 verify   loads each bundle as a device with models.requireSigned would: every check, and a
          signature by one of the trusted keys. Exit 1 if any is refused, naming the check.
+flash    copies the bundle to the device over ssh and runs 'models install' there over ssh:
+           --identity FILE      ssh key (else ssh's own configuration and agent)
+           --ssh-option OPT     passed to ssh and scp as -o OPT (repeatable)
+           --remote-agent CMD   how to run this CLI on the device (default: ${DEFAULT_REMOTE_AGENT})
+           --remote-config F    the device's configuration (default ${DEFAULT_REMOTE_CONFIG})
+           --reload-cmd CMD     how the device reloads the agent (default: ${DEFAULT_RELOAD})
+           --timeout S          how long the new bundle has to come up (default 60)
+install  (on the device) verifies the bundle against the device's configuration and trusted keys,
+         swaps it in atomically (the previous one is kept), reloads the agent and waits until its
+         /healthz shows the new bundle scoring; otherwise puts the previous bundle back. Exit 1 when
+         refused or rolled back, saying why.
 
 examples:
   anomaly-agent models keygen --out plant-a
   anomaly-agent models sign models/rpm_600/* --key plant-a.key
   anomaly-agent models verify models/rpm_600/multi-feature --trusted plant-a.pub
+  anomaly-agent models flash models/rpm_600/multi-feature --to admin@pump-7.plant
 `;
 
 export const modelsCommand: Command = {
@@ -33,7 +54,20 @@ export const modelsCommand: Command = {
   async run(argv, io) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { out: { type: 'string' }, key: { type: 'string' }, trusted: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        out: { type: 'string' },
+        key: { type: 'string' },
+        trusted: { type: 'string' },
+        to: { type: 'string' },
+        identity: { type: 'string' },
+        'ssh-option': { type: 'string', multiple: true },
+        'remote-agent': { type: 'string', default: DEFAULT_REMOTE_AGENT },
+        'remote-config': { type: 'string', default: DEFAULT_REMOTE_CONFIG },
+        'reload-cmd': { type: 'string', default: DEFAULT_RELOAD },
+        timeout: { type: 'string', default: '60' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: true,
     });
@@ -85,6 +119,44 @@ export const modelsCommand: Command = {
       }
       return refused === 0 ? 0 : 1;
     }
-    throw new UsageError(`models: expected keygen, sign or verify, got '${action ?? ''}'`);
+    const timeoutS = Number(values.timeout);
+    if (!(timeoutS > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got '${values.timeout}'`);
+    if (action === 'flash') {
+      if (!values.to) throw new UsageError('models flash: --to user@host[:port] is required');
+      if (dirs.length !== 1) throw new UsageError('models flash: name exactly one bundle directory');
+      // Refuse locally what the device would refuse anyway, before anything is copied.
+      const b = await loadBundle(dirs[0]!, { knownFeatures: CHANNELS });
+      b.model.dispose();
+      const sshArgs = [...(values.identity ? ['-i', values.identity] : []), ...(values['ssh-option'] ?? []).flatMap((o) => ['-o', o])];
+      try {
+        return await flashOverSsh(dirs[0]!, { to: values.to, sshArgs, remoteAgent: values['remote-agent'], remoteConfig: values['remote-config'], reloadCommand: values['reload-cmd'], timeoutS, out: io.out });
+      } catch (err) {
+        if (!(err instanceof InstallError)) throw err;
+        io.out(`flash failed: ${err.message}`);
+        return 1;
+      }
+    }
+    if (action === 'install') {
+      if (!values.config) throw new UsageError('models install: --config FILE (the agent\'s configuration) is required');
+      if (dirs.length !== 1) throw new UsageError('models install: name exactly one bundle directory');
+      let config;
+      try {
+        config = loadConfig({ argv: ['--config', values.config], env: {} });
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        io.out(`install failed: ${err.message}`);
+        return 1;
+      }
+      try {
+        const r = await installBundle(dirs[0]!, { config, reloadCommand: values['reload-cmd'], timeoutMs: timeoutS * 1000, log: io.out });
+        io.out(`live: ${config.models.profile}/${r.model} ${r.sha256}`);
+        return 0;
+      } catch (err) {
+        if (!(err instanceof InstallError)) throw err;
+        io.out(`install failed: ${err.message}`);
+        return 1;
+      }
+    }
+    throw new UsageError(`models: expected keygen, sign, verify, flash or install, got '${action ?? ''}'`);
   },
 };

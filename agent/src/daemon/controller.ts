@@ -229,7 +229,8 @@ export class Controller {
       }
     }
     for (const [sensor, h] of Object.entries(this.sensorHealth())) if (h !== 'ok') reasons.push(`sensor ${sensor} is ${h}`);
-    return { ok: reasons.length === 0, reasons };
+    const models = [...this.models.values()].map((m) => ({ model: m.model, sha256: m.bundleSha256 }));
+    return { ok: reasons.length === 0, reasons, models };
   }
 
   /** Brings the gauges that mirror the outbox and the sensors up to date for a scrape. */
@@ -255,7 +256,7 @@ export class Controller {
   private statusBody(): Omit<StatusPayload, 'v' | 't' | 'state'> {
     return {
       version: this.o.version,
-      models: [...this.models.values()].map((m) => ({ model: m.model, name: m.manifest.name, sha256: m.manifest.files['weights.bin'] ?? '' })),
+      models: [...this.models.values()].map((m) => ({ model: m.model, name: m.manifest.name, sha256: m.bundleSha256 })),
       sensors: this.sensorHealth(),
     };
   }

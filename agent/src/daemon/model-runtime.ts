@@ -73,6 +73,10 @@ export class ModelRuntime {
     return this.o.bundle.manifest;
   }
 
+  get bundleSha256(): string {
+    return this.o.bundle.sha256;
+  }
+
   /**
    * Takes over from the runtime this one replaces, at the moment of the swap: the old one judges the
    * windows it has already cut, its detector's state (an open episode, the k-of-n history) carries

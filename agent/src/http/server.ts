@@ -14,6 +14,8 @@ export interface HealthReport {
   ok: boolean;
   /** Why the daemon is unhealthy ("sensor vibration stale for 12 s", "mqtt disconnected"). */
   reasons: string[];
+  /** The bundles running (as in the status topic), so a deploy can see its bundle is live. */
+  models?: { model: string; sha256: string }[];
 }
 
 export interface HttpServerOptions {
@@ -93,9 +95,10 @@ export class HttpServer implements Component {
     }
     if (path === '/healthz') {
       const report = this.opts.health();
-      if (report.ok === true) return send(req, res, 200, JSON_TYPE, json({ status: 'ok' }));
+      const models = report.models ? { models: report.models } : {};
+      if (report.ok === true) return send(req, res, 200, JSON_TYPE, json({ status: 'ok', ...models }));
       const reasons = Array.isArray(report.reasons) ? report.reasons.map(String) : [];
-      return send(req, res, 503, JSON_TYPE, json({ status: 'unhealthy', reasons }));
+      return send(req, res, 503, JSON_TYPE, json({ status: 'unhealthy', reasons, ...models }));
     }
     const body = await this.opts.registry.metrics();
     return send(req, res, 200, this.opts.registry.contentType, body);

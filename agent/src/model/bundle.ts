@@ -167,6 +167,8 @@ export function bundleInputs(m: Pick<BundleManifest, 'features' | 'shape'>): str
 export interface LoadedBundle {
   dir: string;
   manifest: BundleManifest;
+  /** sha256 of bundle.json: the bundle's identity (it holds every model file's hash, the threshold, the scaler). */
+  sha256: string;
   model: tf.LayersModel;
 }
 
@@ -300,5 +302,5 @@ export async function loadBundle(dir: string, opts: LoadOptions): Promise<Loaded
     model.dispose();
     throw new BundleError(dir, 'topology', `model maps ${inShape} → ${outShape}; bundle needs ${expect} → ${expect} (seqLen ${m.seqLen}, inputs ${inputs.join(', ')})`);
   }
-  return { dir, manifest: m, model };
+  return { dir, manifest: m, sha256: sha256(bytes), model };
 }

@@ -20,6 +20,7 @@ export interface StatusPayload extends Envelope {
   /** Agent version. */
   version: string;
   /** Loaded bundles: model type and bundle identity, so a flash can be confirmed. */
+  /** The bundles running; sha256 of each one's bundle.json, which identifies it exactly. */
   models: { model: string; name: string; sha256: string }[];
   sensors: Record<string, SensorHealth>;
 }
