@@ -9,7 +9,9 @@ import { CHANNELS } from '../core/profiles.js';
 import { BundleError, loadBundle } from '../model/bundle.js';
 import { generateSigningKey, signBundle, trustedKeys } from '../model/signature.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { flashOverSsh, installBundle, InstallError } from '../deploy/flash.js';
+import mqtt from 'mqtt';
+import { flashOverSsh, healthzLiveProblem, installBundle, InstallError, reloadByCommand } from '../deploy/flash.js';
+import { flashOverMqtt } from '../deploy/mqtt-update.js';
 import { type Command, UsageError } from './command.js';
 
 const DEFAULT_REMOTE_AGENT = 'sudo -n /usr/bin/env node /opt/anomaly-agent/dist/agent/src/cli/main.js';
@@ -20,6 +22,7 @@ const USAGE = `usage: anomaly-agent models keygen --out NAME
        anomaly-agent models sign <bundle dir>… --key NAME.key
        anomaly-agent models verify <bundle dir>… --trusted NAME.pub[,…]
        anomaly-agent models flash <bundle dir> --to user@host[:port] [options]
+       anomaly-agent models flash <bundle dir> --mqtt URL --device ID [--prefix P] [--chunk-bytes N]
        anomaly-agent models install <bundle dir> --config FILE [--reload-cmd CMD] [--timeout S]
 
 keygen   writes an ed25519 key pair: NAME.key (private, mode 0600: keep it on the workstation) and
@@ -35,6 +38,11 @@ flash    copies the bundle to the device over ssh and runs 'models install' ther
            --remote-config F    the device's configuration (default ${DEFAULT_REMOTE_CONFIG})
            --reload-cmd CMD     how the device reloads the agent (default: ${DEFAULT_RELOAD})
            --timeout S          how long the new bundle has to come up (default 60)
+         --mqtt URL --device ID: for a device without SSH, the same through the broker, in acknowledged
+           chunks (--chunk-bytes, default 49152) on <prefix>/<device>/models/update, resuming after a
+           reconnect or a broker restart; the device installs it as below and answers on
+           <prefix>/<device>/models/result. Credentials in the URL (mqtt://user:password@host); with a
+           users file, an admin user.
 install  (on the device) verifies the bundle against the device's configuration and trusted keys,
          swaps it in atomically (the previous one is kept), reloads the agent and waits until its
          /healthz shows the new bundle scoring; otherwise puts the previous bundle back. Exit 1 when
@@ -65,6 +73,10 @@ export const modelsCommand: Command = {
         'remote-config': { type: 'string', default: DEFAULT_REMOTE_CONFIG },
         'reload-cmd': { type: 'string', default: DEFAULT_RELOAD },
         timeout: { type: 'string', default: '60' },
+        mqtt: { type: 'string' },
+        device: { type: 'string' },
+        prefix: { type: 'string', default: 'anomaly' },
+        'chunk-bytes': { type: 'string', default: '49152' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -122,14 +134,30 @@ export const modelsCommand: Command = {
     const timeoutS = Number(values.timeout);
     if (!(timeoutS > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got '${values.timeout}'`);
     if (action === 'flash') {
-      if (!values.to) throw new UsageError('models flash: --to user@host[:port] is required');
+      if (!values.to === !values.mqtt) throw new UsageError('models flash: give --to user@host[:port] (SSH) or --mqtt URL --device ID');
       if (dirs.length !== 1) throw new UsageError('models flash: name exactly one bundle directory');
       // Refuse locally what the device would refuse anyway, before anything is copied.
       const b = await loadBundle(dirs[0]!, { knownFeatures: CHANNELS });
       b.model.dispose();
+      if (values.mqtt) {
+        if (!values.device) throw new UsageError('models flash --mqtt: --device ID is required');
+        const chunkBytes = Number(values['chunk-bytes']);
+        if (!Number.isInteger(chunkBytes) || chunkBytes < 1024) throw new UsageError(`--chunk-bytes must be an integer ≥ 1024, got '${values['chunk-bytes']}'`);
+        const client = await mqtt.connectAsync(values.mqtt, { reconnectPeriod: 1000, connectTimeout: 10_000, clean: true });
+        try {
+          const r = await flashOverMqtt(dirs[0]!, { client, prefix: values.prefix, device: values.device, chunkBytes, answerTimeoutMs: 5000, commitTimeoutMs: (timeoutS + 30) * 1000, out: io.out });
+          io.out(r.ok ? `live: ${r.model} ${r.sha256}` : `install failed: ${r.error}`);
+          return r.ok ? 0 : 1;
+        } catch (err) {
+          io.out(`flash failed: ${(err as Error).message}`);
+          return 1;
+        } finally {
+          await client.endAsync(true);
+        }
+      }
       const sshArgs = [...(values.identity ? ['-i', values.identity] : []), ...(values['ssh-option'] ?? []).flatMap((o) => ['-o', o])];
       try {
-        return await flashOverSsh(dirs[0]!, { to: values.to, sshArgs, remoteAgent: values['remote-agent'], remoteConfig: values['remote-config'], reloadCommand: values['reload-cmd'], timeoutS, out: io.out });
+        return await flashOverSsh(dirs[0]!, { to: values.to!, sshArgs, remoteAgent: values['remote-agent'], remoteConfig: values['remote-config'], reloadCommand: values['reload-cmd'], timeoutS, out: io.out });
       } catch (err) {
         if (!(err instanceof InstallError)) throw err;
         io.out(`flash failed: ${err.message}`);
@@ -148,7 +176,14 @@ export const modelsCommand: Command = {
         return 1;
       }
       try {
-        const r = await installBundle(dirs[0]!, { config, reloadCommand: values['reload-cmd'], timeoutMs: timeoutS * 1000, log: io.out });
+        const c = config;
+        const r = await installBundle(dirs[0]!, {
+          config: c,
+          reload: reloadByCommand(values['reload-cmd']),
+          liveProblem: (model, sha) => healthzLiveProblem(c, model, sha),
+          timeoutMs: timeoutS * 1000,
+          log: io.out,
+        });
         io.out(`live: ${config.models.profile}/${r.model} ${r.sha256}`);
         return 0;
       } catch (err) {

@@ -20,6 +20,7 @@ import type { SensorHealth, StatusPayload } from '../publish/topics.js';
 import { createSource } from '../sources/registry.js';
 import type { SampleSource } from '../sources/source.js';
 import { ModelRuntime } from './model-runtime.js';
+import { ModelUpdateReceiver } from '../deploy/mqtt-update.js';
 import { trustedKeys } from '../model/signature.js';
 import { embeddedBrokerSettings, loopbackOf } from './embedded-broker.js';
 
@@ -28,6 +29,8 @@ import { embeddedBrokerSettings, loopbackOf } from './embedded-broker.js';
  * has to cover the lag between a push and the advance that reads it, with room for bursts.
  */
 const RING_CAPACITY = 4096;
+/** How long a bundle received over MQTT has to load and score its first window before it is rolled back. */
+const UPDATE_LIVE_TIMEOUT_MS = 60_000;
 
 export interface ControllerOptions {
   config: AgentConfig;
@@ -52,6 +55,7 @@ export class Controller {
   private models = new Map<string, ModelRuntime>();
   private client: MqttClient | undefined;
   private publisher: Publisher | undefined;
+  private updates: ModelUpdateReceiver | undefined;
   private outbox: Outbox | undefined;
   private source: SampleSource | undefined;
   private broker: BrokerComponent | undefined;
@@ -135,6 +139,17 @@ export class Controller {
     });
     await this.startComponent(this.publisher);
 
+    this.updates = new ModelUpdateReceiver({
+      client: this.client,
+      prefix: c.mqtt.prefix,
+      device: c.device.id,
+      dir: join(c.models.dir, '.updates'),
+      install: { config: c, reload: () => this.reload(), liveProblem: (model, sha) => this.liveProblem(model, sha), timeoutMs: UPDATE_LIVE_TIMEOUT_MS },
+      log: this.child('models'),
+      now: () => this.clock.now(),
+    });
+    await this.updates.start();
+
     this.source = await createSource(c.source.kind, {
       sensors: c.sensors,
       clock: this.clock,
@@ -214,6 +229,14 @@ export class Controller {
     const lastScored = Math.max(0, ...[...this.models.values()].map((m) => m.lastScoredAt));
     if (now - lastScored > stall) return { ok: false, why: `no window scored for ${Math.round((now - (lastScored || this.startedAt)) / 1000)} s` };
     return { ok: true };
+  }
+
+  /** For an update received over MQTT: is `model` running bundle `sha256`, with a window scored since? */
+  private async liveProblem(model: string, sha256: string): Promise<string | undefined> {
+    const m = this.models.get(model);
+    if (!m) return `the agent runs no ${model} model`;
+    if (m.bundleSha256 !== sha256) return `the agent still runs ${model} ${m.bundleSha256.slice(0, 12)}…`;
+    return m.lastScoredAt > 0 ? undefined : `the new ${model} bundle has not scored a window yet`;
   }
 
   health(): HealthReport {

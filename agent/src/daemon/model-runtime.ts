@@ -37,6 +37,7 @@ export class ModelRuntime {
   private readonly batchEnd: Float64Array;
   private pending = 0;
   private flushQueued = false;
+  /** When this runtime last scored (0: not yet; a reload makes a new runtime). */
   lastScoredAt = 0;
 
   constructor(private readonly o: ModelRuntimeOptions) {

@@ -25,8 +25,10 @@ export const BUNDLE_FILES = [BUNDLE_FILE, MODEL_FILE, WEIGHTS_FILE, SIGNATURE_FI
 
 export interface InstallOptions {
   config: AgentConfig;
-  /** Shell command that makes the agent reload its bundles (systemd: systemctl reload anomaly-agent). */
-  reloadCommand: string;
+  /** Makes the agent reload its bundles; throws when it cannot. */
+  reload: () => Promise<void>;
+  /** Undefined when `model` runs the bundle `sha256` and scores; else why not (yet). */
+  liveProblem: (model: string, sha256: string) => Promise<string | undefined>;
   timeoutMs: number;
   log: (line: string) => void;
 }
@@ -59,8 +61,8 @@ interface Health {
   models?: { model: string; sha256: string }[];
 }
 
-/** Is `model` running the bundle `sha256` and scoring? Undefined when yes, else why not (yet). */
-async function liveProblem(c: AgentConfig, model: string, sha256: string): Promise<string | undefined> {
+/** For `models install` beside a running agent: is `model` running the bundle `sha256` and scoring, says its /healthz. */
+export async function healthzLiveProblem(c: AgentConfig, model: string, sha256: string): Promise<string | undefined> {
   const host = c.http.host === '0.0.0.0' || c.http.host === '::' ? '127.0.0.1' : c.http.host;
   let h: Health;
   try {
@@ -80,16 +82,19 @@ async function waitLive(o: InstallOptions, model: string, sha256: string): Promi
   const end = Date.now() + o.timeoutMs;
   let why: string | undefined;
   do {
-    why = await liveProblem(o.config, model, sha256);
+    why = await o.liveProblem(model, sha256);
     if (why === undefined) return undefined;
     await new Promise((r) => setTimeout(r, 250));
   } while (Date.now() < end);
   return why;
 }
 
-async function reload(o: InstallOptions): Promise<void> {
-  const r = await sh(o.reloadCommand);
-  if (r.code !== 0) throw new InstallError(`reload command '${o.reloadCommand}' failed (exit ${r.code}): ${r.output.trim()}`);
+/** A reload by shell command (systemctl reload anomaly-agent, kill -HUP …). */
+export function reloadByCommand(command: string): () => Promise<void> {
+  return async () => {
+    const r = await sh(command);
+    if (r.code !== 0) throw new InstallError(`reload command '${command}' failed (exit ${r.code}): ${r.output.trim()}`);
+  };
 }
 
 /**
@@ -139,7 +144,7 @@ export async function installBundle(source: string, o: InstallOptions): Promise<
 
   let why: string | undefined;
   try {
-    await reload(o);
+    await o.reload();
     why = await waitLive(o, modelType, sha256);
   } catch (err) {
     why = (err as Error).message;
@@ -153,7 +158,7 @@ export async function installBundle(source: string, o: InstallOptions): Promise<
   if (hadPrevious) await rename(previous, target);
   let after = '';
   try {
-    await reload(o);
+    await o.reload();
   } catch (err) {
     after = ` (and reloading after the rollback failed: ${(err as Error).message})`;
   }

@@ -70,6 +70,25 @@ export interface AlertPayload extends Envelope {
 /** Ingest: `{t?, values}` or, for a one-channel sensor, a bare number. */
 export type IngestPayload = { t?: number; values: number[] } | number;
 
+/** A bundle sent over MQTT (deploy/mqtt-update.ts): begin, chunks at byte offsets, status, commit. */
+export type ModelUpdatePayload =
+  | { op: 'begin'; id: string; files: { name: string; size: number; sha256: string }[] }
+  | { op: 'chunk'; id: string; file: string; offset: number; data: string }
+  | { op: 'status'; id: string }
+  | { op: 'commit'; id: string };
+
+/** The device's answer to every update message; `received` (bytes per file) is where to resume. */
+export interface ModelUpdateResult extends Envelope {
+  id: string;
+  op: ModelUpdatePayload['op'];
+  ok: boolean;
+  received: Record<string, number>;
+  error?: string;
+  /** On a successful commit: the model now running and its bundle's sha256. */
+  model?: string;
+  sha256?: string;
+}
+
 export interface TopicSpec {
   /** Levels after `<prefix>/<dev>/`; `{sensor}` / `{model}` are filled in. */
   suffix: string;
@@ -85,6 +104,8 @@ export const TOPICS = {
   score: { suffix: 'score/{model}', direction: 'out', qos: 0, retain: false, doc: 'reconstruction error of every window' },
   alerts: { suffix: 'alerts', direction: 'out', qos: 1, retain: false, doc: 'one raised and one cleared per episode; stored and forwarded, never dropped' },
   ingest: { suffix: 'ingest/{sensor}', direction: 'in', qos: 0, retain: false, doc: 'readings from another system, for the mqtt source' },
+  modelUpdate: { suffix: 'models/update', direction: 'in', qos: 1, retain: false, doc: 'a model bundle in acknowledged chunks (anomaly-agent models flash --mqtt); resumable' },
+  modelResult: { suffix: 'models/result', direction: 'out', qos: 1, retain: false, doc: 'the answer to every update message: bytes received per file, then the install result' },
 } as const satisfies Record<string, TopicSpec>;
 
 export type TopicName = keyof typeof TOPICS;
@@ -95,6 +116,8 @@ export interface PayloadOf {
   score: ScorePayload;
   alerts: AlertPayload;
   ingest: IngestPayload;
+  modelUpdate: ModelUpdatePayload;
+  modelResult: ModelUpdateResult;
 }
 
 /** A topic level may not be empty or contain MQTT's separators and wildcards. */
@@ -132,4 +155,6 @@ const PAYLOAD_SHAPES: Record<TopicName, string> = {
   score: '{windowEnd, score, threshold, perFeature: {feature: error ÷ normal}}',
   alerts: '{id, model, state: raised or cleared, score, threshold, topFeatures: [{feature, error, share}], since}',
   ingest: '{t?, values: [...]} or a bare number for a one-channel sensor',
+  modelUpdate: '{op: begin, id, files: [{name, size, sha256}]} · {op: chunk, id, file, offset, data (base64)} · {op: status, id} · {op: commit, id}',
+  modelResult: '{id, op, ok, received: {file: bytes}, error?, model?, sha256?}',
 };

@@ -1,0 +1,277 @@
+/**
+ * Model bundles over MQTT, for devices without SSH: `<prefix>/<dev>/models/update` in, answers on
+ * `<prefix>/<dev>/models/result`.
+ *
+ * The sender announces the files (name, size, sha256), sends each in chunks at explicit byte offsets,
+ * and commits. The device writes chunks to disk as they come (so a transfer survives a broker restart
+ * or a reconnect), answers every message with the bytes it holds per file, and ignores a chunk that is
+ * not at the end of what it holds — the sender resumes from `received`. On commit it checks sizes and
+ * hashes and installs the bundle exactly as `models install` does (deploy/flash.ts: verified against
+ * the device's trust, swapped by rename, reloaded, rolled back if it does not come up).
+ *
+ * Only an admin may publish there when the broker has users (broker/src/acl.ts: a device publishes
+ * under its own id only, and the agent is the subscriber).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { SCHEMA_VERSION, topic, type ModelUpdatePayload, type ModelUpdateResult } from '../publish/topics.js';
+import { BUNDLE_FILES, InstallError, installBundle, type InstallOptions } from './flash.js';
+
+type Begin = Extract<ModelUpdatePayload, { op: 'begin' }>;
+
+export interface ReceiverOptions {
+  client: MqttClient;
+  prefix: string;
+  device: string;
+  /** Where transfers in progress are kept (inside models.dir, so the install renames stay on one filesystem). */
+  dir: string;
+  install: Omit<InstallOptions, 'log'>;
+  log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+  now: () => number;
+}
+
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+/** Parses an update message; a string says what is wrong with it. */
+export function parseUpdate(payload: Buffer): ModelUpdatePayload | string {
+  let m: Partial<ModelUpdatePayload> & Record<string, unknown>;
+  try {
+    m = JSON.parse(payload.toString('utf8')) as typeof m;
+  } catch {
+    return 'not JSON';
+  }
+  if (m === null || typeof m !== 'object') return 'not an object';
+  if (typeof m.id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(m.id)) return "id must be 1–64 of [A-Za-z0-9_-]";
+  switch (m.op) {
+    case 'begin': {
+      const files = m.files as Begin['files'] | undefined;
+      if (!Array.isArray(files) || files.length === 0) return 'begin needs files';
+      for (const f of files) {
+        if (!f || !BUNDLE_FILES.includes(f.name)) return `file '${f?.name}' is not a bundle file (${BUNDLE_FILES.join(', ')})`;
+        if (!Number.isInteger(f.size) || f.size < 0 || f.size > MAX_FILE_BYTES) return `file '${f.name}': size must be 0…${MAX_FILE_BYTES}`;
+        if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) return `file '${f.name}': sha256 must be 64 hex digits`;
+      }
+      return { op: 'begin', id: m.id, files };
+    }
+    case 'chunk':
+      if (typeof m.file !== 'string' || !BUNDLE_FILES.includes(m.file)) return 'chunk names no bundle file';
+      if (!Number.isInteger(m.offset) || (m.offset as number) < 0) return 'chunk offset must be a non-negative integer';
+      if (typeof m.data !== 'string') return 'chunk data must be base64';
+      return { op: 'chunk', id: m.id, file: m.file, offset: m.offset as number, data: m.data };
+    case 'status':
+    case 'commit':
+      return { op: m.op, id: m.id };
+    default:
+      return `unknown op '${String(m.op)}'`;
+  }
+}
+
+export class ModelUpdateReceiver {
+  private readonly inTopic: string;
+  private readonly outTopic: string;
+  /** Messages are handled one at a time, in arrival order: chunks append to files. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: ReceiverOptions) {
+    this.inTopic = topic(o.prefix, o.device, 'modelUpdate');
+    this.outTopic = topic(o.prefix, o.device, 'modelResult');
+  }
+
+  async start(): Promise<void> {
+    this.o.client.on('message', (t, payload) => {
+      if (t !== this.inTopic) return;
+      this.queue = this.queue.then(() => this.handle(payload)).catch((err) => this.o.log.warn({ err: (err as Error).message }, 'model update failed'));
+    });
+    // mqtt.js queues the subscription while offline and renews it after reconnects: do not block the
+    // daemon's start on a broker that is not there yet.
+    const subscribed = this.o.client.subscribeAsync(this.inTopic, { qos: 1 }).then(
+      (granted) => {
+        if (granted[0]?.qos === 128) this.o.log.warn({ topic: this.inTopic }, 'the broker refused the model update subscription');
+      },
+      (err: Error) => this.o.log.warn({ err: err.message }, 'model update subscription failed'),
+    );
+    if (this.o.client.connected) await subscribed;
+  }
+
+  private transferDir(id: string): string {
+    return join(this.o.dir, id);
+  }
+
+  private async manifest(id: string): Promise<Begin | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.transferDir(id), 'transfer.json'), 'utf8')) as Begin;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async received(id: string, begin: Begin | undefined): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const f of begin?.files ?? []) out[f.name] = await stat(join(this.transferDir(id), 'files', f.name)).then((s) => s.size, () => 0);
+    return out;
+  }
+
+  private async reply(r: Omit<ModelUpdateResult, 'v' | 't'>): Promise<void> {
+    const body: ModelUpdateResult = { v: SCHEMA_VERSION, t: this.o.now(), ...r };
+    await this.o.client.publishAsync(this.outTopic, JSON.stringify(body), { qos: 1 }).catch(() => undefined);
+  }
+
+  private async handle(payload: Buffer): Promise<void> {
+    const m = parseUpdate(payload);
+    if (typeof m === 'string') {
+      this.o.log.warn({ reason: m }, 'model update message refused');
+      const id = (() => {
+        try {
+          return String((JSON.parse(payload.toString()) as { id?: unknown }).id ?? '');
+        } catch {
+          return '';
+        }
+      })();
+      await this.reply({ id, op: 'status', ok: false, received: {}, error: m });
+      return;
+    }
+    const dir = this.transferDir(m.id);
+    if (m.op === 'begin') {
+      const existing = await this.manifest(m.id);
+      // The same begin again (a sender that lost our answer) keeps what has arrived.
+      if (!existing || JSON.stringify(existing.files) !== JSON.stringify(m.files)) {
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(join(dir, 'files'), { recursive: true });
+        await writeFile(join(dir, 'transfer.json'), JSON.stringify(m));
+        this.o.log.info({ id: m.id, files: m.files.map((f) => `${f.name} ${f.size} B`) }, 'model update begun');
+      }
+      await this.reply({ id: m.id, op: 'begin', ok: true, received: await this.received(m.id, m) });
+      return;
+    }
+    const begin = await this.manifest(m.id);
+    if (!begin) {
+      await this.reply({ id: m.id, op: m.op, ok: false, received: {}, error: `no transfer '${m.id}' (send begin first)` });
+      return;
+    }
+    if (m.op === 'chunk') {
+      const spec = begin.files.find((f) => f.name === m.file);
+      const have = (await this.received(m.id, begin))[m.file] ?? 0;
+      const data = Buffer.from(m.data, 'base64');
+      let error: string | undefined;
+      if (!spec) error = `file '${m.file}' was not announced`;
+      else if (m.offset !== have) error = `chunk at ${m.offset}, expected ${have}`; // a repeat or a gap: resume from received
+      else if (have + data.length > spec.size) error = `chunk runs past the announced size ${spec.size}`;
+      else await appendFile(join(dir, 'files', m.file), data);
+      await this.reply({ id: m.id, op: 'chunk', ok: error === undefined, received: await this.received(m.id, begin), ...(error ? { error } : {}) });
+      return;
+    }
+    if (m.op === 'status') {
+      await this.reply({ id: m.id, op: 'status', ok: true, received: await this.received(m.id, begin) });
+      return;
+    }
+    // commit
+    const received = await this.received(m.id, begin);
+    for (const f of begin.files) {
+      const bytes = await readFile(join(dir, 'files', f.name)).catch(() => Buffer.alloc(0));
+      const why = bytes.length !== f.size ? `${f.name}: ${bytes.length} of ${f.size} bytes` : createHash('sha256').update(bytes).digest('hex') !== f.sha256 ? `${f.name}: sha256 differs from the announced one` : undefined;
+      if (why) {
+        await this.reply({ id: m.id, op: 'commit', ok: false, received, error: why });
+        return;
+      }
+    }
+    try {
+      const r = await installBundle(join(dir, 'files'), { ...this.o.install, log: (line) => this.o.log.info({ id: m.id }, line) });
+      await this.reply({ id: m.id, op: 'commit', ok: true, received, model: r.model, sha256: r.sha256 });
+      await rm(dir, { recursive: true, force: true });
+    } catch (err) {
+      if (!(err instanceof InstallError)) throw err;
+      this.o.log.warn({ id: m.id, err: err.message }, 'model update not installed');
+      await this.reply({ id: m.id, op: 'commit', ok: false, received, error: err.message });
+    }
+  }
+}
+
+export interface MqttFlashOptions {
+  client: MqttClient;
+  prefix: string;
+  device: string;
+  chunkBytes: number;
+  /** How long to wait for each answer before asking for the status again. */
+  answerTimeoutMs: number;
+  /** How long the commit (install, reload, liveness) may take. */
+  commitTimeoutMs: number;
+  out: (line: string) => void;
+}
+
+/** Sends a bundle over MQTT and waits for the install result; resumes after lost answers or reconnects. */
+export async function flashOverMqtt(bundleDir: string, o: MqttFlashOptions): Promise<ModelUpdateResult> {
+  const files = [];
+  const contents = new Map<string, Buffer>();
+  for (const name of BUNDLE_FILES) {
+    const data = await readFile(join(bundleDir, name)).catch(() => undefined);
+    if (!data) continue;
+    contents.set(name, data);
+    files.push({ name, size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+  }
+  const id = randomBytes(8).toString('hex');
+  const inTopic = topic(o.prefix, o.device, 'modelUpdate');
+  const outTopic = topic(o.prefix, o.device, 'modelResult');
+  let waiter: ((r: ModelUpdateResult) => void) | undefined;
+  const onMessage = (t: string, payload: Buffer) => {
+    if (t !== outTopic) return;
+    try {
+      const r = JSON.parse(payload.toString()) as ModelUpdateResult;
+      if (r.id === id) waiter?.(r);
+    } catch {
+      /* not ours */
+    }
+  };
+  o.client.on('message', onMessage);
+  await o.client.subscribeAsync(outTopic, { qos: 1 });
+
+  /** Publishes and waits for the answer to `op`; undefined on timeout. */
+  const ask = (msg: ModelUpdatePayload, timeoutMs: number): Promise<ModelUpdateResult | undefined> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        waiter = undefined;
+        resolve(undefined);
+      }, timeoutMs);
+      waiter = (r) => {
+        if (r.op !== msg.op && r.op !== 'status') return;
+        clearTimeout(timer);
+        waiter = undefined;
+        resolve(r);
+      };
+      o.client.publish(inTopic, JSON.stringify(msg), { qos: 1 });
+    });
+  /** Asks until answered (the broker may be restarting). */
+  const insist = async (msg: ModelUpdatePayload, timeoutMs: number): Promise<ModelUpdateResult> => {
+    for (;;) {
+      const r = await ask(msg, timeoutMs);
+      if (r) return r;
+      o.out(`no answer to ${msg.op} within ${timeoutMs / 1000} s; asking again`);
+    }
+  };
+
+  try {
+    let state = await insist({ op: 'begin', id, files }, o.answerTimeoutMs);
+    if (!state.ok) throw new Error(`the device refused the transfer: ${state.error}`);
+    for (const f of files) {
+      const data = contents.get(f.name)!;
+      let sent = 0;
+      while ((state.received[f.name] ?? 0) < f.size) {
+        const offset = state.received[f.name] ?? 0;
+        const chunk = data.subarray(offset, offset + o.chunkBytes);
+        const r = await ask({ op: 'chunk', id, file: f.name, offset, data: chunk.toString('base64') }, o.answerTimeoutMs);
+        // No answer: ask where the device is, and go on from there.
+        if (!r) o.out(`no answer to the chunk of ${f.name} at ${offset}; asking the device what it holds`);
+        state = r ?? (await insist({ op: 'status', id }, o.answerTimeoutMs));
+        if (!state.ok && state.error && !/^chunk at /.test(state.error)) throw new Error(`the device refused a chunk of ${f.name}: ${state.error}`);
+        sent++;
+      }
+      o.out(`sent ${f.name} (${f.size} B, ${sent} chunk${sent === 1 ? '' : 's'})`);
+    }
+    const done = await ask({ op: 'commit', id }, o.commitTimeoutMs);
+    if (!done) throw new Error(`no install result within ${o.commitTimeoutMs / 1000} s`);
+    return done;
+  } finally {
+    o.client.off('message', onMessage);
+  }
+}
