@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { sha256 } from '../model/bundle.js';
 import { generateSigningKey, signBundle } from '../model/signature.js';
-import { Daemon, freePort, killAll, MODELS_DIR, RAW_DATA, scrape, series, waitFor, waitListening } from '../daemon/daemon-fixture.js';
+import { Daemon, firstMessage, freePort, killAll, MODELS_DIR, parseStatus, RAW_DATA, scrape, series, waitFor, waitListening } from '../daemon/daemon-fixture.js';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -135,6 +135,9 @@ describe('models flash over SSH', { skip }, () => {
     assert.match(r.out, new RegExp(`live: rpm_600/vibration ${sha}`));
     assert.equal(await live(), sha);
     assert.ok(agent.find((l) => l.msg === 'model reloaded' && l.model === 'vibration'));
+    // The status topic (retained) names the new bundle too.
+    const status = parseStatus((await firstMessage(await agent.brokerPort(), 'anomaly/pump-7/status')).payload);
+    assert.deepEqual(status.models.map((m) => [m.model, m.sha256]), [['vibration', sha]]);
     await waitFor('windows scored after the swap', async () => (await windows()) > w0 + 10, 20_000, 200);
   });
 
