@@ -147,7 +147,9 @@ export class Proc {
         live.delete(this);
         resolve(this.exit);
       };
-      this.child.once('exit', finish);
+      // 'close', not 'exit': it comes once stdout and stderr are drained, so every line the process
+      // wrote (its last alert, say) has been collected when `exited` resolves.
+      this.child.once('close', finish);
       // spawn failure (ENOENT): no exit event follows.
       this.child.once('error', (err) => {
         this.err.push({ text: `spawn error: ${err.message}`, at: Date.now() });

@@ -118,8 +118,9 @@ describe('models flash --mqtt', { skip: !existsSync(MOSQUITTO) && `no ${MOSQUITT
     assert.ok(frozenAt < total, `the transfer was still under way when the broker stopped (${frozenAt} of ${total} B)`);
     const r = await f.done;
     assert.equal(r.code, 0, r.out);
-    // The restart really fell inside the transfer: the sender lost answers and resumed.
-    assert.match(r.out, /no answer to the chunk of weights\.bin at \d+; asking the device what it holds/, r.out);
+    // The restart fell inside the transfer (frozenAt < total): whether mqtt.js redelivered the chunk in
+    // flight or the sender asked the device what it holds, every file arrived whole (checked at commit).
+    assert.equal(mosquitto.runs.length, 2);
     const sha = sha256(await readFile(join(next, 'bundle.json')));
     assert.match(r.out, new RegExp(`live: vibration ${sha}`));
     assert.equal(await live(), sha);
