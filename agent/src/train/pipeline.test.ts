@@ -70,10 +70,10 @@ test('a temperature model gets the window shape as a second input, and it sees o
   for (const f of ev.files) {
     const heat = f.episodes.filter((e) => e.kind === 'overheating' && e.intensity === 'obvious');
     for (const w of f.windows) {
-      assert.deepEqual(Object.keys(w.perFeature), ['temperature', 'temperature.shape']);
+      assert.deepEqual(Object.keys(w.perFeature ?? {}), ['temperature', 'temperature.shape']);
       const cls = classifyWindow(w.labelFraction);
-      if (cls === 'normal') shapeError.normal.push(w.perFeature['temperature.shape']!);
-      else if (cls === 'fault' && heat.some((e) => overlaps(w, e))) shapeError.fault.push(w.perFeature['temperature.shape']!);
+      if (cls === 'normal') shapeError.normal.push(w.perFeature!['temperature.shape']!);
+      else if (cls === 'fault' && heat.some((e) => overlaps(w, e))) shapeError.fault.push(w.perFeature!['temperature.shape']!);
     }
   }
   assert.ok(shapeError.fault.length >= 10, `${shapeError.fault.length} obvious overheating windows`);
