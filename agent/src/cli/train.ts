@@ -1,14 +1,21 @@
 import { parseArgs } from 'node:util';
-import type { Command } from './command.js';
+import { UsageError, type Command } from './command.js';
 import { backendFlag, intFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage, unitsFlag } from './options.js';
 import { createLogger } from '../core/log.js';
 import { CHANNELS, PROFILES, PROFILE_NAMES } from '../core/profiles.js';
 import { join } from 'node:path';
 import { selectBackend } from '../model/backend.js';
+import { SCORE_AGGREGATES, type ScoreAggregate } from '../model/error-scale.js';
 import { calibrateBundle, trainBundle } from '../train/pipeline.js';
 import { formatSeconds } from '../train/progress.js';
 
 export const TRAIN_DEFAULTS = { epochs: 15, patience: 3, batchSize: 64, seed: 42 };
+
+function aggregateFlag(v: string | undefined): ScoreAggregate | undefined {
+  if (v === undefined) return undefined;
+  if (!(SCORE_AGGREGATES as readonly string[]).includes(v)) throw new UsageError(`--aggregate must be one of ${SCORE_AGGREGATES.join(', ')}, got '${v}'`);
+  return v as ScoreAggregate;
+}
 
 export const trainCommand: Command = {
   name: 'train',
@@ -26,6 +33,8 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
   --units A,B      encoder LSTM sizes (default: the profile's, ${PROFILE_NAMES.map((p) => `${p} ${PROFILES[p].units.join(',')}`).join('; ')})
   --train-hop N    samples between training windows (default: the profile's, ${PROFILE_NAMES.map((p) => `${p} ${PROFILES[p].trainHop}`).join('; ')})
   --seed N         seed for initial weights and batch order (default ${TRAIN_DEFAULTS.seed})
+  --aggregate A    how the features' errors make a window's score: mean (default) or max (the worst
+                   feature, each against its own quantile of normal error: one channel off is enough)
   --calibrate-only keep the trained models; re-derive each bundle's error scale and threshold from
                    the training data (after new normal data or a new threshold rule)
 `,
@@ -40,6 +49,7 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
         units: { type: 'string' },
         'train-hop': { type: 'string' },
         seed: { type: 'string' },
+        aggregate: { type: 'string' },
         'calibrate-only': { type: 'boolean', default: false },
       },
       strict: true,
@@ -55,6 +65,7 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
       seed: intFlag('seed', values.seed, TRAIN_DEFAULTS.seed, 0),
       units: unitsFlag(values.units),
       trainHop: values['train-hop'] === undefined ? undefined : intFlag('train-hop', values['train-hop'], 1),
+      aggregate: aggregateFlag(values.aggregate),
     };
     const log = createLogger({ level: values['log-level'], fd: 2 });
     const choice = await selectBackend(backendFlag(values.backend));

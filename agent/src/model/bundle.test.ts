@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { selectBackend, tf } from './backend.js';
 import { buildAutoencoder, reconstructionErrors } from './autoencoder.js';
 import { BundleError, loadBundle, sha256, writeBundle, type BundleManifest } from './bundle.js';
+import { TfjsScorer } from './scorer.js';
 
 const FEATURES = ['voltage', 'rpm'];
 const KNOWN = ['accel_x', 'accel_y', 'accel_z', 'voltage', 'rpm', 'temperature'];
@@ -169,4 +170,24 @@ test('a shape input the model was not built for is refused: the error scale no l
 test('a non-positive threshold is refused by the bundle-json check', async () => {
   const dir = await tampered('threshold', (d) => editManifest(d, (m) => (m.threshold = 0)));
   await refusedWith(dir, 'bundle-json', /threshold must be a positive finite number/);
+});
+
+test("a bundle with aggregate 'max' scores each window by its worst input; an unknown aggregate is refused", async () => {
+  const dir = await tampered('aggregate-max', (d) => editManifest(d, (m) => (m.aggregate = 'max')));
+  const b = await loadBundle(dir, { knownFeatures: KNOWN });
+  const raw = reconstructionErrors(b.model, input, 3, 8, 2).perFeature;
+  const { score, perFeature } = new TfjsScorer(b).score(input, 3);
+  for (let i = 0; i < 3; i++) {
+    const e = [raw[i * 2]! / 0.01, raw[i * 2 + 1]! / 0.02];
+    assert.deepEqual([perFeature[i * 2], perFeature[i * 2 + 1]], e.map(Math.fround));
+    assert.equal(score[i], Math.fround(Math.max(...e)));
+  }
+  b.model.dispose();
+  const mean = await loadBundle(good, { knownFeatures: KNOWN });
+  assert.equal(mean.manifest.aggregate, undefined, 'absent means mean');
+  const m = new TfjsScorer(mean).score(input, 3);
+  for (let i = 0; i < 3; i++) assert.equal(m.score[i], Math.fround((m.perFeature[i * 2]! + m.perFeature[i * 2 + 1]!) / 2));
+  mean.model.dispose();
+  const bad = await tampered('aggregate-bad', (d) => editManifest(d, (m) => ((m as unknown as Record<string, unknown>).aggregate = 'median')));
+  await refusedWith(bad, 'bundle-json', /aggregate must be one of mean, max \(or absent for mean\), got "median"/);
 });

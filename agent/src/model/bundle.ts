@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf } from './backend.js';
+import { SCORE_AGGREGATES, type ScoreAggregate } from './error-scale.js';
 import { checkScaler, type MinMaxScaler } from '../preprocess/scaler.js';
 import { checkShape, inputNames, type ShapeInputs } from '../preprocess/shape.js';
 import { signatureProblem, type Trust } from './signature.js';
@@ -40,9 +41,12 @@ export interface BundleManifest {
   shape?: ShapeInputs;
   /**
    * Per model input (features, then shape inputs), the mean reconstruction MSE over the normal validation windows: scores are
-   * mean(MSE_feature / errorScale_feature) (model/error-scale.ts).
+   * mean(MSE_feature / errorScale_feature) (model/error-scale.ts). With `aggregate: 'max'`, each input's
+   * thresholdRule.quantile of its validation MSE instead, and scores are max(MSE_feature / errorScale_feature).
    */
   errorScale: number[];
+  /** How per-input errors make the score (model/error-scale.ts ScoreAggregate); absent = 'mean'. */
+  aggregate?: ScoreAggregate;
   threshold: number;
   thresholdRule: ThresholdRule & { description: string; validationWindows: number; validationQuantileValue: number };
   architecture: { units: number[]; recurrentActivation: 'sigmoid'; parameters: number };
@@ -216,6 +220,9 @@ async function readManifest(dir: string): Promise<{ m: BundleManifest; bytes: Bu
     if (!Number.isInteger(m[key]) || m[key] <= 0) throw new BundleError(dir, 'bundle-json', `field '${key}' must be a positive integer, got ${m[key]}`);
   }
   if (!(m.threshold > 0) || !Number.isFinite(m.threshold)) throw new BundleError(dir, 'bundle-json', `threshold must be a positive finite number, got ${m.threshold}`);
+  if (m.aggregate !== undefined && !(SCORE_AGGREGATES as readonly unknown[]).includes(m.aggregate)) {
+    throw new BundleError(dir, 'bundle-json', `aggregate must be one of ${SCORE_AGGREGATES.join(', ')} (or absent for mean), got ${JSON.stringify(m.aggregate)}`);
+  }
   return { m, bytes };
 }
 

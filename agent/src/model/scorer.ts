@@ -13,7 +13,7 @@ export interface Scorer {
   /**
    * `x` holds `n` scaled windows, row-major [n][seqLen][nFeatures]. Returns per window × feature
    * ([n][nFeatures]) the reconstruction MSE divided by the bundle's errorScale, and per window their
-   * mean: the score the bundle's threshold applies to.
+   * mean (or max, for a bundle with `aggregate: 'max'`): the score the bundle's threshold applies to.
    */
   score(x: Float32Array, n: number): { score: Float32Array; perFeature: Float32Array };
   dispose(): void;
@@ -36,7 +36,7 @@ export class TfjsScorer implements Scorer {
   score(x: Float32Array, n: number): { score: Float32Array; perFeature: Float32Array } {
     if (x.length < n * this.seqLen * this.nFeatures) throw new RangeError(`scorer got ${x.length} values for ${n} windows of ${this.seqLen}×${this.nFeatures}`);
     const raw = reconstructionErrors(this.bundle.model, x, n, this.seqLen, this.nFeatures, this.maxBatch);
-    return normalizeErrors(raw.perFeature, n, this.bundle.manifest.errorScale);
+    return normalizeErrors(raw.perFeature, n, this.bundle.manifest.errorScale, this.bundle.manifest.aggregate);
   }
 
   dispose(): void {

@@ -8,7 +8,7 @@ import { fitShape, type ShapeInputs } from '../preprocess/shape.js';
 import { buildAutoencoder, reconstructionErrors } from '../model/autoencoder.js';
 import { selectBackend, type tf } from '../model/backend.js';
 import { digestFiles, loadBundle, updateManifest, writeBundle, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
-import { fitErrorScale, normalizeErrors } from '../model/error-scale.js';
+import { fitErrorScale, normalizeErrors, type ScoreAggregate } from '../model/error-scale.js';
 import { fitAutoencoder, type FitResult, type WindowSet } from './fit.js';
 import { EpochProgress } from './progress.js';
 import { DEFAULT_THRESHOLD_RULE, describeRule, thresholdFrom } from './threshold.js';
@@ -32,6 +32,8 @@ export interface TrainOptions {
   /** Overrides the profile's training hop. */
   trainHop?: number;
   thresholdRule?: ThresholdRule;
+  /** How per-feature errors make the score (model/error-scale.ts); default 'mean'. */
+  aggregate?: ScoreAggregate;
   /** Where the progress bar goes (stderr for the CLI); none when omitted. */
   progressOut?: NodeJS.WritableStream;
   log: Logger;
@@ -81,17 +83,18 @@ async function trainingWindows(dataDir: string, profileName: ProfileName, featur
 
 /**
  * Per-feature error scale and threshold from the validation windows (normal data the model did not
- * train on): errorScale first, then the threshold rule on the normalised scores.
+ * train on): errorScale first, then the threshold rule on the normalised scores (ScoreAggregate says
+ * how per-feature errors make a score; a bundle that uses 'max' records it as `aggregate`).
  */
-export function calibrate(model: tf.LayersModel, val: WindowSet, seqLen: number, f: number, rule: ThresholdRule) {
+export function calibrate(model: tf.LayersModel, val: WindowSet, seqLen: number, f: number, rule: ThresholdRule, aggregate: ScoreAggregate = 'mean') {
   const raw = reconstructionErrors(model, val.x, val.n, seqLen, f);
-  const errorScale = fitErrorScale(raw.perFeature, val.n, f);
-  const { score } = normalizeErrors(raw.perFeature, val.n, errorScale);
+  const errorScale = fitErrorScale(raw.perFeature, val.n, f, aggregate === 'max' ? rule.quantile : undefined);
+  const { score } = normalizeErrors(raw.perFeature, val.n, errorScale, aggregate);
   const { threshold, quantileValue } = thresholdFrom(score, rule);
   return {
     errorScale,
     threshold,
-    thresholdRule: { ...rule, description: describeRule(rule), validationWindows: val.n, validationQuantileValue: quantileValue },
+    thresholdRule: { ...rule, description: describeRule(rule, aggregate), validationWindows: val.n, validationQuantileValue: quantileValue },
   };
 }
 
@@ -106,7 +109,7 @@ export async function calibrateBundle(dir: string, dataDir: string, knownFeature
     const m = bundle.manifest;
     if (!isProfileName(m.profile)) throw new Error(`${dir}: profile '${m.profile}' is not one this version knows`);
     const { val } = await trainingWindows(dataDir, m.profile, m.features, m.training.trainHop, m.maxGapMs, m.shape);
-    const cal = calibrate(bundle.model, val, m.seqLen, val.f, rule);
+    const cal = calibrate(bundle.model, val, m.seqLen, val.f, rule, m.aggregate);
     const next: BundleManifest = { ...m, ...cal };
     delete next.metrics; // measured with the old threshold
     await updateManifest(dir, next);
@@ -146,7 +149,8 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
     seed: o.seed,
     progress,
   });
-  const cal = calibrate(model, val, profile.seqLen, nInputs, rule);
+  const aggregate = o.aggregate ?? 'mean';
+  const cal = calibrate(model, val, profile.seqLen, nInputs, rule, aggregate);
   const data = await digestFiles(o.dataDir, series.map((s) => relative(o.dataDir, s.file)));
 
   const dir = join(o.modelsDir, o.profile, o.modelType);
@@ -162,6 +166,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
     scaler,
     ...(shape ? { shape } : {}),
     errorScale: cal.errorScale,
+    ...(aggregate !== 'mean' ? { aggregate } : {}),
     threshold: cal.threshold,
     thresholdRule: cal.thresholdRule,
     architecture: { units, recurrentActivation: 'sigmoid', parameters: model.countParams() },

@@ -1,4 +1,5 @@
 import type { ThresholdRule } from '../model/bundle.js';
+import type { ScoreAggregate } from '../model/error-scale.js';
 
 /**
  * The documented threshold rule: the q-quantile of the reconstruction errors of the validation
@@ -8,8 +9,12 @@ import type { ThresholdRule } from '../model/bundle.js';
  */
 export const DEFAULT_THRESHOLD_RULE: ThresholdRule = { kind: 'validation-quantile', quantile: 0.995, margin: 1.5 };
 
-export function describeRule(rule: ThresholdRule): string {
-  return `threshold = quantile(validation scores, ${rule.quantile}) × ${rule.margin}, a score being the mean over features of reconstruction MSE ÷ that feature's mean validation MSE`;
+export function describeRule(rule: ThresholdRule, aggregate: ScoreAggregate = 'mean'): string {
+  const score =
+    aggregate === 'max'
+      ? `the largest over features of reconstruction MSE ÷ that feature's ${rule.quantile}-quantile of validation MSE`
+      : "the mean over features of reconstruction MSE ÷ that feature's mean validation MSE";
+  return `threshold = quantile(validation scores, ${rule.quantile}) × ${rule.margin}, a score being ${score}`;
 }
 
 /** Linear-interpolated quantile (numpy's default 'linear' method). */

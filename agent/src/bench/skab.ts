@@ -1,0 +1,121 @@
+/**
+ * `npm run bench:skab -- --data <dir> [--out predictions.csv]`: detection quality on SKAB (Skoltech
+ * Anomaly Benchmark) through the daemon's own streaming path (evaluate/skab.ts: per file, train on the
+ * first 400 rows, replay the file through rings → windower → scorer → detector, mark the test rows).
+ * Prints the leaderboard's pointwise F1 / FAR / MAR and the NAB scores over every file except the
+ * anomaly-free group (the leaderboard's convention), the false alarms on anomaly-free separately, and
+ * the published leaderboard beside them.
+ *
+ * --data      SKAB-layout directory: <group>/*.csv or data/<group>/*.csv
+ *             (default: $SKAB_DIR, else ../shared/skab next to the package)
+ * --out       write the predictions there: file,row,anomaly (file relative to --data, row 0-based)
+ * --only      comma-separated groups or files (relative to --data) to run, e.g. valve1/3.csv
+ * --scores    write every judged window there: file,model,window_end,score,threshold and the error per
+ *             input (window_end = the row of the window's last sample, 0-based; for plotting)
+ * --settings  JSON merged over the default settings, for experiments (the published figures use none)
+ */
+import { writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PACKAGE_ROOT } from '../core/paths.js';
+import { selectBackend } from '../model/backend.js';
+import { NAB_PROFILES, binaryMetrics, nabScore } from '../evaluate/skab-metrics.js';
+import {
+  ANOMALY_FREE_GROUP,
+  EPISODE_ROWS_RULE,
+  findSkabFiles,
+  predictionsCsv,
+  runSkabFile,
+  scoreRun,
+  SKAB_SETTINGS,
+  SKAB_TRAIN_ROWS,
+  totals,
+  type FileScore,
+  type SkabSettings,
+  windowScoresCsv,
+} from '../evaluate/skab.js';
+
+/** SKAB's published outlier-detection leaderboard (F1, FAR %, MAR %) and best NAB (standard), all 34 files with anomalies. */
+export const LEADERBOARD = [
+  { name: 'Conv-AE', f1: 0.78, far: 13.55, mar: 28.02 },
+  { name: 'MSET', f1: 0.78, far: 39.73, mar: 14.13 },
+  { name: 'LSTM-AE', f1: 0.74, far: 29.96, mar: 25.92 },
+] as const;
+export const LEADERBOARD_BEST_NAB = { name: 'MSCRED', standard: 32.42 } as const;
+
+const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(2) : '—');
+const num = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+
+function line(label: string, s: ReturnType<typeof totals>): string {
+  const m = binaryMetrics(s.confusion);
+  const nab = NAB_PROFILES.map((p) => num(nabScore(s.nab, p)).padStart(8)).join(' ');
+  return `${label.padEnd(34)} ${num(m.f1).padStart(5)} ${pct(m.far).padStart(7)} ${pct(m.mar).padStart(7)} ${nab}`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { data: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, scores: { type: 'string' }, settings: { type: 'string' } },
+    strict: true,
+  });
+  const dataDir = values.data ?? process.env.SKAB_DIR ?? join(PACKAGE_ROOT, '..', 'shared', 'skab');
+  const settings: SkabSettings = values.settings ? { ...SKAB_SETTINGS, ...(JSON.parse(values.settings) as Partial<SkabSettings>) } : SKAB_SETTINGS;
+  const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  let files = await findSkabFiles(dataDir);
+  if (only) files = files.filter((f) => only.some((o) => f.rel === o || f.group === o || f.rel.endsWith(`/${o}`)));
+  if (files.length === 0) throw new Error(`no file matches --only ${values.only}`);
+
+  const { backend } = await selectBackend();
+  const cpu = cpus()[0]?.model ?? 'unknown cpu';
+  console.log(`bench:skab — ${cpu}, ${cpus().length} cores, node ${process.version}, tfjs backend ${backend}; ${files.length} files from ${relative(process.cwd(), dataDir) || '.'}`);
+  console.log(
+    `settings: models ${settings.models.map((m) => `${m.name} [${m.features.join(' ')}]`).join(', ')}; period ${settings.periodMs} ms, seqLen ${settings.seqLen}, hop ${settings.hop}, LSTM ${settings.units.join('/')}, ` +
+      `≤${settings.maxEpochs} epochs (patience ${settings.patience}), score = ${settings.aggregate} of channel errors, threshold q${settings.thresholdRule.quantile}×${settings.thresholdRule.margin}, ` +
+      `detector ${settings.detector.raiseK}-of-${settings.detector.raiseN}, clear ${settings.detector.clearM} under ${settings.detector.clearRatio}×threshold` +
+      (values.settings ? ` (overridden: ${values.settings})` : ''),
+  );
+  console.log(`train on rows 0–${SKAB_TRAIN_ROWS - 1} of each file, test rows after. ${EPISODE_ROWS_RULE}`);
+  console.log('');
+  console.log('file                 test rows  alerts   TP   FP   FN   TN    F1   FAR%   MAR%  train s  stream s');
+
+  const started = performance.now();
+  const scores: FileScore[] = [];
+  for (const f of files) {
+    const run = await runSkabFile(f, settings);
+    const s = await scoreRun(run);
+    scores.push(s);
+    const c = s.confusion;
+    const m = binaryMetrics(c);
+    console.log(
+      `${f.rel.padEnd(20)} ${String(run.pred.length).padStart(9)}  ${String(run.models.reduce((n, m) => n + m.alerts.length, 0)).padStart(6)} ` +
+        `${[c.tp, c.fp, c.fn, c.tn].map((v) => String(v).padStart(4)).join(' ')}  ${num(m.f1).padStart(4)} ${pct(m.far).padStart(6)} ${pct(m.mar).padStart(6)}  ${run.trainSeconds.toFixed(1).padStart(7)}  ${run.streamSeconds.toFixed(1).padStart(8)}`,
+    );
+  }
+  const seconds = (performance.now() - started) / 1000;
+
+  if (values.out) {
+    await writeFile(values.out, predictionsCsv(scores.map((s) => s.run)));
+    console.log(`\npredictions written to ${values.out}`);
+  }
+
+  if (values.scores) {
+    await writeFile(values.scores, windowScoresCsv(scores.map((s) => s.run)));
+    console.log(`window scores written to ${values.scores}`);
+  }
+
+  console.log('');
+  console.log(`${'pointwise over test rows'.padEnd(34)} ${'F1'.padStart(5)} ${'FAR %'.padStart(7)} ${'MAR %'.padStart(7)} ${NAB_PROFILES.map((p) => `NAB ${p.name}`.padStart(8)).join(' ')}`);
+  const scored = totals(scores);
+  if (scored.files > 0) console.log(line(`this run (${scored.files} files, no anomaly-free)`, scored));
+  for (const r of LEADERBOARD) console.log(`${`leaderboard ${r.name} (34 files)`.padEnd(34)} ${num(r.f1).padStart(5)} ${r.far.toFixed(2).padStart(7)} ${r.mar.toFixed(2).padStart(7)}`);
+  console.log(`${`leaderboard best NAB: ${LEADERBOARD_BEST_NAB.name}`.padEnd(34)} ${''.padStart(21)} ${LEADERBOARD_BEST_NAB.standard.toFixed(2).padStart(8)}`);
+  const free = totals(scores, (s) => s.run.file.group === ANOMALY_FREE_GROUP);
+  if (free.files > 0) {
+    const c = free.confusion;
+    const alerts = scores.filter((s) => s.run.file.group === ANOMALY_FREE_GROUP).reduce((n, s) => n + s.run.models.reduce((k, m) => k + m.alerts.filter((a) => a.state === 'raised').length, 0), 0);
+    console.log(`anomaly-free (not in the score): ${c.fp} of ${c.fp + c.tn} test rows flagged (FAR ${pct(binaryMetrics(c).far)} %), ${alerts} alerts raised`);
+  }
+  console.log(`\n${files.length} files in ${seconds.toFixed(0)} s (training ${scores.reduce((a, s) => a + s.run.trainSeconds, 0).toFixed(0)} s, streaming ${scores.reduce((a, s) => a + s.run.streamSeconds, 0).toFixed(0)} s)`);
+}
+
+await main();
