@@ -341,7 +341,7 @@ function alertRow(a: AlertEntry, now: number): HTMLTableRowElement {
   const latest = a.cleared ?? a.raised!;
   const open = !a.cleared;
   const since = a.raised ? a.raised.t : a.cleared!.t - (alertDuration(a, now) ?? 0);
-  const top = latest.topFeatures.map((f) => `${f.feature} ${Math.round(f.share * 100)}%`).join(' · ');
+  const top = latest.topFeatures.map((f) => `${f.feature} ${f.share < 0.005 ? '<1' : Math.round(f.share * 100)}%`).join(' · ');
   const ratio = latest.threshold > 0 ? latest.score / latest.threshold : NaN;
   const cell = (label: string, cls: string, ...content: (Node | string)[]) => el('td', { 'data-label': label, class: cls }, ...content);
   return el(
@@ -352,7 +352,7 @@ function alertRow(a: AlertEntry, now: number): HTMLTableRowElement {
     cell('model', 'model', a.model),
     cell('state', 'state', el('span', { class: `badge ${open ? 'bad' : 'ok'}` }, open ? 'raised' : 'cleared')),
     cell('duration', 'duration', fmtDuration(alertDuration(a, now))),
-    cell('score', 'score', `${fmt(latest.score)} `, el('span', { class: 'ratio' }, `(${Number.isFinite(ratio) ? ratio.toFixed(1) : '–'}× threshold)`)),
+    cell('score', 'score', `${fmt(latest.score)} `, el('span', { class: 'ratio' }, `(${fmt(ratio)}× threshold)`)),
     cell('top features', 'features', top || '–'),
   );
 }

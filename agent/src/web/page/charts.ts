@@ -6,7 +6,7 @@
  * A chart that is scrolled out of view is not drawn.
  */
 import uPlot from 'uplot';
-import { decimate, type Columns } from './series.js';
+import { decimate, recentSpacing, withGaps, type GappedColumns } from './series.js';
 import type { ModelTrack, SensorTrack } from './fleet.js';
 
 /** Readings shown, in sample time. */
@@ -28,6 +28,14 @@ export function channelColor(i: number): string {
 export interface Drawn {
   frame(wall: number): void;
   destroy(): void;
+}
+
+/**
+ * Points further apart than this are not joined: five times the data's own spacing, and never less
+ * than what decimation itself puts between points (up to a bucket and a half).
+ */
+function gapMs(spacing: number, bucket: number): number {
+  return Math.max(Number.isFinite(spacing) ? 5 * spacing : 0, 2.5 * bucket, 250);
 }
 
 /** Keeps a uPlot as wide as its host, and knows whether the host is on screen. */
@@ -67,7 +75,7 @@ class Sized {
 /** A sensor's channels, one small chart each, decimated together once per batch. */
 export class SensorCharts implements Drawn {
   private readonly charts: { sized: Sized; version: number }[] = [];
-  private cols: Columns | undefined;
+  private cols: GappedColumns | undefined;
   private colsVersion = 0;
   private decimatedAt = -1;
   private decimatedBucket = NaN;
@@ -101,8 +109,9 @@ export class SensorCharts implements Drawn {
     if (!Number.isFinite(edge)) return;
     const bucket = TELEMETRY_SPAN_MS / this.charts[0]!.sized.width;
     if (this.decimatedAt !== this.track.version || bucket !== this.decimatedBucket) {
-      this.cols = decimate(this.track.ring, edge - TELEMETRY_SPAN_MS - bucket, this.track.ring.lastT, bucket);
-      this.points = this.cols[0].length;
+      const cols = decimate(this.track.ring, edge - TELEMETRY_SPAN_MS - bucket, this.track.ring.lastT, bucket);
+      this.points = cols[0].length;
+      this.cols = withGaps(cols, gapMs(recentSpacing(this.track.ring), bucket));
       this.colsVersion++;
       this.decimatedAt = this.track.version;
       this.decimatedBucket = bucket;
@@ -135,6 +144,23 @@ export class SensorCharts implements Drawn {
 /** Smallest value drawn on the log scale (a score of exactly 0 has no place on it). */
 const LOG_FLOOR = 1e-9;
 
+/** 10^k for every k with min <= 10^k <= max (at least the two around the range). */
+export function decades(min: number, max: number): number[] {
+  const lo = Math.floor(Math.log10(Math.max(min, LOG_FLOOR)) + 1e-9);
+  const hi = Math.ceil(Math.log10(Math.max(max, LOG_FLOOR)) - 1e-9);
+  const out: number[] = [];
+  for (let k = lo; k <= Math.max(hi, lo + 1); k++) out.push(10 ** k);
+  return out;
+}
+
+/** 0.001, 0.1, 1, 10, 1k, 100k, 10M; '' for no value (uPlot passes null for a label it dropped). */
+export function compact(v: number | null): string {
+  if (v === null || !Number.isFinite(v)) return '';
+  if (v >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
+  if (v >= 1e3) return `${+(v / 1e3).toPrecision(3)}k`;
+  return String(+v.toPrecision(3));
+}
+
 /** A model's score and threshold, log scale, with its episodes shaded. */
 export class ScoreChart implements Drawn {
   private readonly sized: Sized;
@@ -152,7 +178,16 @@ export class ScoreChart implements Drawn {
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { distr: 3, log: 10 } },
-      axes: [{ ...AXIS, size: 28 }, { ...AXIS, size: 56 }],
+      axes: [
+        { ...AXIS, size: 28 },
+        {
+          ...AXIS,
+          size: 48,
+          // Powers of ten only: a log scale's in-between lines would hide the shaded episodes.
+          splits: (_u, _i, min, max) => decades(min, max),
+          values: (_u, splits) => splits.map(compact),
+        },
+      ],
       series: [
         {},
         { label: 'score', stroke: SCORE_COLOR, width: 1.5, points: { show: false } },
@@ -171,9 +206,10 @@ export class ScoreChart implements Drawn {
     if (!r.length) return;
     const last = r.lastT;
     const bucket = SCORE_SPAN_MS / this.sized.width;
-    const cols = decimate(r, last - SCORE_SPAN_MS, last, bucket);
-    for (const y of cols.slice(1)) for (let i = 0; i < y.length; i++) if (!(y[i]! > LOG_FLOOR)) y[i] = LOG_FLOOR;
-    this.points = cols[0].length;
+    const raw = decimate(r, last - SCORE_SPAN_MS, last, bucket);
+    for (const y of raw.slice(1)) for (let i = 0; i < y.length; i++) if (!(y[i]! > LOG_FLOOR)) y[i] = LOG_FLOOR;
+    this.points = raw[0].length;
+    const cols = withGaps(raw, gapMs(recentSpacing(r), bucket));
     const plot = this.sized.plot;
     plot.batch(() => {
       plot.setData(cols, false);

@@ -168,6 +168,40 @@ export function decimate(r: Ring, from: number, to: number, bucketMs: number): C
   return [x.subarray(0, out), ...ys.map((y) => y.subarray(0, out))];
 }
 
+/** Chart data with gaps: plain arrays, a null row wherever two points lie more than gapMs apart. */
+export type GappedColumns = [number[], ...(number | null)[][]];
+
+/**
+ * `cols` ready for uPlot: where consecutive points are more than `gapMs` apart (in ms; x is in
+ * seconds) a row of nulls goes between them, so the line breaks there instead of bridging a silence
+ * (a replay's loop seam, a sensor that stopped) with a straight stroke.
+ */
+export function withGaps(cols: Columns, gapMs: number): GappedColumns {
+  const [x, ...ys] = cols;
+  const ox: number[] = [];
+  const oys: (number | null)[][] = ys.map(() => []);
+  const gapS = gapMs / 1000;
+  for (let i = 0; i < x.length; i++) {
+    if (i > 0 && x[i]! - x[i - 1]! > gapS) {
+      ox.push((x[i]! + x[i - 1]!) / 2);
+      for (const y of oys) y.push(null);
+    }
+    ox.push(x[i]!);
+    ys.forEach((y, c) => oys[c]!.push(y[i]!));
+  }
+  return [ox, ...oys];
+}
+
+/** Median spacing of the newest `n` rows' times, ms (NaN with fewer than two rows). */
+export function recentSpacing(r: Ring, n = 17): number {
+  const k = Math.min(n, r.length);
+  if (k < 2) return NaN;
+  const d: number[] = [];
+  for (let i = r.length - k + 1; i < r.length; i++) d.push(r.timeAt(i) - r.timeAt(i - 1));
+  d.sort((a, b) => a - b);
+  return d[d.length >> 1]!;
+}
+
 /**
  * A right edge for a scrolling chart, in sample time. Each batch (its last sample time `last`,
  * arriving at wall time `wall`) re-aims the edge: from where it is now it moves at the rate that

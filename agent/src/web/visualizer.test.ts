@@ -1,0 +1,198 @@
+/**
+ * The web visualizer in a real headless Chromium (the system's, through playwright-core), against
+ * the compiled daemon with its embedded broker, replaying a labelled seed file with obvious faults at
+ * ×20, looped:
+ * - the page loads from the daemon's HTTP server with no script error, connects over WebSocket, and
+ *   shows the device online with its models and sensor health;
+ * - live data moves: the readings received and the points drawn grow, and the charts' pixels change;
+ * - an alert appears after a replayed fault: the raise the daemon logged, with its top features,
+ *   then its clear; the score chart shades the episode;
+ * - on a phone-sized screen nothing runs off the side;
+ * - a broker restart is survived: the daemon (and its broker) stops — the page says so — and a new
+ *   one starts on the same ports; the page reconnects by itself and the data moves again.
+ * A screenshot is taken every run (to a temporary directory; to docs/visualizer.png and
+ * docs/visualizer-phone.png when UPDATE_SCREENSHOT=1).
+ *
+ * Skipped only when no Chromium executable can be found (CI installs one).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { PACKAGE_ROOT } from '../core/paths.js';
+import { Daemon, freePort, killAll, TEST_DATA, type Flags } from '../daemon/daemon-fixture.js';
+import { chromiumMissing, launchChromium } from './chromium.js';
+
+const DEV = 'viz-1';
+/** test_01: obvious bearing (109–128 s) and stuck accel_z (231–248 s) episodes in 245 s; ×20 → one loop every ~12 s. */
+const FILE = join(TEST_DATA, 'test_01.csv');
+const SPEED = 20;
+const MODELS = ['vibration', 'multi-feature'];
+const UPDATE = process.env.UPDATE_SCREENSHOT === '1';
+const PNG_MAGIC = '89504e470d0a1a0a';
+
+after(killAll);
+
+interface Ports {
+  http: number;
+  broker: number;
+  ws: number;
+}
+
+function daemonFlags(ports: Ports, outbox: string): Flags {
+  return {
+    'device-id': DEV,
+    'models-enabled': MODELS.join(','),
+    'source-replay-file': FILE,
+    'source-replay-speed': SPEED,
+    'source-replay-loop': true,
+    'http-port': ports.http,
+    'broker-port': ports.broker,
+    'broker-ws-port': ports.ws,
+    'outbox-dir': outbox,
+    'publish-scores': true,
+  };
+}
+
+/** What the page shows, read through its data- attributes. */
+function readPage(page: Page) {
+  return page.evaluate(() => {
+    const fig = (sel: string) => document.querySelector<HTMLElement>(sel)?.dataset ?? {};
+    return {
+      conn: document.querySelector<HTMLElement>('#conn')?.dataset.state,
+      device: document.querySelector<HTMLElement>('#devices li[data-device]')?.dataset.state,
+      rows: Number(fig('figure[data-sensor="vibration"]').rows ?? 0),
+      points: Number(fig('figure[data-sensor="vibration"]').points ?? 0),
+      windows: Number(fig('figure[data-model="vibration"]').windows ?? 0),
+      episodes: Number(fig('figure[data-model="vibration"]').episodes ?? 0),
+      alerts: [...document.querySelectorAll<HTMLTableRowElement>('#alerts tbody tr')].map((tr) => ({
+        id: tr.dataset.id,
+        state: tr.dataset.state,
+        model: tr.querySelector('.model')?.textContent,
+        features: tr.querySelector('.features')?.textContent,
+        score: tr.querySelector('.score')?.textContent,
+      })),
+    };
+  });
+}
+
+async function waitPage<T>(page: Page, what: string, probe: (s: Awaited<ReturnType<typeof readPage>>) => T | undefined | false, timeoutMs: number): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: Awaited<ReturnType<typeof readPage>> | undefined;
+  for (;;) {
+    last = await readPage(page);
+    const v = probe(last);
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for the page: ${what}; it shows ${JSON.stringify({ ...last, alerts: last.alerts.length })}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The accel_x chart's pixels, to tell that drawing happens. */
+function canvasPixels(page: Page): Promise<string> {
+  return page.evaluate(() => document.querySelector<HTMLCanvasElement>('figure[data-sensor="vibration"] canvas')?.toDataURL() ?? '');
+}
+
+async function screenshot(page: Page, dir: string, name: string): Promise<string> {
+  const path = UPDATE ? join(PACKAGE_ROOT, 'docs', name) : join(dir, name);
+  await page.screenshot({ path, fullPage: true });
+  const png = await readFile(path);
+  assert.equal(png.subarray(0, 8).toString('hex'), PNG_MAGIC, `${path} is a PNG`);
+  return path;
+}
+
+describe('web visualizer in headless Chromium', { skip: chromiumMissing() }, () => {
+  test('loads, shows the device online, live data moving, an alert after a replayed fault, and survives a broker restart', { timeout: 240_000 }, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'anomaly-viz-'));
+    let browser: Browser | undefined;
+    try {
+      const ports: Ports = { http: await freePort(), broker: await freePort(), ws: await freePort() };
+      const flags = daemonFlags(ports, join(dir, 'outbox'));
+      let daemon = new Daemon('agent', flags);
+      await daemon.started(60_000);
+
+      browser = await launchChromium();
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+      });
+      const res = await page.goto(`http://127.0.0.1:${ports.http}/`);
+      assert.equal(res?.status(), 200);
+      assert.equal(await page.title(), 'anomaly-agent · live');
+
+      // Connected, the device online with its models and every sensor's health.
+      await waitPage(page, 'connected, device online', (s) => s.conn === 'connected' && s.device === 'online', 20_000);
+      assert.equal(await page.locator('#device-name').textContent(), DEV);
+      assert.deepEqual((await page.locator('#device-meta .chip:not([data-sensor-health])').allTextContents()).sort(), [...MODELS].sort());
+      assert.deepEqual((await page.locator('#device-meta [data-sensor-health]').allTextContents()).sort(), ['rpm: ok', 'temperature: ok', 'vibration: ok', 'voltage: ok']);
+
+      // Live data moves: readings received and drawn, scores too, and the chart's pixels change.
+      const first = await waitPage(page, 'vibration readings drawn', (s) => s.rows > 0 && s.points > 0 && s.windows > 0 && s, 20_000);
+      const before = await canvasPixels(page);
+      const moved = await waitPage(page, 'more readings and scores', (s) => s.rows > first.rows + 200 && s.windows > first.windows && s, 20_000);
+      assert.ok(moved.points > 0);
+      // 50 Hz × 20 s on a ~560 px chart: decimated, never more than two points a pixel.
+      assert.ok(moved.points <= 2 * 640, `points drawn ${moved.points}`);
+      assert.notEqual(await canvasPixels(page), before, 'the vibration chart is redrawn as data comes');
+      const sensors = await page.locator('figure[data-sensor]').evaluateAll((fs) => fs.map((f) => (f as HTMLElement).dataset.sensor));
+      assert.deepEqual(sensors, ['rpm', 'temperature', 'vibration', 'voltage']);
+      assert.equal(await page.locator('figure[data-sensor="vibration"] canvas').count(), 3, 'one chart per vibration channel');
+
+      // An alert after a replayed fault: the raise the daemon logged, top features, score; then its clear.
+      const raised = await waitPage(page, 'a vibration alert raised', (s) => s.alerts.find((a) => a.model === 'vibration'), 60_000);
+      const logged = daemon.alerts().filter((a) => a.model === 'vibration' && a.state === 'raised');
+      assert.ok(
+        logged.some((a) => a.id === raised.id),
+        `the page's alert ${raised.id} is one the daemon raised (${logged.map((a) => a.id).join(', ')})`,
+      );
+      assert.match(raised.features ?? '', /accel_[xyz] \d+%/);
+      assert.match(raised.score ?? '', /× threshold/);
+      const cleared = await waitPage(page, `alert ${raised.id} cleared`, (s) => s.alerts.find((a) => a.id === raised.id && a.state === 'cleared'), 60_000);
+      assert.ok(cleared);
+      const shown = await readPage(page);
+      assert.ok(shown.episodes >= 1, 'the score chart has the episode to shade');
+      const shot = await screenshot(page, dir, 'visualizer.png');
+      t.diagnostic(`screenshot: ${shot}`);
+
+      // A phone: one column, nothing wider than the screen, text readable without zoom.
+      const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+      await phone.goto(`http://127.0.0.1:${ports.http}/`);
+      await waitPage(phone, 'phone: device online with data', (s) => s.device === 'online' && s.points > 0, 20_000);
+      const layout = await phone.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        font: parseFloat(getComputedStyle(document.body).fontSize),
+        smallest: Math.min(...[...document.querySelectorAll('figcaption, #alerts td, #devices button')].map((e) => parseFloat(getComputedStyle(e).fontSize))),
+      }));
+      assert.ok(layout.scrollWidth <= 390, `the page is ${layout.scrollWidth} px wide on a 390 px screen`);
+      assert.ok(layout.font >= 16 && layout.smallest >= 13, `font sizes: body ${layout.font} px, smallest ${layout.smallest} px`);
+      t.diagnostic(`phone screenshot: ${await screenshot(phone, dir, 'visualizer-phone.png')}`);
+      await phone.close();
+
+      // Broker restart: the daemon and its embedded broker stop; the page notices.
+      const beforeStop = await readPage(page);
+      assert.deepEqual(errors, [], 'no script error while running');
+      const stop = await daemon.stop('SIGTERM', 20_000);
+      assert.equal(stop.code, 0);
+      await waitPage(page, 'the page notices the broker is gone', (s) => s.conn === 'reconnecting' && s.device === 'offline', 15_000);
+
+      // A new daemon on the same ports; the page reconnects by itself and data moves again.
+      daemon = new Daemon('agent (restarted)', flags);
+      await daemon.started(60_000);
+      await waitPage(page, 'reconnected, device online again', (s) => s.conn === 'connected' && s.device === 'online', 30_000);
+      const again = await readPage(page);
+      await waitPage(page, 'data moving after the restart', (s) => s.rows > Math.max(again.rows, beforeStop.rows) + 200 && s.points > 0 && s.windows > again.windows, 30_000);
+      // What Chromium itself logs about a WebSocket whose server went away is not the page's error.
+      const unexpected = errors.filter((e) => !/WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+[^']*' failed|WebSocket is already in CLOSING or CLOSED state/.test(e));
+      assert.deepEqual(unexpected, [], 'no script error across the restart (failed reconnect attempts aside)');
+      await daemon.stop('SIGTERM', 20_000);
+    } finally {
+      await browser?.close();
+      await killAll();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
