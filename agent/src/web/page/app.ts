@@ -72,6 +72,12 @@ class Page {
   private charts = new Map<string, { drawn: Drawn; fig: HTMLElement; kind: 'sensor' | 'model'; key: object }>();
   private lastFrame = 0;
   private lastSlow = 0;
+  /** Chart frames drawn, and the time they took (ms), since the last slow(): on <body> for a look at the cost. */
+  private frames = 0;
+  private frameMs = 0;
+  private statsAt = 0;
+  /** The broker refused our credentials: no more attempts until the page is reloaded. */
+  private refused = false;
 
   constructor(
     private readonly cfg: PageConfig,
@@ -120,16 +126,29 @@ class Page {
       this.deviceFilters = [];
       if (this.selected) this.subscribeDevice(this.selected);
     });
-    client.on('reconnect', () => this.setConn('reconnecting', `reconnecting to ${url}`));
-    client.on('offline', () => this.setConn('reconnecting', `broker unreachable: ${url}; retrying`));
-    client.on('error', (err) => this.setConn('error', `${url}: ${err.message}`));
+    client.on('reconnect', () => this.refused || this.setConn('reconnecting', `reconnecting to ${url}`));
+    client.on('offline', () => this.refused || this.setConn('reconnecting', `broker unreachable: ${url}; retrying`));
+    client.on('error', (err) => {
+      // CONNACK 4 (bad user name or password) / 5 (not authorized): retrying with the same
+      // credentials cannot help, and would look like guessing. Stop, and say what to fix.
+      const code = (err as { code?: unknown }).code;
+      if (code === 4 || code === 5) {
+        this.refused = true;
+        client.end(true);
+        this.setConn('error', `${url}: ${err.message}. Check web.username and web.password, then reload the page.`, 'refused');
+        return;
+      }
+      this.setConn('error', `${url}: ${err.message}`);
+    });
     client.on('message', (topic, payload) => this.fleet.handle(topic, payload));
   }
 
-  private setConn(state: 'connecting' | 'connected' | 'reconnecting' | 'error', title: string): void {
+  private setConn(state: 'connecting' | 'connected' | 'reconnecting' | 'error', title: string, text: string = state): void {
     const c = $('#conn');
     c.dataset.state = state;
-    c.textContent = state;
+    c.textContent = text;
+    // Without the broker, what the page shows is the last it heard: styled as such.
+    document.body.dataset.conn = state;
     c.title = title;
   }
 
@@ -170,7 +189,11 @@ class Page {
     if (t - this.lastFrame >= 1000 / FPS - 2) {
       this.lastFrame = t;
       const wall = Date.now();
+      const t0 = performance.now();
       for (const c of this.charts.values()) c.drawn.frame(wall);
+      this.frames++;
+      // uPlot commits its redraws in microtasks queued above: this one runs after them.
+      queueMicrotask(() => (this.frameMs += performance.now() - t0));
     }
     if (t - this.lastSlow >= 1000) this.slow();
   }
@@ -179,6 +202,13 @@ class Page {
   private slow(): void {
     this.lastSlow = performance.now();
     const now = Date.now();
+    const now2 = performance.now();
+    if (this.frames && now2 > this.statsAt) {
+      document.body.dataset.fps = (this.frames / ((now2 - this.statsAt) / 1000)).toFixed(1);
+      document.body.dataset.frameMs = (this.frameMs / this.frames).toFixed(2);
+    }
+    this.frames = this.frameMs = 0;
+    this.statsAt = now2;
     for (const li of document.querySelectorAll<HTMLElement>('#devices li')) {
       const d = this.fleet.devices.get(li.dataset.device!);
       if (!d) continue;

@@ -30,6 +30,21 @@ export interface Drawn {
   destroy(): void;
 }
 
+/** How many of the ascending xs (nulls aside, there are none in x) lie in [min, max]. */
+function countWithin(xs: readonly number[], min: number, max: number): number {
+  const first = (v: number, strict: boolean) => {
+    let lo = 0;
+    let hi = xs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (strict ? xs[mid]! <= v : xs[mid]! < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return first(max, true) - first(min, false);
+}
+
 /**
  * Points further apart than this are not joined: five times the data's own spacing, and never less
  * than what decimation itself puts between points (up to a bucket and a half).
@@ -79,7 +94,7 @@ export class SensorCharts implements Drawn {
   private colsVersion = 0;
   private decimatedAt = -1;
   private decimatedBucket = NaN;
-  /** Points handed to uPlot in the last decimation, per channel. */
+  /** Points per channel in view at the last frame (decimated: at most about two a pixel). */
   points = 0;
 
   constructor(
@@ -109,8 +124,8 @@ export class SensorCharts implements Drawn {
     if (!Number.isFinite(edge)) return;
     const bucket = TELEMETRY_SPAN_MS / this.charts[0]!.sized.width;
     if (this.decimatedAt !== this.track.version || bucket !== this.decimatedBucket) {
+      // Up to the newest reading: the edge moves on into it until the next batch.
       const cols = decimate(this.track.ring, edge - TELEMETRY_SPAN_MS - bucket, this.track.ring.lastT, bucket);
-      this.points = cols[0].length;
       this.cols = withGaps(cols, gapMs(recentSpacing(this.track.ring), bucket));
       this.colsVersion++;
       this.decimatedAt = this.track.version;
@@ -118,6 +133,7 @@ export class SensorCharts implements Drawn {
     }
     const cols = this.cols!;
     const x = { min: (edge - TELEMETRY_SPAN_MS) / 1000, max: edge / 1000 };
+    this.points = countWithin(cols[0], x.min, x.max);
     this.charts.forEach((c, i) => {
       // A chart off screen is skipped, and catches up with the data when it comes back.
       if (!c.sized.visible) return;
