@@ -181,11 +181,13 @@ class Page {
       const pick = all.find((d) => d.status?.state === 'online') ?? all.find((d) => d.status);
       if (pick && this.selected === undefined) this.select(pick.id);
     }
-    if (changes.devices) {
+    // An alert changes what the device list, the model chips and the figures say, too.
+    if (changes.devices || changes.alerts) {
       this.renderDevices();
       this.renderDevice();
+      if (changes.alerts) this.renderAlerts();
+      this.slow();
     }
-    if (changes.alerts) this.renderAlerts();
     if (t - this.lastFrame >= 1000 / FPS - 2) {
       this.lastFrame = t;
       const wall = Date.now();
