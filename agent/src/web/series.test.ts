@@ -64,6 +64,17 @@ test('decimate: many rows become at most two a bucket, with every bucket’s ext
   assert.deepEqual(Array.from(later.slice(2, 50)), Array.from(x.slice(2, 50)));
 });
 
+test('decimate: a dense stretch is decimated even when the range also spans a long silence', () => {
+  const r = new Ring(1, 4096);
+  for (let i = 0; i < 1000; i++) r.push(i * 20, [i % 7]); // 20 s at 50 Hz
+  for (let i = 0; i < 1000; i++) r.push(600_000 + i * 20, [i % 5]); // then 10 minutes of silence, then 20 s more
+  const bucket = 20_000 / 456;
+  const [x] = decimate(r, 0, r.lastT, bucket);
+  const inFirst = Array.from(x).filter((t) => t <= 20).length;
+  assert.ok(inFirst <= 2 * Math.ceil(20_000 / bucket + 1), `${inFirst} points for 20 s on 456 buckets`);
+  assert.ok(x.length <= 2 * 2 * 458);
+});
+
 test('withGaps: a null row where points lie further apart than the gap, none elsewhere', () => {
   const cols = decimate(filled(5, 100), 0, 1e9, 0);
   const shifted = new Ring(2, 16);

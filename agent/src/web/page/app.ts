@@ -8,7 +8,7 @@
  * figure[data-sensor][data-rows], figure[data-model][data-windows], #alerts tr[data-id][data-state].
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import { topicFilter } from '../../publish/topics.js';
+import { checkLevel, topicFilter } from '../../publish/topics.js';
 import type { PageConfig } from '../site.js';
 import { channelColor, ScoreChart, SensorCharts, type Drawn } from './charts.js';
 import { alertDuration, Fleet, type AlertEntry, type Device } from './fleet.js';
@@ -57,6 +57,16 @@ function fmtAgo(ms: number): string {
   return ms < 1500 ? 'just now' : `${fmtDuration(ms)} ago`;
 }
 
+/** The device named by the URL's #fragment, when it is one topic level. */
+function deviceFromHash(): string | undefined {
+  try {
+    const dev = decodeURIComponent(location.hash.replace(/^#/, ''));
+    return dev ? checkLevel('device id', dev) : undefined;
+  } catch {
+    return undefined; // bad %-escape, or '/', '+', '#' in it: not a device id
+  }
+}
+
 /** A model's chip state: alerting while its newest episode is open. */
 function alerting(d: Device, model: string): boolean {
   const eps = d.models.get(model)?.episodes;
@@ -98,8 +108,8 @@ class Page {
     } else {
       this.connect(url);
     }
-    this.selected = decodeURIComponent(location.hash.replace(/^#/, '')) || undefined;
-    addEventListener('hashchange', () => this.select(decodeURIComponent(location.hash.replace(/^#/, '')) || undefined));
+    this.selected = deviceFromHash();
+    addEventListener('hashchange', () => this.select(deviceFromHash()));
     requestAnimationFrame((t) => this.frame(t));
     // The frame loop stops while the tab is hidden; texts (durations, "seen … ago") still tick.
     setInterval(() => this.slow(), 1000);

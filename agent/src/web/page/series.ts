@@ -102,14 +102,14 @@ export type Columns = [Float64Array, ...Float64Array[]];
  * Rows with from <= t <= to, at most two per `bucketMs` bucket (buckets on the grid k·bucketMs):
  * per column, the bucket's minimum and maximum in time order, at the times of the bucket's first and
  * last rows. A bucket with one row gives that row. Non-finite values are kept as they are.
+ * `bucketMs` <= 0: every row as it is.
  */
 export function decimate(r: Ring, from: number, to: number, bucketMs: number): Columns {
   const i0 = r.lowerBound(from);
   const i1 = r.upperBound(to);
   const count = Math.max(0, i1 - i0);
   const w = r.width;
-  const bucketsSpanned = bucketMs > 0 ? Math.floor(to / bucketMs) - Math.floor(from / bucketMs) + 1 : Infinity;
-  if (count <= 2 * bucketsSpanned || !(bucketMs > 0)) {
+  if (!(bucketMs > 0)) {
     const x = new Float64Array(count);
     const ys = Array.from({ length: w }, () => new Float64Array(count));
     for (let k = 0; k < count; k++) {
@@ -118,7 +118,10 @@ export function decimate(r: Ring, from: number, to: number, bucketMs: number): C
     }
     return [x, ...ys];
   }
-  const cap = 2 * bucketsSpanned;
+  // Bucket by bucket, also where the data is sparse (a bucket of one or two rows gives them as they
+  // are): deciding for the whole range at once would leave dense stretches undecimated whenever the
+  // range also spans a silence.
+  const cap = Math.min(count, 2 * (Math.floor(to / bucketMs) - Math.floor(from / bucketMs) + 1));
   const x = new Float64Array(cap);
   const ys = Array.from({ length: w }, () => new Float64Array(cap));
   const lo = new Float64Array(w);
