@@ -17,7 +17,7 @@ test('every key has doc, format, default, env ANOMALY_<PATH> and flag --<path>, 
   }
   assert.equal(new Set(KEYS.map((k) => k.env)).size, KEYS.length);
   assert.equal(new Set(KEYS.map((k) => k.arg)).size, KEYS.length);
-  assert.deepEqual(KEYS.filter((k) => k.sensitive).map((k) => k.path), ['mqtt.password']);
+  assert.deepEqual(KEYS.filter((k) => k.sensitive).map((k) => k.path), ['mqtt.password', 'web.password']);
 });
 
 test('the markdown reference has one row per key and portable defaults', () => {

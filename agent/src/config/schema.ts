@@ -57,6 +57,7 @@ export interface AgentConfig {
   health: { stallMs: number };
   shutdown: { timeoutMs: number };
   log: { level: LogLevel };
+  web: { enabled: boolean; brokerUrl: string; username: string; password: string };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,6 +181,21 @@ export const FORMATS: Record<string, convict.Format> = {
       if (!Array.isArray(v) || v.some((p) => typeof p !== 'string' || p === '')) fail('must be a list of file paths');
     },
     coerce: (v) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((s) => s.trim())) : v),
+  },
+  'ws-url': {
+    validate: (v) => {
+      if (v === '') return;
+      let url: URL | undefined;
+      try {
+        url = new URL(String(v));
+      } catch {
+        url = undefined;
+      }
+      if (typeof v !== 'string' || !url || !['ws:', 'wss:'].includes(url.protocol) || !url.hostname) {
+        fail("must be empty (the embedded broker's WebSocket listener) or a URL like ws://host:8083 or wss://host/mqtt");
+      }
+      if (url.username || url.password) fail('must not carry user:password@; set web.username and web.password');
+    },
   },
   'model-list': {
     validate: (v) => {
@@ -531,6 +547,37 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
   },
   log: {
     level: { doc: `pino log level: ${LOG_LEVELS.join(', ')}.`, format: [...LOG_LEVELS], default: 'info', env: 'ANOMALY_LOG_LEVEL', arg: 'log-level' },
+  },
+  web: {
+    enabled: {
+      doc: 'Serve the web visualizer (/, /config.json and its scripts) from the HTTP server; needs http.port.',
+      format: 'bool',
+      default: true,
+      env: 'ANOMALY_WEB_ENABLED',
+      arg: 'web-enabled',
+    },
+    brokerUrl: {
+      doc: "MQTT-over-WebSocket URL the page connects to: '' = ws://<the host the page was loaded from>:<broker.wsPort> (the embedded broker); else ws://… or wss://…, e.g. a plant broker's.",
+      format: 'ws-url',
+      default: '',
+      env: 'ANOMALY_WEB_BROKER_URL',
+      arg: 'web-broker-url',
+    },
+    username: {
+      doc: "User name the page connects with ('' = none): a viewer credential, handed to every browser that loads the page.",
+      format: 'text',
+      default: '',
+      env: 'ANOMALY_WEB_USERNAME',
+      arg: 'web-username',
+    },
+    password: {
+      doc: "Password the page connects with ('' = none). Served in /config.json to whoever can reach the HTTP server, so give it a subscribe-only user; never printed.",
+      format: 'text',
+      default: '',
+      env: 'ANOMALY_WEB_PASSWORD',
+      arg: 'web-password',
+      sensitive: true,
+    },
   },
 };
 

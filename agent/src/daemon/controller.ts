@@ -11,7 +11,7 @@ import type { Component } from '../core/component.js';
 import { channelIndex, type Sample } from '../core/sample.js';
 import type { AlertEvent } from '../detect/detector.js';
 import { createMetrics, type Metrics } from '../http/metrics.js';
-import { HttpServer, type HealthReport } from '../http/server.js';
+import { HttpServer, type Asset, type HealthReport } from '../http/server.js';
 import { selectBackend } from '../model/backend.js';
 import { BundleError, loadBundle } from '../model/bundle.js';
 import { Outbox } from '../publish/outbox.js';
@@ -19,6 +19,7 @@ import { Publisher } from '../publish/publisher.js';
 import type { SensorHealth, StatusPayload } from '../publish/topics.js';
 import { createSource } from '../sources/registry.js';
 import type { SampleSource } from '../sources/source.js';
+import { createSite, type PageConfig } from '../web/site.js';
 import { ModelRuntime } from './model-runtime.js';
 import { ModelUpdateReceiver } from '../deploy/mqtt-update.js';
 import { trustedKeys } from '../model/signature.js';
@@ -166,11 +167,33 @@ export class Controller {
     await this.startComponent(this.source);
 
     if (c.http.port > 0) {
-      this.http = new HttpServer({ host: c.http.host, port: c.http.port, registry: this.metrics.registry, health: () => this.health(), log: this.child('http') });
+      const assets = c.web.enabled ? this.webAssets() : undefined;
+      this.http = new HttpServer({ host: c.http.host, port: c.http.port, registry: this.metrics.registry, health: () => this.health(), log: this.child('http'), ...(assets ? { assets } : {}) });
       await this.startComponent(this.http);
     }
     this.publisher.publishStatus();
     log.info({ device: c.device.id, models: [...this.models.keys()], source: c.source.kind, mqtt: redactUrl(url) }, 'agent started');
+  }
+
+  /** The web visualizer's files; none (logged) when they cannot be found: the daemon runs without its page. */
+  private webAssets(): Map<string, Asset> | undefined {
+    try {
+      return createSite({ config: () => this.pageConfig() });
+    } catch (err) {
+      this.child('web').error({ err: (err as Error).message }, 'web visualizer not served');
+      return undefined;
+    }
+  }
+
+  private pageConfig(): PageConfig {
+    const w = this.o.config.web;
+    let wsPort: number | null = null;
+    try {
+      wsPort = this.broker?.address().wsPort ?? null;
+    } catch {
+      // The broker is stopping: no listener to point at.
+    }
+    return { brokerUrl: w.brokerUrl, wsPort, username: w.username, password: w.password, prefix: this.o.config.mqtt.prefix };
   }
 
   /** Stops sampling first and the broker last; bounded by shutdown.timeoutMs. */

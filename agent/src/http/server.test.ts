@@ -2,13 +2,16 @@
  * The HTTP server on a real socket (port 0), spoken to with node's fetch and a raw request.
  */
 import { strict as assert } from 'node:assert';
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { silentLogger } from '../core/log.js';
 import { createMetrics, INFERENCE_BUCKETS, METRIC_PREFIX } from './metrics.js';
-import { HttpServer, type HealthReport, type HttpServerOptions } from './server.js';
+import { HttpServer, type Asset, type HealthReport, type HttpServerOptions } from './server.js';
 
 const stops: (() => Promise<void>)[] = [];
 after(async () => {
@@ -27,6 +30,18 @@ async function start(opts: Partial<HttpServerOptions> = {}): Promise<{ server: H
   await server.start();
   const { host, port } = server.address();
   return { server, base: `http://${host}:${port}` };
+}
+
+/** A raw GET (no URL normalisation on the way, unlike fetch): the status. */
+function rawStatus(port: number, path: string, method = 'GET'): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 function capturingLogger(): { log: Logger; lines: { level: number; msg: string; err?: string }[] } {
@@ -198,5 +213,141 @@ describe('HttpServer', () => {
       req.end();
     });
     assert.equal(status, 404);
+  });
+});
+
+describe('HttpServer: static assets', () => {
+  const dirs: string[] = [];
+  const stopAll: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const s of stopAll) await s();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  const tempDir = async () => {
+    const d = await mkdtemp(join(tmpdir(), 'http-static-'));
+    dirs.push(d);
+    return d;
+  };
+
+  async function site(): Promise<{ base: string; port: number; file: string; assets: Map<string, Asset> }> {
+    const dir = await tempDir();
+    const file = join(dir, 'app.js');
+    await writeFile(file, 'export const answer = 42;\n');
+    await writeFile(join(dir, 'secret.txt'), 'not listed\n');
+    let calls = 0;
+    const assets = new Map<string, Asset>([
+      ['/', { contentType: 'text/html; charset=utf-8', cache: 'revalidate', headers: { 'content-security-policy': "default-src 'self'" }, body: () => '<!doctype html><title>t</title>\n' }],
+      ['/js/app.js', { contentType: 'text/javascript; charset=utf-8', cache: 'revalidate', file }],
+      ['/vendor/x@1.0.0/x.js', { contentType: 'text/javascript; charset=utf-8', cache: 'immutable', file }],
+      ['/config.json', { contentType: 'application/json; charset=utf-8', cache: 'no-store', body: () => JSON.stringify({ n: ++calls }) }],
+    ]);
+    const { server, base } = await start({ assets });
+    stopAll.push(() => server.stop());
+    return { base, port: server.address().port, file, assets };
+  }
+
+  test('content types, cache policies, HEAD; /healthz and /metrics still there', async () => {
+    const { base } = await site();
+    const index = await fetch(`${base}/`);
+    assert.equal(index.status, 200);
+    assert.equal(index.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(index.headers.get('cache-control'), 'no-cache');
+    assert.equal(index.headers.get('content-security-policy'), "default-src 'self'");
+    assert.equal(index.headers.get('x-content-type-options'), 'nosniff');
+    assert.match(index.headers.get('etag') ?? '', /^"[\w-]+"$/);
+    assert.equal(await index.text(), '<!doctype html><title>t</title>\n');
+
+    const js = await fetch(`${base}/js/app.js`);
+    assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.equal(js.headers.get('cache-control'), 'no-cache');
+    assert.equal(await js.text(), 'export const answer = 42;\n');
+
+    const vendor = await fetch(`${base}/vendor/x@1.0.0/x.js`);
+    assert.equal(vendor.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    await vendor.body?.cancel();
+
+    const cfg = await fetch(`${base}/config.json`);
+    assert.equal(cfg.headers.get('cache-control'), 'no-store');
+    assert.equal(cfg.headers.get('etag'), null, 'nothing to revalidate: never stored');
+    assert.deepEqual(await cfg.json(), { n: 1 });
+    assert.deepEqual(await (await fetch(`${base}/config.json?x=1`)).json(), { n: 2 }, 'made at each request; the query is ignored');
+
+    const head = await fetch(`${base}/js/app.js`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), '26');
+    assert.equal(await head.text(), '');
+
+    const post = await fetch(`${base}/config.json`, { method: 'POST', body: '{}' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD');
+    await post.body?.cancel();
+
+    for (const path of ['/healthz', '/metrics']) {
+      const res = await fetch(base + path);
+      assert.equal(res.status, 200, path);
+      await res.body?.cancel();
+    }
+  });
+
+  test('ETag: 304 while unchanged, 200 with a new ETag once the file changes', async () => {
+    const { base, file } = await site();
+    const first = await fetch(`${base}/js/app.js`);
+    const etag = first.headers.get('etag')!;
+    await first.text();
+    assert.match(etag, /^W\/"/);
+    const again = await fetch(`${base}/js/app.js`, { headers: { 'if-none-match': etag } });
+    assert.equal(again.status, 304);
+    assert.equal(again.headers.get('etag'), etag);
+    assert.equal(again.headers.get('cache-control'), 'no-cache');
+    assert.equal(await again.text(), '');
+    const listed = await fetch(`${base}/js/app.js`, { headers: { 'if-none-match': `"other", ${etag.slice(2)}` } });
+    assert.equal(listed.status, 304, 'weak comparison, in a list');
+
+    await writeFile(file, 'export const answer = 43;\n');
+    await utimes(file, new Date(), new Date(Date.now() + 5000));
+    const changed = await fetch(`${base}/js/app.js`, { headers: { 'if-none-match': etag } });
+    assert.equal(changed.status, 200);
+    assert.notEqual(changed.headers.get('etag'), etag);
+    assert.equal(await changed.text(), 'export const answer = 43;\n');
+
+    const index = await fetch(`${base}/`);
+    const tag = index.headers.get('etag')!;
+    await index.text();
+    assert.equal((await fetch(`${base}/`, { headers: { 'if-none-match': tag } })).status, 304);
+  });
+
+  test('only listed paths are served: traversal, encodings and near misses are 404', async () => {
+    const { port } = await site();
+    for (const path of [
+      '/secret.txt',
+      '/js/../secret.txt',
+      '/js/%2e%2e/secret.txt',
+      '/js/..%2fsecret.txt',
+      '/js/app.js/',
+      '/js/app.js%00',
+      '/js//app.js',
+      '/JS/app.js',
+      '/js\\app.js',
+      '/vendor/x@1.0.0/../../js/app.js',
+      '/%2e%2e/%2e%2e/etc/passwd',
+      '/index.html',
+      '/config.json/',
+    ]) {
+      assert.equal(await rawStatus(port, path), 404, path);
+    }
+    assert.equal(await rawStatus(port, '/js/app.js'), 200);
+  });
+
+  test('a listed file that has gone is a logged 500, and the server keeps serving', async () => {
+    const { log, lines } = capturingLogger();
+    const dir = await tempDir();
+    const assets = new Map<string, Asset>([['/gone.js', { contentType: 'text/javascript; charset=utf-8', cache: 'revalidate', file: join(dir, 'never-written.js') }]]);
+    const { server, base } = await start({ assets, log });
+    stopAll.push(() => server.stop());
+    const res = await fetch(`${base}/gone.js`);
+    assert.equal(res.status, 500);
+    await res.body?.cancel();
+    assert.ok(lines.some((l) => l.level === 50 && l.msg === 'http handler failed'));
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
   });
 });

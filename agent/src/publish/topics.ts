@@ -140,6 +140,27 @@ export function topicFilter(prefix: string, dev: string, name: TopicName): strin
   return `${prefix}/${dev}/${TOPICS[name].suffix.replace(/\{\w+\}/, '+')}`;
 }
 
+/** A topic taken apart: which of TOPICS it is, for which device, and its `{sensor}` / `{model}` level. */
+export interface ParsedTopic {
+  name: TopicName;
+  dev: string;
+  param?: string;
+}
+
+/** The inverse of topic(): undefined for a topic that is not one of TOPICS under `prefix`. */
+export function parseTopic(prefix: string, t: string): ParsedTopic | undefined {
+  if (!t.startsWith(`${prefix}/`)) return undefined;
+  const [dev, ...rest] = t.slice(prefix.length + 1).split('/');
+  if (!dev || rest.some((l) => l === '')) return undefined;
+  for (const [name, spec] of Object.entries(TOPICS) as [TopicName, TopicSpec][]) {
+    const want = spec.suffix.split('/');
+    if (want.length !== rest.length) continue;
+    let param: string | undefined;
+    if (want.every((w, i) => (w.startsWith('{') ? ((param = rest[i]), true) : w === rest[i]))) return param === undefined ? { name, dev } : { name, dev, param };
+  }
+  return undefined;
+}
+
 /** The README's topic table, generated from TOPICS (a test keeps the README in step). */
 export function topicsMarkdown(prefix = 'anomaly'): string {
   const rows = Object.entries(TOPICS).map(([name, s]) => {
