@@ -159,6 +159,11 @@ export interface LoadedBundle {
   dir: string;
   manifest: BundleManifest;
   model: tf.LayersModel;
+  /**
+   * What tfjs built `model` from, as verified: model.json's topology and weight specs and the
+   * weights.bin bytes. Engines other than tfjs (model/fast-lstm.ts) build from these.
+   */
+  artifacts: { modelTopology: unknown; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: Uint8Array };
 }
 
 export interface LoadOptions {
@@ -278,5 +283,5 @@ export async function loadBundle(dir: string, opts: LoadOptions): Promise<Loaded
     model.dispose();
     throw new BundleError(dir, 'topology', `model maps ${inShape} → ${outShape}; bundle needs ${expect} → ${expect} (seqLen ${m.seqLen}, ${m.features.length} features)`);
   }
-  return { dir, manifest: m, model };
+  return { dir, manifest: m, model, artifacts: { modelTopology: mj.modelTopology, weightSpecs: specs, weightData: new Uint8Array(weights) } };
 }
