@@ -6,8 +6,9 @@
  * (a) Latency and throughput on the same models and the same windows for every engine: the
  *     autoencoders of both profiles' sizes (seqLen 100 with LSTM 64/32, seqLen 250 with 32/16) with
  *     1, 3 and 6 features, random weights (seeded), 64 random windows each. Median and p99 of the
- *     per-call wall time, windows/s, and the GFLOP/s that makes (model FLOPs: 2 per multiply-add of
- *     the LSTM kernels and the dense layer, the repeated decoder input counted at every step).
+ *     per-call wall time, windows/s, the GFLOP/s that makes (model FLOPs: 2 per multiply-add of the
+ *     LSTM kernels and the dense layer, the repeated decoder input counted at every step), and the
+ *     process CPU time per window (what a loaded machine inflates least).
  * (b) The CPU the five rpm_1200 bundles under models/ (whichever exist and load) cost at their
  *     nominal rate, hop = seqLen/10, on real windows of datas/raw/rpm_1200/test/test_01.csv.
  *
@@ -210,7 +211,7 @@ async function parent(): Promise<void> {
     const shape = (id: EngineId, key: string) => results.get(id)?.find((r): r is ShapeResult => r.kind === 'shape' && r.key === key);
 
     out(`\n(a) the same random-weight models and the same ${WINDOWS} random windows for every engine; wall time per call`);
-    out('seqLen×f  units  MFLOP/win  engine      median ms   p99 ms     win/s  GFLOP/s  vs tfjs wasm');
+    out('seqLen×f  units  MFLOP/win  engine      median ms   p99 ms     win/s  GFLOP/s  vs tfjs wasm  CPU ms/win');
     for (const s of SHAPES) {
       const mflop = flops.get(s.key)! / 1e6;
       const wasm = shape('tfjs-wasm', s.key);
@@ -220,7 +221,7 @@ async function parent(): Promise<void> {
         if (!r) return out(`${head}  ${e.label.padEnd(10)}  not measured`);
         const t = r.timing;
         const vs = wasm ? `${(wasm.timing.median / t.median).toFixed(1)}×` : '–';
-        out(`${head}  ${e.label.padEnd(10)}  ${t.median.toFixed(2).padStart(9)}  ${t.p99.toFixed(2).padStart(7)}  ${t.perS.toFixed(1).padStart(8)}  ${((mflop * t.perS) / 1000).toFixed(2).padStart(7)}  ${vs.padStart(12)}`);
+        out(`${head}  ${e.label.padEnd(10)}  ${t.median.toFixed(2).padStart(9)}  ${t.p99.toFixed(2).padStart(7)}  ${t.perS.toFixed(1).padStart(8)}  ${((mflop * t.perS) / 1000).toFixed(2).padStart(7)}  ${vs.padStart(12)}  ${t.cpuMs.toFixed(2).padStart(10)}`);
       });
     }
     const agree = ENGINES.filter((e) => e.id !== 'tfjs-cpu').map((e) => {
