@@ -1,10 +1,12 @@
 /**
- * `npm run bench:agent`: what the daemon costs on this machine, with the TensorFlow.js backend it
+ * `npm run bench:agent`: what the daemon costs on this machine, with the scorer engine it is
+ * configured with (`scorer.engine`, default auto: the fast engine where it supports the bundle;
+ * `npm run bench:agent -- --engine tfjs` for the TensorFlow.js one) and the TensorFlow.js backend it
  * selects here (`auto`), on whatever bundles exist under models/ and load (missing and refused ones
  * are named and skipped):
  *
- * (a) scoring throughput: windows/s per bundle through its TfjsScorer, one window per call and 32
- *     per call, on real windows cut from datas/raw/<profile>/test/test_01.csv by preprocess/*;
+ * (a) scoring throughput: windows/s per bundle through the scorer the daemon would use, one window
+ *     per call and 32 per call, on real windows cut from datas/raw/<profile>/test/test_01.csv;
  * (b) latency on the wire: the Controller in this process with the MQTT source; a client publishes
  *     rpm_600 samples (4 sensors per row) and times each window's last sample to its score message,
  *     and to the alert (raised or cleared) that window caused — on a bundle copy with threshold 1.0
@@ -30,7 +32,7 @@ import { agentVersion } from '../core/version.js';
 import { Controller } from '../daemon/controller.js';
 import { selectBackend, type BackendChoice } from '../model/backend.js';
 import { BundleError, loadBundle, type LoadedBundle } from '../model/bundle.js';
-import { TfjsScorer } from '../model/scorer.js';
+import { createScorer, type ScorerEngine } from '../model/scorer.js';
 import { readCsvFile } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
 import type { AlertPayload, ScorePayload } from '../publish/topics.js';
@@ -74,9 +76,18 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-/** The daemon's listeners for a bench run: free ports, no HTTP, a throw-away outbox. */
+/**
+ * The engine under test: scorer.engine as ANOMALY_SCORER_ENGINE sets it (`--engine` sets that for
+ * this process and its children), else the schema default.
+ */
+function configuredEngine(): ScorerEngine {
+  const v = process.env.ANOMALY_SCORER_ENGINE;
+  return loadConfig({ argv: [], env: v === undefined ? {} : { ANOMALY_SCORER_ENGINE: v } }).scorer.engine;
+}
+
+/** The daemon's listeners for a bench run: free ports, no HTTP, a throw-away outbox; the engine under test. */
 function daemonArgs(outbox: string): string[] {
-  return ['--broker-port', '0', '--broker-ws-port', '0', '--http-port', '0', '--outbox-dir', outbox, '--device-id', DEV, '--log-level', 'error'];
+  return ['--broker-port', '0', '--broker-ws-port', '0', '--http-port', '0', '--outbox-dir', outbox, '--device-id', DEV, '--log-level', 'error', '--scorer-engine', configuredEngine()];
 }
 
 async function windowsScored(c: Controller): Promise<Map<string, number>> {
@@ -94,6 +105,7 @@ function vmHwmKb(): number {
 interface Throughput {
   profile: string;
   model: string;
+  engine: string;
   shape: string;
   units: string;
   batch1: number;
@@ -109,13 +121,13 @@ function timeRate(fn: (i: number) => number, ms: number, min: number): number {
   return n / ((performance.now() - t0) / 1000);
 }
 
-async function throughput(profile: ProfileName, model: string): Promise<Throughput> {
+async function throughput(profile: ProfileName, model: string, engine: ScorerEngine): Promise<Throughput> {
   const bundle: LoadedBundle = await loadBundle(join(MODELS, profile, model), { knownFeatures: CHANNELS });
   const m = bundle.manifest;
   const series = await readCsvFile(join(DATA, profile, 'test', 'test_01.csv'));
   const w = makeWindows([series], { features: m.features, scaler: m.scaler, shape: m.shape, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
   const stride = m.seqLen * w.f;
-  const scorer = new TfjsScorer(bundle, 32);
+  const scorer = createScorer(bundle, engine, 32, log);
   try {
     if (w.n < 64) throw new Error(`only ${w.n} windows in test_01.csv`);
     const one = (i: number) => {
@@ -133,7 +145,7 @@ async function throughput(profile: ProfileName, model: string): Promise<Throughp
     many(0);
     const batch1 = timeRate(one, 1500, 8);
     const batch32 = timeRate(many, 1500, 64);
-    return { profile, model, shape: `${m.seqLen}×${w.f}`, units: m.architecture?.units?.join('/') ?? '?', batch1, batch32 };
+    return { profile, model, engine: scorer.engine, shape: `${m.seqLen}×${w.f}`, units: m.architecture?.units?.join('/') ?? '?', batch1, batch32 };
   } finally {
     scorer.dispose();
   }
@@ -341,12 +353,14 @@ function runChild<T>(args: string[]): T | { error: string } {
 
 // ---------------------------------------------------------------------------------------------
 
-async function parent(): Promise<void> {
+async function parent(engineArg: string | undefined): Promise<void> {
   const started = Date.now();
   const out = (s = '') => process.stdout.write(s + '\n');
+  if (engineArg !== undefined) process.env.ANOMALY_SCORER_ENGINE = engineArg; // children inherit it
+  const engine = configuredEngine();
   const backend: BackendChoice = await selectBackend('auto');
   const skipped = backend.skipped.map((s) => `${s.backend}: ${s.reason.replace(/ imported from .*/, '')}`).join('; ');
-  out(`bench:agent — ${cpus()[0]?.model ?? 'unknown cpu'}, ${cpus().length} cores, node ${process.version}, TensorFlow.js ${backend.backend} backend${skipped ? ` (skipped ${skipped})` : ''}`);
+  out(`bench:agent — ${cpus()[0]?.model ?? 'unknown cpu'}, ${cpus().length} cores, node ${process.version}, scorer engine ${engine}, TensorFlow.js ${backend.backend} backend${skipped ? ` (skipped ${skipped})` : ''}`);
   out(`load average at start ${loadavg().map((l) => l.toFixed(1)).join(' ')} (figures are for this machine as loaded now)`);
   const inv = {} as Record<ProfileName, Inventory>;
   for (const p of PROFILE_NAMES) {
@@ -355,13 +369,13 @@ async function parent(): Promise<void> {
     out(`bundles ${p}: ${i.ok.join(', ') || 'none'}${refused ? `; refused: ${refused}` : ''}${i.missing.length ? `; not there yet: ${i.missing.join(', ')}` : ''}`);
   }
 
-  out('\n(a) scoring throughput, TfjsScorer on windows of datas/raw/<profile>/test/test_01.csv');
-  out('profile   model          seqLen×f  units   batch 1: win/s  ms/win   batch 32: win/s  ms/win');
+  out(`\n(a) scoring throughput, the scorer engine ${engine} picks, on windows of datas/raw/<profile>/test/test_01.csv`);
+  out('profile   model          seqLen×f  units   engine  batch 1: win/s  ms/win   batch 32: win/s  ms/win');
   for (const p of PROFILE_NAMES) {
     for (const m of inv[p].ok) {
       try {
-        const r = await throughput(p, m);
-        out(`${p.padEnd(8)}  ${m.padEnd(13)}  ${r.shape.padEnd(8)}  ${r.units.padEnd(6)}  ${r.batch1.toFixed(1).padStart(14)}  ${(1000 / r.batch1).toFixed(2).padStart(6)}  ${r.batch32.toFixed(1).padStart(15)}  ${(1000 / r.batch32).toFixed(2).padStart(6)}`);
+        const r = await throughput(p, m, engine);
+        out(`${p.padEnd(8)}  ${m.padEnd(13)}  ${r.shape.padEnd(8)}  ${r.units.padEnd(6)}  ${r.engine.padEnd(6)}  ${r.batch1.toFixed(1).padStart(14)}  ${(1000 / r.batch1).toFixed(2).padStart(6)}  ${r.batch32.toFixed(1).padStart(15)}  ${(1000 / r.batch32).toFixed(2).padStart(6)}`);
       } catch (err) {
         out(`${p.padEnd(8)}  ${m.padEnd(13)}  failed: ${(err as Error).message}`);
       }
@@ -418,7 +432,8 @@ if (args[0] === '--child') {
   const result = args[1] === 'rss' ? await rssChild(args[2] as ProfileName, args[3]!, models) : await cpuChild(args[2]!, Number(args[3]), models);
   process.stdout.write(JSON.stringify(result) + '\n');
 } else {
-  await parent();
+  const i = args.indexOf('--engine');
+  await parent(i >= 0 ? args[i + 1] : undefined);
 }
 // The Controller's stop() closes its sockets and timers; tfjs-wasm may keep a handle open.
 process.exit(0);

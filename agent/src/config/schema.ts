@@ -11,23 +11,26 @@ import { PACKAGE_ROOT } from '../core/paths.js';
 import { MODEL_TYPES, PROFILE_NAMES, isModelType, type ModelType, type ProfileName } from '../core/profiles.js';
 import { DEFAULT_SENSORS, channelIndex, type SensorSpec } from '../core/sample.js';
 import type { BackendPreference } from '../model/backend.js';
+import type { ScorerEngine } from '../model/scorer.js';
 import type { TimeFormat } from '../preprocess/csv.js';
 
 export const SOURCE_KINDS = ['replay', 'mqtt', 'sim'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-// model/backend.ts and preprocess/csv.ts own these unions; the lists are repeated here because
-// importing model/backend.ts at run time loads TensorFlow.js, which `anomaly-agent config` must not
+// model/backend.ts, model/scorer.ts and preprocess/csv.ts own these unions; the lists are repeated
+// here because importing model/backend.ts or model/scorer.ts at run time loads TensorFlow.js, which `anomaly-agent config` must not
 // pay for. The compiler keeps each list equal to its union (type-only imports are erased).
 export const SCORER_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const SCORER_ENGINES = ['auto', 'fast', 'tfjs'] as const;
 export const TIME_FORMATS = ['auto', 'ms', 's', 'iso'] as const;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const listsMatchTheirUnions: [
   Same<BackendPreference, (typeof SCORER_BACKENDS)[number]>,
+  Same<ScorerEngine, (typeof SCORER_ENGINES)[number]>,
   Same<TimeFormat, (typeof TIME_FORMATS)[number]>,
   Same<LevelWithSilent, LogLevel>,
-] = [true, true, true];
+] = [true, true, true, true];
 void listsMatchTheirUnions;
 
 /** The effective configuration: a plain object mirroring SCHEMA (the compiler holds them together). */
@@ -50,7 +53,7 @@ export interface AgentConfig {
       columns: Record<string, string>;
     };
   };
-  scorer: { backend: BackendPreference; maxBatch: number };
+  scorer: { engine: ScorerEngine; backend: BackendPreference; maxBatch: number };
   detector: { raiseK: number; raiseN: number; clearM: number; clearRatio: number; cooldownMs: number };
   publish: { telemetryIntervalMs: number; scores: boolean };
   outbox: { dir: string; maxBytes: number };
@@ -438,8 +441,15 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
     },
   },
   scorer: {
+    engine: {
+      doc: 'Inference engine: auto (fast when it supports the bundle, else tfjs, with a warning naming why), fast (typed arrays, no TensorFlow.js in the hot path; a bundle it cannot run is refused) or tfjs.',
+      format: [...SCORER_ENGINES],
+      default: 'auto',
+      env: 'ANOMALY_SCORER_ENGINE',
+      arg: 'scorer-engine',
+    },
     backend: {
-      doc: 'TensorFlow.js backend: auto (tensorflow, else wasm, else cpu), tensorflow, wasm or cpu.',
+      doc: 'TensorFlow.js backend, which loads every bundle and scores under engine tfjs: auto (tensorflow, else wasm, else cpu), tensorflow, wasm or cpu.',
       format: [...SCORER_BACKENDS],
       default: 'auto',
       env: 'ANOMALY_SCORER_BACKEND',

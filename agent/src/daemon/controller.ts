@@ -323,22 +323,29 @@ export class Controller {
       const old = previous.get(modelType);
       try {
         const bundle = await loadBundle(dir, { knownFeatures: [...this.channels.keys()], trust });
-        const runtime = new ModelRuntime({
-          bundle,
-          channels: this.channels,
-          buffers: this.buffers,
-          detector: c.detector,
-          maxBatch: c.scorer.maxBatch,
-          log: this.child(`model:${modelType}`),
-          onScore: (model, p) => this.publisher?.score(model, p),
-          onAlert: (e) => this.onAlert(e),
-          onScored: (model, seconds, windows) => {
-            this.metrics.inferenceSeconds.observe({ model }, seconds);
-            this.metrics.windowsScored.inc({ model }, windows);
-          },
-        });
+        let runtime: ModelRuntime;
+        try {
+          runtime = new ModelRuntime({
+            bundle,
+            channels: this.channels,
+            buffers: this.buffers,
+            detector: c.detector,
+            maxBatch: c.scorer.maxBatch,
+            engine: c.scorer.engine,
+            log: this.child(`model:${modelType}`),
+            onScore: (model, p) => this.publisher?.score(model, p),
+            onAlert: (e) => this.onAlert(e),
+            onScored: (model, seconds, windows) => {
+              this.metrics.inferenceSeconds.observe({ model }, seconds);
+              this.metrics.windowsScored.inc({ model }, windows);
+            },
+          });
+        } catch (err) {
+          bundle.model.dispose(); // refused by its engine: nothing else holds the model
+          throw err;
+        }
         next.set(modelType, runtime);
-        log.info({ model: modelType, bundle: bundle.manifest.name, threshold: bundle.manifest.threshold }, old ? 'model reloaded' : 'model loaded');
+        log.info({ model: modelType, bundle: bundle.manifest.name, threshold: bundle.manifest.threshold, engine: runtime.engine }, old ? 'model reloaded' : 'model loaded');
       } catch (err) {
         const why = err instanceof BundleError ? err.message : `bundle ${dir} refused: ${(err as Error).message}`;
         if (old) {

@@ -3,7 +3,7 @@ import type { SensorBuffer } from '../buffer/ring.js';
 import { Windower } from '../buffer/windower.js';
 import { Detector, DetectorInputError, type AlertEvent, type DetectorOptions, type DetectorState } from '../detect/detector.js';
 import type { LoadedBundle } from '../model/bundle.js';
-import { TfjsScorer, type Scorer } from '../model/scorer.js';
+import { createScorer, type Scorer, type ScorerEngine } from '../model/scorer.js';
 import { InputLayout } from '../preprocess/shape.js';
 import type { ScorePayload } from '../publish/topics.js';
 
@@ -13,6 +13,8 @@ export interface ModelRuntimeOptions {
   buffers: ReadonlyMap<string, SensorBuffer>;
   detector: Omit<DetectorOptions, 'model' | 'threshold'>;
   maxBatch: number;
+  /** Which engine scores (model/scorer.ts createScorer): under `fast` an unsupported bundle throws here. */
+  engine: ScorerEngine;
   log: Logger;
   onScore: (model: string, p: Omit<ScorePayload, 'v' | 't'>) => void;
   onAlert: (e: AlertEvent) => void;
@@ -44,7 +46,7 @@ export class ModelRuntime {
     const m = o.bundle.manifest;
     this.model = m.modelType;
     this.sensors = new Set(m.features.map((f) => o.channels.get(f)?.sensor ?? '?'));
-    this.scorer = new TfjsScorer(o.bundle, o.maxBatch);
+    this.scorer = createScorer(o.bundle, o.engine, o.maxBatch, o.log);
     const layout = new InputLayout(m.features, m.shape);
     this.inputs = layout.names;
     const stride = m.seqLen * layout.width;
@@ -76,6 +78,11 @@ export class ModelRuntime {
 
   get bundleSha256(): string {
     return this.o.bundle.sha256;
+  }
+
+  /** The engine scoring this bundle: 'fast' or 'tfjs'. */
+  get engine(): string {
+    return this.scorer.engine;
   }
 
   /**

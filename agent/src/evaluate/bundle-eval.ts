@@ -41,6 +41,8 @@ export async function evaluateBundle(bundle: LoadedBundle, testDir: string, data
   const series = await readCsvDir(testDir, { labelColumn: 'label' });
   const faults = await readFaults(testDir);
   const w = makeWindows(series, { features: m.features, scaler: m.scaler, shape: m.shape, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
+  // tfjs, not the daemon's default engine: the metrics recorded in bundle.json were computed with it
+  // and an evaluation must reproduce them (the fast engine agrees to ~1e-6, not bit for bit).
   const { score, perFeature } = new TfjsScorer(bundle).score(w.x, w.n);
   const files: EvalFile[] = series.map((s) => ({ file: s.name, windows: [], episodes: faults[s.name] ?? [] }));
   const f = w.f;

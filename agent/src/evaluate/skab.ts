@@ -383,6 +383,7 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
           buffers,
           detector: s.detector,
           maxBatch: 64,
+          engine: 'auto', // the daemon's default: the fast engine where it supports the bundle
           log,
           onScore: (_m, p) => m.windows.push({ windowEnd: p.windowEnd, score: p.score, threshold: p.threshold, perFeature: p.perFeature }),
           onAlert: (e) => m.alerts.push(e),

@@ -174,6 +174,11 @@ export interface LoadedBundle {
   /** sha256 of bundle.json: the bundle's identity (it holds every model file's hash, the threshold, the scaler). */
   sha256: string;
   model: tf.LayersModel;
+  /**
+   * What tfjs built `model` from, as verified: model.json's topology and weight specs and the
+   * weights.bin bytes. Engines other than tfjs (model/fast-lstm.ts) build from these.
+   */
+  artifacts: { modelTopology: unknown; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: Uint8Array };
 }
 
 export interface LoadOptions {
@@ -309,5 +314,5 @@ export async function loadBundle(dir: string, opts: LoadOptions): Promise<Loaded
     model.dispose();
     throw new BundleError(dir, 'topology', `model maps ${inShape} → ${outShape}; bundle needs ${expect} → ${expect} (seqLen ${m.seqLen}, inputs ${inputs.join(', ')})`);
   }
-  return { dir, manifest: m, sha256: sha256(bytes), model };
+  return { dir, manifest: m, sha256: sha256(bytes), model, artifacts: { modelTopology: mj.modelTopology, weightSpecs: specs, weightData: new Uint8Array(weights) } };
 }

@@ -1,6 +1,8 @@
+import type { Logger } from 'pino';
 import { bundleInputs, type LoadedBundle } from './bundle.js';
 import { reconstructionErrors } from './autoencoder.js';
 import { normalizeErrors } from './error-scale.js';
+import { FastScorer, UnsupportedModelError } from './fast-lstm.js';
 
 /**
  * Turns scaled windows into reconstruction errors. An interface so a faster engine than tfjs can
@@ -41,5 +43,27 @@ export class TfjsScorer implements Scorer {
 
   dispose(): void {
     this.bundle.model.dispose();
+  }
+}
+
+/**
+ * Which engine scores a bundle: `fast` (model/fast-lstm.ts, typed arrays, no tfjs in the hot path),
+ * `tfjs` (the bundle's own tfjs model), or `auto`: fast when it supports the bundle, else tfjs.
+ */
+export type ScorerEngine = 'auto' | 'fast' | 'tfjs';
+
+/**
+ * The scorer for `bundle` on `engine`. Under `fast` a bundle the fast engine cannot run exactly is
+ * an error (UnsupportedModelError, naming the layer and option); under `auto` it is scored by tfjs
+ * instead, with a warning giving that reason.
+ */
+export function createScorer(bundle: LoadedBundle, engine: ScorerEngine, maxBatch = 32, log?: Pick<Logger, 'warn'>): Scorer {
+  if (engine === 'tfjs') return new TfjsScorer(bundle, maxBatch);
+  try {
+    return new FastScorer(bundle, maxBatch);
+  } catch (err) {
+    if (engine !== 'auto' || !(err instanceof UnsupportedModelError)) throw err;
+    log?.warn({ bundle: bundle.manifest.name, layer: err.layer, option: err.option }, `${err.message}; scoring this bundle with TensorFlow.js`);
+    return new TfjsScorer(bundle, maxBatch);
   }
 }

@@ -1,0 +1,148 @@
+/**
+ * Engine selection per bundle: `auto` scores a bundle the fast engine supports with it and falls
+ * back to tfjs, with a warning naming the layer and option, for one it does not; `fast` refuses
+ * that bundle; `tfjs` always uses tfjs.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { SensorBuffer } from '../buffer/ring.js';
+import { channelIndex, DEFAULT_SENSORS } from '../core/sample.js';
+import { selectBackend, tf } from '../model/backend.js';
+import { buildAutoencoder } from '../model/autoencoder.js';
+import { loadBundle, sha256, writeBundle, type LoadedBundle } from '../model/bundle.js';
+import { UnsupportedModelError } from '../model/fast-lstm.js';
+import { createScorer, type ScorerEngine } from '../model/scorer.js';
+import { ModelRuntime } from './model-runtime.js';
+
+const FEATURES = ['voltage', 'rpm'];
+const KNOWN = ['accel_x', 'accel_y', 'accel_z', 'voltage', 'rpm', 'temperature'];
+const SEQ = 8;
+let root: string;
+let supported: string;
+let unsupported: string;
+let backwardsLayer: string;
+
+async function write(dir: string, model: tf.LayersModel): Promise<void> {
+  await writeBundle(dir, model, {
+    name: `test/${dir.split('/').pop()}`,
+    profile: 'rpm_600',
+    modelType: 'voltage',
+    features: FEATURES,
+    seqLen: SEQ,
+    hop: 2,
+    periodMs: 50,
+    maxGapMs: 250,
+    scaler: { features: FEATURES, min: [200, 500], max: [240, 620] },
+    errorScale: [0.01, 0.02],
+    threshold: 1,
+    thresholdRule: { kind: 'validation-quantile', quantile: 0.995, margin: 1.5, description: 'test', validationWindows: 1, validationQuantileValue: 1 },
+    architecture: { units: [4, 2], recurrentActivation: 'sigmoid', parameters: model.countParams() },
+    training: { seed: 1, backend: tf.getBackend(), epochs: 0, bestEpoch: 0, trainLoss: 0, valLoss: 0, trainWindows: 0, valWindows: 0, trainHop: 2, seconds: 0, data: { algorithm: 'sha256', files: [], sha256: sha256('') } },
+  });
+  model.dispose();
+}
+
+before(async () => {
+  await selectBackend('auto');
+  root = await mkdtemp(join(tmpdir(), 'engine-test-'));
+  supported = join(root, 'supported');
+  unsupported = join(root, 'backwards');
+  await write(supported, buildAutoencoder({ seqLen: SEQ, nFeatures: 2, units: [4, 2], seed: 3 }));
+  // An LSTM reading its input backwards: tfjs runs it, the fast engine does not.
+  const m = tf.sequential();
+  const backwards = tf.layers.lstm({ units: 3, goBackwards: true, recurrentActivation: 'sigmoid', inputShape: [SEQ, 2] });
+  backwardsLayer = backwards.name;
+  m.add(backwards);
+  m.add(tf.layers.repeatVector({ n: SEQ }));
+  m.add(tf.layers.lstm({ units: 3, returnSequences: true, recurrentActivation: 'sigmoid' }));
+  m.add(tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 2 }) }));
+  await write(unsupported, m);
+});
+
+after(() => rm(root, { recursive: true, force: true }));
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  return { log: pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) }), lines };
+}
+
+const load = (dir: string) => loadBundle(dir, { knownFeatures: KNOWN });
+
+function runtime(bundle: LoadedBundle, engine: ScorerEngine, log: pino.Logger): ModelRuntime {
+  const channels = channelIndex(DEFAULT_SENSORS);
+  const buffers = new Map(Object.entries(DEFAULT_SENSORS).map(([sensor, s]) => [sensor, new SensorBuffer({ sensor, channels: s.channels.length, capacity: 64 })]));
+  return new ModelRuntime({
+    bundle,
+    channels,
+    buffers,
+    detector: { raiseK: 1, raiseN: 1, clearM: 1, clearRatio: 1, cooldownMs: 0 },
+    maxBatch: 4,
+    engine,
+    log,
+    onScore: () => {},
+    onAlert: () => {},
+    onScored: () => {},
+  });
+}
+
+test('auto and fast score a supported bundle with the fast engine, tfjs with tfjs; the numbers agree', async () => {
+  const x = Float32Array.from({ length: 3 * SEQ * 2 }, (_, i) => 0.5 + 0.4 * Math.sin(i / 5));
+  const scores: Record<string, Float32Array> = {};
+  for (const engine of ['auto', 'fast', 'tfjs'] as const) {
+    const { log, lines } = capture();
+    const s = createScorer(await load(supported), engine, 4, log);
+    assert.equal(s.engine, engine === 'tfjs' ? 'tfjs' : 'fast');
+    assert.equal(lines.length, 0, 'nothing to warn about');
+    scores[engine] = s.score(x, 3).score;
+    s.dispose();
+  }
+  for (let i = 0; i < 3; i++) assert.ok(Math.abs(scores.fast![i]! - scores.tfjs![i]!) <= 1e-4 * scores.tfjs![i]!, `window ${i}: fast ${scores.fast![i]} vs tfjs ${scores.tfjs![i]}`);
+});
+
+test('auto falls back to tfjs for a bundle the fast engine does not support, and says why', async () => {
+  const { log, lines } = capture();
+  const s = createScorer(await load(unsupported), 'auto', 4, log);
+  assert.equal(s.engine, 'tfjs');
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0]!.level, 40);
+  assert.equal(lines[0]!.layer, backwardsLayer);
+  assert.equal(lines[0]!.option, 'go_backwards');
+  assert.match(String(lines[0]!.msg), new RegExp(`layer '${backwardsLayer}': go_backwards .*scoring this bundle with TensorFlow\\.js`));
+  assert.equal(s.score(new Float32Array(SEQ * 2).fill(0.5), 1).score.length, 1);
+  s.dispose();
+});
+
+test('engine fast refuses a bundle it does not support with the layer and option named', async () => {
+  const bundle = await load(unsupported);
+  assert.throws(
+    () => createScorer(bundle, 'fast', 4),
+    (err: unknown) => err instanceof UnsupportedModelError && err.layer === backwardsLayer && err.option === 'go_backwards' && /go_backwards = true is not supported/.test(err.message),
+  );
+  bundle.model.dispose();
+});
+
+test('the model runtime: auto falls back to tfjs (logged), fast refuses, a supported bundle runs fast', async () => {
+  {
+    const { log, lines } = capture();
+    const r = runtime(await load(unsupported), 'auto', log);
+    assert.equal(r.engine, 'tfjs');
+    assert.ok(lines.some((l) => l.level === 40 && l.option === 'go_backwards'), 'fallback logged');
+    r.dispose();
+  }
+  {
+    const bundle = await load(unsupported);
+    assert.throws(() => runtime(bundle, 'fast', capture().log), UnsupportedModelError);
+    bundle.model.dispose();
+  }
+  {
+    const { log, lines } = capture();
+    const r = runtime(await load(supported), 'auto', log);
+    assert.equal(r.engine, 'fast');
+    assert.equal(lines.length, 0);
+    r.dispose();
+  }
+});
