@@ -6,6 +6,7 @@
  * `openI2cBus` imports i2c-bus lazily (CONVENTIONS.md, habit 4): nothing on a laptop or in CI loads
  * the native module unless a real bus is opened.
  */
+import { access, constants } from 'node:fs/promises';
 
 /** i2c-bus's `{bytesRead, buffer}` / `{bytesWritten, buffer}` results. */
 export interface BytesRead {
@@ -136,6 +137,9 @@ export async function openI2cBus(busNumber: number): Promise<I2cBus> {
     throw new Error(`cannot load i2c-bus (the native I2C module): ${(err as Error).message}`, { cause: err });
   }
   try {
+    // i2c-bus opens the device file only at a part's first transfer; check it now, so a missing bus
+    // or a permission problem is reported at start, by name.
+    await access(`/dev/i2c-${busNumber}`, constants.R_OK | constants.W_OK);
     return await mod.openPromisified(busNumber);
   } catch (err) {
     throw new Error(`cannot open /dev/i2c-${busNumber}: ${errorText(err)} (is I2C enabled — raspi-config → Interface Options → I2C — and is the user in group i2c?)`, { cause: err });

@@ -69,6 +69,19 @@ export interface AlertPayload extends Envelope {
 /** Ingest: `{t?, values}` or, for a one-channel sensor, a bare number. */
 export type IngestPayload = { t?: number; values: number[] } | number;
 
+/**
+ * A command to the `sim` source (other sources do not subscribe): switch a simulated fault of the
+ * motor on (`fault` one of core/faults.ts FAULT_KINDS, `intensity` subtle, moderate or obvious,
+ * `channels` for stuck/dropout) or off (`fault` omitted: all of them); unplug or replug an emulated
+ * part (`part` adxl345, ads1115, mcp9808 or tach); fail a fraction `rate` (0..1) of the emulated
+ * bus's transfers with `code` (EIO, ENXIO, EREMOTEIO, ETIMEDOUT; default EIO), rate 0 to stop.
+ */
+export type FaultCommandPayload =
+  | { action: 'on'; fault: string; intensity: string; channels?: string[] }
+  | { action: 'off'; fault?: string }
+  | { action: 'unplug' | 'replug'; part: string }
+  | { action: 'bus-errors'; rate: number; code?: string };
+
 export interface TopicSpec {
   /** Levels after `<prefix>/<dev>/`; `{sensor}` / `{model}` are filled in. */
   suffix: string;
@@ -84,6 +97,7 @@ export const TOPICS = {
   score: { suffix: 'score/{model}', direction: 'out', qos: 0, retain: false, doc: 'reconstruction error of every window' },
   alerts: { suffix: 'alerts', direction: 'out', qos: 1, retain: false, doc: 'one raised and one cleared per episode; stored and forwarded, never dropped' },
   ingest: { suffix: 'ingest/{sensor}', direction: 'in', qos: 0, retain: false, doc: 'readings from another system, for the mqtt source' },
+  fault: { suffix: 'cmd/fault', direction: 'in', qos: 1, retain: false, doc: 'sim source only: a simulated fault on or off, a part unplugged or replugged, bus errors injected' },
 } as const satisfies Record<string, TopicSpec>;
 
 export type TopicName = keyof typeof TOPICS;
@@ -94,6 +108,7 @@ export interface PayloadOf {
   score: ScorePayload;
   alerts: AlertPayload;
   ingest: IngestPayload;
+  fault: FaultCommandPayload;
 }
 
 /** A topic level may not be empty or contain MQTT's separators and wildcards. */
@@ -131,4 +146,5 @@ const PAYLOAD_SHAPES: Record<TopicName, string> = {
   score: '{windowEnd, score, threshold, perFeature: {feature: error ÷ normal}}',
   alerts: '{id, model, state: raised or cleared, score, threshold, topFeatures: [{feature, error, share}], since}',
   ingest: '{t?, values: [...]} or a bare number for a one-channel sensor',
+  fault: '{action: on, fault, intensity, channels?} · {action: off, fault?} · {action: unplug or replug, part} · {action: bus-errors, rate, code?}',
 };

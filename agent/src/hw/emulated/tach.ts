@@ -5,9 +5,10 @@
  * long. Edges come from the motor simulator's shaft angle, not from its rpm reading: the pickup
  * sees the shaft turn.
  *
- * The line is checked at least four times per revolution on the clock (and just after each edge the
- * current speed predicts); an edge between two checks is placed by interpolating the shaft angle,
- * and the watch callback gets that instant as its third argument (hw/gpio.ts explains why).
+ * The next edge is predicted from the current shaft speed and the line is looked at then (at least
+ * twice a second for a shaft standing still); an edge passed since the last look is placed by
+ * interpolating the shaft angle, and the watch callback gets that instant as its third argument
+ * (hw/gpio.ts explains why). A look that came early (the shaft slowed) simply waits again.
  *
  * Sensor faults of the simulator that name the `rpm` channel act on the pulses: `dropout` swallows
  * that fraction of pulses, `stuck` freezes the line (no edges at all).
@@ -40,12 +41,12 @@ export class EmulatedTach implements GpioInput {
   private readonly callbacks: EdgeCallback[] = [];
   private readonly rng: Rng;
   private timer: Timer | undefined;
-  private level: BinaryValue = 1;
   private lastT = 0;
-  /** Unwrapped shaft angle at lastT, rad. */
-  private lastPhase = 0;
+  /** Shaft angle at lastT (the simulator's, not wrapped), rad. */
+  private lastAngle = 0;
   /** Index of the next line event: even = falling edge (pulse starts), odd = rising (pulse ends). */
   private nextEvent = 0;
+  /** The pulse in progress was swallowed (a dropout): its rising edge is too. */
   private swallowing = false;
 
   constructor(private readonly o: EmulatedTachOptions) {
@@ -64,10 +65,12 @@ export class EmulatedTach implements GpioInput {
     this.timer = undefined;
   }
 
+  /** The line now: low inside a (not swallowed) pulse, high otherwise or when unplugged. */
   async read(): Promise<BinaryValue> {
-    if (this.timer === undefined) this.begin();
-    this.check();
-    return this.connected ? this.level : 1;
+    if (!this.connected) return 1;
+    const angle = this.o.feed.stateAt(this.o.feed.clock.now()).shaftAngleRad;
+    const within = angle - Math.floor(angle / this.spacing) * this.spacing;
+    return within < this.duty * this.spacing && !this.swallowing ? 0 : 1;
   }
 
   unexport(): void {
@@ -78,66 +81,64 @@ export class EmulatedTach implements GpioInput {
     return TWO_PI / this.o.pulsesPerRev;
   }
 
-  private eventPhase(m: number): number {
-    return Math.floor(m / 2) * this.spacing + (m % 2 === 1 ? (this.o.duty ?? 0.25) * this.spacing : 0);
+  private get duty(): number {
+    return this.o.duty ?? 0.25;
+  }
+
+  private eventAngle(m: number): number {
+    return Math.floor(m / 2) * this.spacing + (m % 2 === 1 ? this.duty * this.spacing : 0);
+  }
+
+  /** Events the watchers hear: falling (even), rising (odd) or both. */
+  private watched(m: number): boolean {
+    const e = this.o.edge ?? 'falling';
+    return e === 'both' || (e === 'falling') === (m % 2 === 0);
   }
 
   private begin(): void {
     const now = this.o.feed.clock.now();
     const st = this.o.feed.stateAt(now);
     this.lastT = now;
-    this.lastPhase = st.shaftPhaseRad;
-    const k = Math.floor(this.lastPhase / this.spacing);
-    const within = this.lastPhase - k * this.spacing;
-    const inPulse = within < (this.o.duty ?? 0.25) * this.spacing;
-    this.level = inPulse ? 0 : 1;
+    this.lastAngle = st.shaftAngleRad;
+    const k = Math.floor(this.lastAngle / this.spacing);
+    const inPulse = this.lastAngle - k * this.spacing < this.duty * this.spacing;
     this.nextEvent = inPulse ? 2 * k + 1 : 2 * (k + 1);
     this.arm(st.shaftHz);
   }
 
   private arm(shaftHz: number): void {
     this.timer?.cancel();
-    if (this.callbacks.length === 0) {
-      this.timer = undefined;
-      return;
-    }
-    const hz = Math.max(shaftHz, 0.5); // a stopped shaft is still looked at twice a second
-    const toNext = ((this.eventPhase(this.nextEvent) - this.lastPhase) / (TWO_PI * hz)) * 1000;
-    const quarterRev = 250 / hz;
-    const wait = Math.max(0.05, Math.min(toNext + 0.01, quarterRev));
+    this.timer = undefined;
+    if (this.callbacks.length === 0) return;
+    let m = this.nextEvent;
+    while (!this.watched(m)) m++;
+    const radPerMs = (TWO_PI * Math.max(shaftHz, 0)) / 1000;
+    const toEdge = radPerMs > 0 ? (this.eventAngle(m) - this.lastAngle) / radPerMs : Infinity;
+    // Just past the predicted instant (so the edge has happened), and at least twice a second.
+    const wait = Math.max(0.01, Math.min(toEdge + 0.005, 500));
     this.timer = this.o.feed.clock.setTimeout(() => {
       this.timer = undefined;
       this.check();
     }, wait);
   }
 
-  /** Moves the line to now, emitting the edges passed since the last check. */
+  /** Moves the line to now, emitting the edges passed since the last look, and waits for the next. */
   private check(): void {
     const now = this.o.feed.clock.now();
-    if (now > this.lastT) {
-      const st = this.o.feed.stateAt(now);
-      const wrappedLast = this.lastPhase % TWO_PI;
-      let d = st.shaftPhaseRad - wrappedLast;
-      if (d < 0) d += TWO_PI; // the shaft only turns forward; checks are < 1/2 rev apart
-      const newPhase = this.lastPhase + d;
-      const frozen = this.rpmFault();
-      while (this.eventPhase(this.nextEvent) <= newPhase) {
+    const st = this.o.feed.stateAt(now);
+    const angle = st.shaftAngleRad;
+    if (now > this.lastT && angle > this.lastAngle) {
+      const fault = this.rpmFault();
+      const d = angle - this.lastAngle;
+      while (this.eventAngle(this.nextEvent) <= angle) {
         const m = this.nextEvent++;
-        const phi = this.eventPhase(m);
-        const at = d > 0 ? this.lastT + ((phi - this.lastPhase) / d) * (now - this.lastT) : now;
-        this.edge(m % 2 === 1 ? 1 : 0, at, frozen);
+        const at = this.lastT + ((this.eventAngle(m) - this.lastAngle) / d) * (now - this.lastT);
+        this.edge(m, at, fault);
       }
-      this.lastT = now;
-      this.lastPhase = newPhase;
-      // Keep the unwrapped angle small enough for exact arithmetic: shift both by whole revolutions.
-      if (this.lastPhase > 1e6) {
-        const revs = Math.floor(this.lastPhase / TWO_PI);
-        const pulses = revs * this.o.pulsesPerRev;
-        this.lastPhase -= revs * TWO_PI;
-        this.nextEvent -= 2 * pulses;
-      }
-      this.arm(st.shaftHz);
-    } else if (this.timer === undefined) this.arm(this.o.feed.stateAt(now).shaftHz);
+    }
+    this.lastT = now;
+    this.lastAngle = angle;
+    this.arm(st.shaftHz);
   }
 
   /** 'stuck' on rpm freezes the line; 'dropout' on rpm swallows that fraction of pulses. */
@@ -152,13 +153,11 @@ export class EmulatedTach implements GpioInput {
     return { stuck, dropout };
   }
 
-  private edge(value: BinaryValue, at: number, fault: { stuck: boolean; dropout: number }): void {
-    if (value === 0) this.swallowing = !this.connected || fault.stuck || (fault.dropout > 0 && (fault.dropout >= 1 || this.rng.next() < fault.dropout));
-    if (this.swallowing) return;
-    this.level = value;
-    const edge = this.o.edge ?? 'falling';
-    if (edge !== 'both' && (edge === 'falling') !== (value === 0)) return;
+  private edge(m: number, at: number, fault: { stuck: boolean; dropout: number }): void {
+    if (m % 2 === 0) this.swallowing = !this.connected || fault.stuck || (fault.dropout > 0 && (fault.dropout >= 1 || this.rng.next() < fault.dropout));
+    if (this.swallowing || !this.watched(m)) return;
     this.edges++;
+    const value: BinaryValue = m % 2 === 0 ? 0 : 1;
     for (const cb of [...this.callbacks]) cb(null, value, at);
   }
 }
