@@ -9,8 +9,10 @@ import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
 import { runCommand } from './run.js';
 import { configCommand } from './config.js';
+import { faultCommand } from './fault.js';
+import { probeCommand } from './probe.js';
 
-const COMMANDS: Command[] = [runCommand, dataCommand, trainCommand, evaluateCommand, configCommand];
+const COMMANDS: Command[] = [runCommand, dataCommand, trainCommand, evaluateCommand, configCommand, probeCommand, faultCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

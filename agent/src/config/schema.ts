@@ -522,10 +522,10 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         arg: 'hardware-ads1115-fsr-v',
       },
       dataRate: {
-        doc: 'ADS1115 data rate, samples/s (8, 16, 32, 64, 128, 250, 475, 860); a single-shot conversion must fit in half a profile period.',
+        doc: 'ADS1115 data rate, samples/s (8, 16, 32, 64, 128, 250, 475, 860). A conversion averages its input over 1/rate: 128 (7.8 ms) filters most of a 50 Hz supply’s 100 Hz ripple and fits in half of the shortest profile period (20 ms), as a single-shot conversion must.',
         format: 'number-choice',
         choices: [8, 16, 32, 64, 128, 250, 475, 860],
-        default: 860,
+        default: 128,
         env: 'ANOMALY_HARDWARE_ADS1115_DATA_RATE',
         arg: 'hardware-ads1115-data-rate',
       },

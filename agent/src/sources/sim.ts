@@ -60,10 +60,8 @@ export class SimSource implements SampleSource {
   private log: Logger = silentLogger;
   private rig: Rig | undefined;
   private motor: MotorSimulator | undefined;
-  private burst: BurstLog | undefined;
-  private cmdTopic = '';
+  private listener: CommandListener | undefined;
   private running = false;
-  private readonly onMessage = (t: string, payload: Buffer) => this.message(t, payload);
 
   constructor(private readonly o: SimSourceOptions) {
     this.inner = new HardwareSource({
@@ -111,28 +109,16 @@ export class SimSource implements SampleSource {
     await this.inner.start();
     this.running = true;
     for (const c of initial) this.command(c);
-    const { client } = this.o;
-    if (client) {
-      this.cmdTopic = topic(this.o.prefix ?? 'anomaly', checkLevel('device id', this.o.device ?? ''), 'fault');
-      this.burst = new BurstLog(this.o.clock, this.log, 'fault command refused');
-      client.on('message', this.onMessage);
-      const sub = client.subscribeAsync(this.cmdTopic, { qos: TOPICS.fault.qos }).then(
-        () => this.log.info({ topic: this.cmdTopic }, 'listening for fault commands'),
-        (err: unknown) => this.log.error({ topic: this.cmdTopic }, `cannot subscribe to fault commands: ${(err as Error).message}`),
-      );
-      if (client.connected) await sub;
+    if (this.o.client) {
+      this.listener = new CommandListener({ client: this.o.client, prefix: this.o.prefix, device: this.o.device, clock: this.o.clock, log: this.log, apply: (c) => this.command(c) });
+      await this.listener.start();
     }
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    const c = this.o.client;
-    if (c) {
-      c.removeListener('message', this.onMessage);
-      this.burst?.flush();
-      if (c.connected && !c.disconnecting) await c.unsubscribeAsync(this.cmdTopic).catch(() => {});
-    }
+    await this.listener?.stop();
     await this.inner.stop();
   }
 
@@ -203,24 +189,73 @@ export class SimSource implements SampleSource {
     };
   }
 
+}
+
+export interface CommandListenerOptions {
+  client: MqttClient;
+  prefix?: string;
+  device?: string;
+  clock: Clock;
+  log: Logger;
+  /** Applies a checked command; may throw (logged). */
+  apply: (c: FaultCommand) => unknown;
+}
+
+/**
+ * Takes fault commands from `<prefix>/<dev>/cmd/fault` on the daemon's client: parsed and checked
+ * (parseFaultCommand), refused ones logged once per burst, never thrown into mqtt.js.
+ */
+export class CommandListener {
+  readonly topic: string;
+  private readonly burst: BurstLog;
+  private readonly onMessage = (t: string, payload: Buffer) => this.message(t, payload);
+  private listening = false;
+
+  constructor(private readonly o: CommandListenerOptions) {
+    this.topic = topic(o.prefix ?? 'anomaly', checkLevel('device id', o.device ?? ''), 'fault');
+    this.burst = new BurstLog(o.clock, o.log, 'fault command refused');
+  }
+
+  async start(): Promise<void> {
+    const { client, log } = this.o;
+    this.listening = true;
+    client.on('message', this.onMessage);
+    const sub = client.subscribeAsync(this.topic, { qos: TOPICS.fault.qos }).then(
+      () => log.info({ topic: this.topic }, 'listening for fault commands'),
+      (err: unknown) => log.error({ topic: this.topic }, `cannot subscribe to fault commands: ${(err as Error).message}`),
+    );
+    if (client.connected) await sub;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
+    const c = this.o.client;
+    c.removeListener('message', this.onMessage);
+    this.burst.flush();
+    if (c.connected && !c.disconnecting) await c.unsubscribeAsync(this.topic).catch(() => {});
+  }
+
   private message(t: string, payload: Buffer): void {
     try {
-      if (t !== this.cmdTopic || !this.running) return;
+      if (t !== this.topic || !this.listening) return;
       let body: unknown;
       try {
         body = JSON.parse(payload.toString('utf8'));
       } catch {
-        this.burst?.note('bad_json', { topic: t, bytes: payload.length });
+        this.burst.note('bad_json', { topic: t, bytes: payload.length });
         return;
       }
       const c = parseFaultCommand(body);
       if (typeof c === 'string') {
-        this.burst?.note('invalid', { topic: t, why: c });
+        this.burst.note('invalid', { topic: t, why: c });
         return;
       }
-      this.command(c);
+      void Promise.resolve()
+        .then(() => this.o.apply(c))
+        .catch((err: unknown) => this.o.log.error({ topic: t }, `fault command failed: ${(err as Error).message}`));
     } catch (err) {
-      this.log.error({ topic: t }, `fault command failed: ${(err as Error).message}`);
+      this.o.log.error({ topic: t }, `fault command failed: ${(err as Error).message}`);
     }
   }
 }

@@ -5,12 +5,19 @@ import { readWordBE, writeWordBE } from '../i2c.js';
 import { EmulatedAds1115 } from '../emulated/ads1115.js';
 import { EmulatedI2cBus } from '../emulated/bus.js';
 import { runClock } from '../run-clock.js';
+import { MotorFeed } from '../emulated/motor-feed.js';
+import { PROFILES } from '../../core/profiles.js';
+import { MotorSimulator } from '../../sim/motor.js';
+
+const T0 = Date.UTC(2024, 0, 8, 6);
 import { Ads1115, type Ads1115Options } from './ads1115.js';
 
-function setup(volts: { a0?: number; a1?: number } = {}, opts: Partial<Ads1115Options> = {}, vdd = 3.3) {
-  const clock = new ManualClock(1_700_000_000_000);
+function setup(volts: { a0?: number | ((t: number) => number); a1?: number } = {}, opts: Partial<Ads1115Options> = {}, vdd = 3.3) {
+  const clock = new ManualClock(T0);
+  const feed = new MotorFeed(new MotorSimulator({ profile: PROFILES.rpm_600, seed: 2, startMs: T0 }), clock);
   const input = { a0: volts.a0 ?? 2.3, a1: volts.a1 ?? 0 };
-  const chip = new EmulatedAds1115({ clock, vdd, inputs: { 0: () => input.a0, 1: () => input.a1 } });
+  // Test inputs: fixed volts, or a function of time (the sub-samples of a conversion see it move).
+  const chip = new EmulatedAds1115({ feed, vdd, inputs: { 0: (_, t) => (typeof input.a0 === 'number' ? input.a0 : input.a0(t)), 1: () => input.a1 } });
   const bus = new EmulatedI2cBus().attach(0x48, chip);
   const driver = new Ads1115({ bus, clock, address: 0x48, fsrV: 4.096, dataRate: 860, mode: 'single', input: 'AIN0', ratio: 100, periodMs: 20, ...opts });
   return { clock, chip, bus, driver, input };
@@ -20,7 +27,7 @@ function setup(volts: { a0?: number; a1?: number } = {}, opts: Partial<Ads1115Op
 async function readOnce(clock: ManualClock, d: Ads1115): Promise<Float64Array | null> {
   const p = d.read();
   p.catch(() => {}); // a rejection is the caller's to assert, after the clock has run
-  await runClock(clock, 5);
+  await runClock(clock, 20);
   return p;
 }
 
@@ -106,6 +113,27 @@ test('ADS1115: single-shot waits the conversion time on the clock; continuous re
   await runClock(c.clock, 2);
   const v = await c.driver.read();
   assert.ok(Math.abs(v![0]! - 230) < 1e-9);
+});
+
+test('ADS1115: a conversion averages its input over 1/DR, as the delta-sigma part does: ripple faster than the data rate is filtered', async () => {
+  // 2.3 V with 0.3 V of 100 Hz ripple (an RMS front end's residual at 2 × 50 Hz).
+  const ripple = (t: number) => 2.3 + 0.3 * Math.sin((2 * Math.PI * 100 * t) / 1000);
+  const spread = async (dataRate: number) => {
+    const { clock, driver } = setup({ a0: ripple }, { dataRate, periodMs: 50 });
+    await driver.init();
+    const v: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      await runClock(clock, 3.7); // conversions start at every phase of the ripple
+      v.push((await readOnce(clock, driver))![0]!);
+    }
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    return { mean: m, std: Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length) };
+  };
+  const fast = await spread(860); // 1.16 ms: the ripple passes almost whole (boxcar gain 0.98)
+  const slow = await spread(128); // 7.8 ms: boxcar gain |sin(π·100·0.0078)/(π·100·0.0078)| = 0.26
+  assert.ok(Math.abs(fast.std - (0.3 * 100 * 0.98) / Math.SQRT2) < 3, `860 SPS: std ${fast.std.toFixed(2)} V`);
+  assert.ok(slow.std < 0.4 * fast.std, `128 SPS: std ${slow.std.toFixed(2)} V vs ${fast.std.toFixed(2)} V at 860 SPS`);
+  assert.ok(Math.abs(slow.mean - 230) < 2 && Math.abs(fast.mean - 230) < 3);
 });
 
 test('ADS1115: a power-cycled part is configured again by the next single-shot read, and detected in continuous mode', async () => {

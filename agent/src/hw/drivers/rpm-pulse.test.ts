@@ -82,9 +82,11 @@ test('rpm: slowing down is bounded by the open interval; no edge for timeoutMs r
   pin.edge();
   clock.advance(100);
   assert.equal((await driver.read())![0], 600, 'the open interval equals the period: the measurement stands');
-  clock.advance(200); // 300 ms since the last edge, 3× the period: at most 200 rpm
-  assert.equal((await driver.read())![0], 200);
-  clock.advance(701);
+  clock.advance(200); // 300 ms since the last edge: 3× the period but not 250 ms more than one — a late edge, maybe
+  assert.equal((await driver.read())![0], 600);
+  clock.advance(100); // 400 ms: the shaft is slowing down: at most 150 rpm
+  assert.equal((await driver.read())![0], 150);
+  clock.advance(601);
   assert.equal((await driver.read())![0], 0, 'stopped');
   const fresh = hand({ timeoutMs: 1000 });
   await fresh.driver.init();

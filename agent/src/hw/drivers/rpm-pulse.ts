@@ -10,8 +10,8 @@
  *     rpm = 60 000 · k / (pulsesPerRev · (t_last − t_last−k))      (times in ms)
  *
  * When the shaft slows down or stops, the open interval since the last edge bounds the speed from
- * above once it is clearly longer than the measured periods: rpm ≤ 60 000 / (pulsesPerRev · (now −
- * t_last)); after `timeoutMs` without an edge the speed is 0. A pickup that has not yet seen two edges
+ * above once it is clearly longer than the measured periods (twice, and 250 ms more than one):
+ * rpm ≤ 60 000 / (pulsesPerRev · (now − t_last)); after `timeoutMs` without an edge the speed is 0. A pickup that has not yet seen two edges
  * since start reads nothing (null), not an invented 0 — unless `timeoutMs` has passed.
  *
  * On hardware, onoff reports an edge when its epoll callback runs, so event-loop delays (a scoring
@@ -23,8 +23,13 @@ import { CheckError } from '../i2c.js';
 import type { BinaryValue, GpioInput } from '../gpio.js';
 import type { Driver } from './driver.js';
 
-/** The open interval must be this much longer than the measured period before it bounds the speed. */
-const SLOWDOWN_FACTOR = 1.5;
+/**
+ * The open interval bounds the speed only once it is clearly longer than the measured period — this
+ * many periods, and at least SLOWDOWN_MIN_MS beyond one — so an edge reported late (an event loop
+ * busy for a moment) is not taken for a shaft slowing down.
+ */
+const SLOWDOWN_FACTOR = 2;
+const SLOWDOWN_MIN_MS = 250;
 
 export interface RpmPulseOptions {
   input: GpioInput;
@@ -94,7 +99,8 @@ export class RpmPulse implements Driver {
     const ppr = this.o.pulsesPerRev;
     let rpm = (60_000 * k) / (ppr * span);
     const open = now - this.at(0);
-    if (open > SLOWDOWN_FACTOR * (span / k)) rpm = Math.min(rpm, 60_000 / (ppr * open));
+    const period = span / k;
+    if (open > Math.max(SLOWDOWN_FACTOR * period, period + SLOWDOWN_MIN_MS)) rpm = Math.min(rpm, 60_000 / (ppr * open));
     return Float64Array.of(rpm);
   }
 

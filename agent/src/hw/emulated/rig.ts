@@ -5,7 +5,7 @@
  * The drivers talk to `bus` and `tach` exactly as they would to /dev/i2c-1 and a GPIO pin.
  */
 import type { Clock } from '../../core/clock.js';
-import type { MotorSimulator } from '../../sim/motor.js';
+import type { MotorReading, MotorSimulator } from '../../sim/motor.js';
 import type { Edge } from '../gpio.js';
 import { EmulatedAds1115 } from './ads1115.js';
 import { EmulatedAdxl345 } from './adxl345.js';
@@ -47,7 +47,7 @@ export function buildRig(o: RigOptions): Rig {
   const addresses = { adxl345: o.addresses?.adxl345 ?? 0x53, ads1115: o.addresses?.ads1115 ?? 0x48, mcp9808: o.addresses?.mcp9808 ?? 0x18 };
   const ratio = o.voltageRatio ?? 100;
   const accel = new EmulatedAdxl345(feed);
-  const adc = new EmulatedAds1115({ clock: o.clock, inputs: { [o.voltageInput ?? 0]: (t: number) => feed.readingAt(t).voltage / ratio } });
+  const adc = new EmulatedAds1115({ feed, inputs: { [o.voltageInput ?? 0]: (r: MotorReading) => r.voltage / ratio } });
   const temp = new EmulatedMcp9808(feed);
   const tach = new EmulatedTach({ feed, pulsesPerRev: o.pulsesPerRev ?? 1, edge: o.edge ?? 'falling', seed: o.seed });
   const bus = new EmulatedI2cBus({ seed: o.seed });
