@@ -83,21 +83,20 @@ describe('npm start on its defaults: the sim source end to end', () => {
         const maxRatio = Math.max(...heard.scores.map((s) => s.score / s.threshold));
         t.diagnostic(`healthy: ${heard.scores.length} windows, highest score ${(100 * maxRatio).toFixed(0)} % of its threshold`);
 
-        // Fault on: bearing, obvious.
-        const tOn = Date.now();
+        // Fault on: bearing, obvious. Windows are counted from the instant the sim switched it on (its log line).
         assert.match(await faultCli(port, 'on', 'bearing', 'obvious'), /^anomaly\/motor-1\/cmd\/fault \{"action":"on","fault":"bearing","intensity":"obvious"\}/);
+        const tOn = (await daemon.waitForLog("'fault on: bearing/obvious'", (l) => l.msg === 'fault on: bearing/obvious', 10_000)).time;
         const raised = await waitFor('an alert raised', () => heard.alerts.find((a) => a.state === 'raised'), 30_000);
         const toRaise = windowsBetween(heard, raised.model, tOn, raised.at);
         t.diagnostic(`fault on → ${raised.model} raised after ${toRaise} of its windows (${((raised.at - tOn) / 1000).toFixed(1)} s), top ${raised.topFeatures.map((f) => f.feature).join(', ')}`);
         assert.ok(toRaise <= RAISE_WITHIN, `raised after ${toRaise} windows (bound ${RAISE_WITHIN})`);
         assert.ok(['vibration', 'multi-feature'].includes(raised.model));
         assert.ok(raised.topFeatures.some((f) => f.feature.startsWith('accel_')));
-        await daemon.waitForLog("'fault on: bearing/obvious'", (l) => l.msg === 'fault on: bearing/obvious', 5000);
 
         // Fault off: every raised episode clears.
         await new Promise((r) => setTimeout(r, 3000)); // let every model that will raise, raise
-        const tOff = Date.now();
         await faultCli(port, 'off');
+        const tOff = (await daemon.waitForLog("'fault off: all'", (l) => l.msg === 'fault off: all', 10_000)).time;
         const raisedIds = () => heard.alerts.filter((a) => a.state === 'raised').map((a) => a.id);
         await waitFor('every raised alert cleared', () => raisedIds().every((id) => heard.alerts.some((a) => a.id === id && a.state === 'cleared')), 60_000);
         for (const c of heard.alerts.filter((a) => a.state === 'cleared')) {
