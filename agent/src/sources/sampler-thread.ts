@@ -45,7 +45,7 @@ export type FromWorker =
   | { type: 'stopped' };
 
 /** Messages to the worker. */
-export type ToWorker = { type: 'command'; id: number; command: FaultCommand } | { type: 'stop' };
+export type ToWorker = { type: 'command'; id: number; command: FaultCommand } | { type: 'stop'; keepThread: boolean };
 
 export interface ThreadedSourceOptions extends Omit<WorkerConfig, 'logLevel'> {
   clock: Clock;
@@ -132,11 +132,16 @@ export class ThreadedSource implements SampleSource {
     const w = this.worker;
     if (!w) return;
     const gone = new Promise<void>((resolve) => (this.stopped = resolve));
-    w.postMessage({ type: 'stop' } satisfies ToWorker);
-    // The worker stops its sampler and exits; if it does not within 2 s, it is terminated.
-    const timer = setTimeout(() => void w.terminate(), 2000);
+    // i2c-bus and epoll (under onoff) are native addons that are not context-aware: a thread that
+    // loaded them takes the process down when it ends (Node 20: SIGSEGV at the thread's teardown).
+    // So the hardware thread stops sampling, closes the bus and pins, and stays — idle, not holding
+    // the process — until the process exits. The sim thread loads neither, and ends.
+    const keepThread = this.o.kind === 'hardware';
+    w.postMessage({ type: 'stop', keepThread } satisfies ToWorker);
+    const timer = keepThread ? undefined : setTimeout(() => void w.terminate(), 2000);
     await gone;
     clearTimeout(timer);
+    if (keepThread) w.unref();
     this.worker = undefined;
   }
 
@@ -166,6 +171,9 @@ export class ThreadedSource implements SampleSource {
         else p?.resolve(m.result ?? '');
         break;
       }
+      case 'stopped':
+        this.stopped?.();
+        break;
       default:
         break;
     }

@@ -59,7 +59,7 @@ async function main(): Promise<void> {
         .catch((err: unknown) => log.error({ err: (err as Error).message }, 'source did not stop cleanly'))
         .finally(() => {
           send({ type: 'stopped' });
-          port.close();
+          if (!m.keepThread) port.close(); // see ThreadedSource.stop for why the hardware thread stays
         });
       return;
     }
