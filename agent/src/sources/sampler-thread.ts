@@ -109,7 +109,8 @@ export class ThreadedSource implements SampleSource {
         this.exited(code);
       });
     }).catch(async (err: Error) => {
-      await worker.terminate();
+      if (this.o.kind === 'hardware') worker.unref(); // must not end: see stop()
+      else await worker.terminate();
       this.worker = undefined;
       throw err;
     });

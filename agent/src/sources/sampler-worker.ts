@@ -39,6 +39,10 @@ async function main(): Promise<void> {
     await source.start();
   } catch (err) {
     send({ type: 'failed', message: (err as Error).message });
+    // A hardware thread may have loaded i2c-bus or epoll by now; it must not end (see
+    // ThreadedSource.stop), so it keeps listening — and the main thread unrefs it.
+    if (cfg.kind === 'hardware') port.on('message', () => {});
+    else port.close();
     return;
   }
   let last = '';
