@@ -16,7 +16,7 @@ function cli(...args: string[]) {
 test('--help lists every command and each command answers --help', () => {
   const top = cli('--help');
   assert.equal(top.code, 0);
-  for (const c of ['run', 'config', 'data', 'train', 'evaluate']) {
+  for (const c of ['run', 'config', 'data', 'train', 'evaluate', 'probe', 'fault']) {
     assert.match(top.out, new RegExp(`^  ${c} `, 'm'));
     const sub = cli(c, '--help');
     assert.equal(sub.code, 0, `${c} --help`);
@@ -54,4 +54,20 @@ test('training on a malformed CSV fails with the file and line, not a stack trac
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+});
+
+test('probe --sim identifies the emulated parts and prints their config; fault checks its words before connecting', () => {
+  const p = cli('probe', '--sim');
+  assert.equal(p.code, 0, p.err);
+  assert.match(p.out, /^ {2}0x18 {2}MCP9808 {2}manufacturer 0x0054, device 0x04/m);
+  assert.match(p.out, /^ {2}0x48 {2}ADS1115 /m);
+  assert.match(p.out, /^ {2}0x53 {2}ADXL345 {2}DEVID 0xE5$/m);
+  const snippet = JSON.parse(p.out.slice(p.out.indexOf('{')));
+  assert.deepEqual(snippet, { source: { kind: 'hardware' }, hardware: { i2cBus: 1, adxl345: { address: '0x53' }, ads1115: { address: '0x48' }, mcp9808: { address: '0x18' } } });
+  const bad = cli('fault', 'on', 'bearing', 'severe', '--mqtt-url', 'mqtt://127.0.0.1:1');
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /intensity must be one of subtle, moderate, obvious, got "severe"/);
+  const down = cli('fault', 'off', '--mqtt-url', 'mqtt://127.0.0.1:1');
+  assert.equal(down.code, 1);
+  assert.match(down.err, /ECONNREFUSED/);
 });

@@ -10,8 +10,10 @@ import { evaluateCommand } from './evaluate.js';
 import { runCommand } from './run.js';
 import { configCommand } from './config.js';
 import { modelsCommand } from './models.js';
+import { faultCommand } from './fault.js';
+import { probeCommand } from './probe.js';
 
-const COMMANDS: Command[] = [runCommand, dataCommand, trainCommand, evaluateCommand, modelsCommand, configCommand];
+const COMMANDS: Command[] = [runCommand, dataCommand, trainCommand, evaluateCommand, modelsCommand, configCommand, probeCommand, faultCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

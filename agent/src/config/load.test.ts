@@ -105,7 +105,13 @@ test('each bad value is a ConfigError naming the key path, why, and where the va
   oneProblem({ argv: ['--detector-raise-k', '6'] }, /^detector\.raiseK: 6 is more than detector\.raiseN \(5\)/);
   oneProblem({ argv: ['--models-dir', join(dir, 'no-such-dir')] }, /^models\.dir: .*no-such-dir: no such file or directory \(from --models-dir\)$/);
   oneProblem({ argv: ['--models-dir', file({})] }, /^models\.dir: .* is not a directory/);
-  oneProblem({ argv: ['--source-replay-file', join(dir, 'missing.csv')] }, /^source\.replay\.file: .*missing\.csv: no such file or directory/);
+  oneProblem({ argv: ['--source-kind', 'replay', '--source-replay-file', join(dir, 'missing.csv')] }, /^source\.replay\.file: .*missing\.csv: no such file or directory/);
+  oneProblem({ argv: ['--hardware-adxl345-address', '0x54'] }, /^hardware\.adxl345\.address: must be one of 0x53, 0x1D \(the addresses the part can be strapped to\): value was 84 \(from --hardware-adxl345-address\)$/);
+  oneProblem({ env: { ANOMALY_HARDWARE_ADXL345_ODR_HZ: '300' } }, /^hardware\.adxl345\.odrHz: must be one of 3200, 1600, 800, 400, 200, 100, 50, 25, 12\.5/);
+  oneProblem({ argv: ['--source-sim-faults', 'bearing:severe'] }, /^source\.sim\.faults: 'bearing:severe': intensity must be one of subtle, moderate, obvious, got "severe"/);
+  oneProblem({ argv: ['--source-sim-load', 'full'] }, /^source\.sim\.load: must be 'auto' \(the simulator's schedule of load changes\) or a fraction of rated load within 0\.\.1\.2/);
+  oneProblem({ argv: ['--hardware-error-ms', '400'] }, /^hardware\.errorMs: 400 is not longer than hardware\.staleMs \(500\)/);
+  oneProblem({ argv: ['--sensors', '{"current": {"channels": ["current"]}}', '--models-enabled', ''] }, /^sensors: source sim: sensor 'current': no driver gives channel 'current'/);
   oneProblem({ argv: ['--models-profile', 'rpm_900'] }, /^models\.profile: must be one of the possible values: \["rpm_600","rpm_1200"\]/);
   oneProblem({ argv: ['--models-enabled', 'vibration,spin'] }, /^models\.enabled: unknown model type "spin"/);
   oneProblem({ env: { ANOMALY_SENSORS: '{not json' } }, /^sensors: must be an object.* \(from ANOMALY_SENSORS\)$/);

@@ -10,6 +10,7 @@ import convict from 'convict';
 import { isLoopback } from '../../../broker/src/acl.js';
 import { MODEL_FEATURES } from '../core/profiles.js';
 import { channelIndex } from '../core/sample.js';
+import { planParts } from '../hw/build.js';
 import { KEYS, SCHEMA, isPlainObject, registerFormats, type AgentConfig, type KeySpec } from './schema.js';
 
 export type { AgentConfig } from './schema.js';
@@ -264,6 +265,17 @@ function crossChecks(c: AgentConfig, bad: ReadonlySet<string>, explicit: (path: 
   const { raiseK, raiseN } = c.detector;
   if (valid('detector.raiseK', 'detector.raiseN') && raiseK > raiseN) {
     out.push(['detector.raiseK', `${raiseK} is more than detector.raiseN (${raiseN}): k of the last n windows could never be over the threshold`]);
+  }
+
+  if (valid('hardware.staleMs', 'hardware.errorMs') && c.hardware.errorMs <= c.hardware.staleMs) {
+    out.push(['hardware.errorMs', `${c.hardware.errorMs} is not longer than hardware.staleMs (${c.hardware.staleMs}): a sensor goes stale before it is in error`]);
+  }
+  if ((c.source.kind === 'sim' || c.source.kind === 'hardware') && valid('sensors')) {
+    try {
+      planParts(c.sensors);
+    } catch (err) {
+      out.push(['sensors', `source ${c.source.kind}: ${(err as Error).message}`]);
+    }
   }
 
   if (valid('models.dir')) {

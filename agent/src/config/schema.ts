@@ -13,8 +13,11 @@ import { DEFAULT_SENSORS, channelIndex, type SensorSpec } from '../core/sample.j
 import type { BackendPreference } from '../model/backend.js';
 import type { ScorerEngine } from '../model/scorer.js';
 import type { TimeFormat } from '../preprocess/csv.js';
+import type { HardwareSettings } from '../hw/build.js';
+import type { SimSettings } from '../sources/sim.js';
+import { parseFaultList } from '../sources/sim-command.js';
 
-export const SOURCE_KINDS = ['replay', 'mqtt', 'sim'] as const;
+export const SOURCE_KINDS = ['replay', 'mqtt', 'sim', 'hardware'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -52,7 +55,9 @@ export interface AgentConfig {
       timeFormat: TimeFormat;
       columns: Record<string, string>;
     };
+    sim: SimSettings;
   };
+  hardware: HardwareSettings;
   scorer: { engine: ScorerEngine; backend: BackendPreference; maxBatch: number };
   detector: { raiseK: number; raiseN: number; clearM: number; clearRatio: number; cooldownMs: number };
   publish: { telemetryIntervalMs: number; scores: boolean };
@@ -70,10 +75,14 @@ export interface AgentConfig {
 // read stays a string, and validation then names the key. Integer/number formats read `min`, `max`
 // and `gt` from the key's schema entry.
 
-type Item = { min?: number; max?: number; gt?: number };
+type Item = { min?: number; max?: number; gt?: number; choices?: readonly number[] };
 
 const NUMBER_RE = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
 const toNumber = (v: unknown) => (typeof v === 'string' && NUMBER_RE.test(v) ? Number(v) : v);
+const HEX_RE = /^\s*0x[0-9a-f]+\s*$/i;
+/** A number, or a hex string like '0x53' (I2C addresses are written so in data sheets and i2cdetect). */
+const toAddress = (v: unknown) => (typeof v === 'string' && HEX_RE.test(v) ? Number.parseInt(v.trim(), 16) : toNumber(v));
+const hex2 = (n: number) => '0x' + n.toString(16).toUpperCase().padStart(2, '0');
 const toJson = (v: unknown) => {
   if (typeof v !== 'string') return v;
   try {
@@ -216,6 +225,38 @@ export const FORMATS: Record<string, convict.Format> = {
       if (p) fail(p);
     },
     coerce: toJson,
+  },
+  /** A value from the key's `choices` (env and flags give text: '100' is 100). */
+  'number-choice': {
+    validate: (v, s) => {
+      const choices = (s as Item).choices ?? [];
+      if (typeof v !== 'number' || !choices.includes(v)) fail(`must be one of ${choices.join(', ')}`);
+    },
+    coerce: toNumber,
+  },
+  /** An I2C address from the key's `choices`, as a number or '0x..'. */
+  'i2c-address': {
+    validate: (v, s) => {
+      const choices = (s as Item).choices ?? [];
+      if (typeof v !== 'number' || !choices.includes(v)) fail(`must be one of ${choices.map(hex2).join(', ')} (the addresses the part can be strapped to)`);
+    },
+    coerce: toAddress,
+  },
+  /** 'auto' or a load fraction 0..1.2. */
+  load: {
+    validate: (v) => {
+      if (v === 'auto') return;
+      if (typeof v !== 'number' || !(v >= 0 && v <= 1.2)) fail("must be 'auto' (the simulator's schedule of load changes) or a fraction of rated load within 0..1.2");
+    },
+    coerce: toNumber,
+  },
+  /** 'kind:intensity[:channel+channel]' joined by commas, or ''. */
+  'fault-list': {
+    validate: (v) => {
+      if (typeof v !== 'string') fail('must be a string');
+      const r = parseFaultList(v);
+      if (typeof r === 'string') fail(r);
+    },
   },
   'column-map': {
     validate: (v) => {
@@ -392,9 +433,9 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
   },
   source: {
     kind: {
-      doc: 'Where samples come from: replay (a CSV file), mqtt (<prefix>/<dev>/ingest/<sensor>) or sim (the motor simulator).',
+      doc: 'Where samples come from: sim (the sensor drivers on emulated chips driven by the motor simulator; no hardware needed), hardware (the drivers on the I2C bus and GPIO pin of hardware.*), replay (a CSV file) or mqtt (<prefix>/<dev>/ingest/<sensor>).',
       format: [...SOURCE_KINDS],
-      default: 'replay',
+      default: 'sim',
       env: 'ANOMALY_SOURCE_KIND',
       arg: 'source-kind',
     },
@@ -438,6 +479,230 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         env: 'ANOMALY_SOURCE_REPLAY_COLUMNS',
         arg: 'source-replay-columns',
       },
+    },
+    sim: {
+      seed: {
+        doc: "Seed of the simulated motor (its machine constants, noise and load schedule): the same seed gives the same motor.",
+        format: 'integer-range',
+        min: 0,
+        max: 4294967295,
+        default: 1,
+        env: 'ANOMALY_SOURCE_SIM_SEED',
+        arg: 'source-sim-seed',
+      },
+      load: {
+        doc: "Motor load, fraction of rated torque (0..1.2), or auto: the simulator's seeded schedule of load steps and ramps every few minutes, as in the training data.",
+        format: 'load',
+        default: 'auto',
+        env: 'ANOMALY_SOURCE_SIM_LOAD',
+        arg: 'source-sim-load',
+      },
+      ambientC: {
+        doc: 'Ambient temperature around the simulated motor, °C.',
+        format: 'number-range',
+        min: -20,
+        max: 60,
+        default: 25,
+        env: 'ANOMALY_SOURCE_SIM_AMBIENT_C',
+        arg: 'source-sim-ambient-c',
+      },
+      faults: {
+        doc: "Simulated faults on from the start: kind:intensity[:channel+channel] joined by commas (e.g. bearing:obvious or stuck:moderate:voltage); '' none. At run time: anomaly-agent fault, or <prefix>/<dev>/cmd/fault.",
+        format: 'fault-list',
+        default: '',
+        env: 'ANOMALY_SOURCE_SIM_FAULTS',
+        arg: 'source-sim-faults',
+      },
+      i2cErrorRate: {
+        doc: 'Fraction of the emulated I2C transfers that fail with EIO (0..1), to watch the retries and health states work.',
+        format: 'number-range',
+        min: 0,
+        max: 1,
+        default: 0,
+        env: 'ANOMALY_SOURCE_SIM_I2C_ERROR_RATE',
+        arg: 'source-sim-i2c-error-rate',
+      },
+    },
+  },
+  hardware: {
+    i2cBus: {
+      doc: 'I2C bus number: /dev/i2c-<n> (1 on a Raspberry Pi: header pins 3 SDA, 5 SCL). Used by source.kind hardware and by probe.',
+      format: 'integer-range',
+      min: 0,
+      default: 1,
+      env: 'ANOMALY_HARDWARE_I2C_BUS',
+      arg: 'hardware-i2c-bus',
+    },
+    adxl345: {
+      address: {
+        doc: 'ADXL345 accelerometer address: 0x53 (ALT ADDRESS to GND) or 0x1D (to VDD). A number or "0x..".',
+        format: 'i2c-address',
+        choices: [0x53, 0x1d],
+        default: 0x53,
+        docDefault: '0x53',
+        env: 'ANOMALY_HARDWARE_ADXL345_ADDRESS',
+        arg: 'hardware-adxl345-address',
+      },
+      rangeG: {
+        doc: 'ADXL345 range, ±g: 2, 4, 8 or 16. Full resolution keeps 3.9 mg/LSB at every range; ±16 g leaves room for impacts.',
+        format: 'number-choice',
+        choices: [2, 4, 8, 16],
+        default: 16,
+        env: 'ANOMALY_HARDWARE_ADXL345_RANGE_G',
+        arg: 'hardware-adxl345-range-g',
+      },
+      odrHz: {
+        doc: 'ADXL345 output data rate, Hz (3200, 1600, 800, 400, 200, 100, 50, 25, 12.5): at least one sample per profile period, and a period must fill at most 24 of the 32 FIFO entries. Samples beyond one per period feed the accel_*_rms / accel_*_peak channels.',
+        format: 'number-choice',
+        choices: [3200, 1600, 800, 400, 200, 100, 50, 25, 12.5],
+        default: 100,
+        env: 'ANOMALY_HARDWARE_ADXL345_ODR_HZ',
+        arg: 'hardware-adxl345-odr-hz',
+      },
+    },
+    ads1115: {
+      address: {
+        doc: 'ADS1115 ADC address: 0x48 (ADDR to GND), 0x49 (VDD), 0x4A (SDA), 0x4B (SCL).',
+        format: 'i2c-address',
+        choices: [0x48, 0x49, 0x4a, 0x4b],
+        default: 0x48,
+        docDefault: '0x48',
+        env: 'ANOMALY_HARDWARE_ADS1115_ADDRESS',
+        arg: 'hardware-ads1115-address',
+      },
+      fsrV: {
+        doc: 'ADS1115 full-scale range (PGA), V: 6.144, 4.096, 2.048, 1.024, 0.512, 0.256. Choose the smallest that holds the front end’s largest output (never above VDD + 0.3 V).',
+        format: 'number-choice',
+        choices: [6.144, 4.096, 2.048, 1.024, 0.512, 0.256],
+        default: 4.096,
+        env: 'ANOMALY_HARDWARE_ADS1115_FSR_V',
+        arg: 'hardware-ads1115-fsr-v',
+      },
+      dataRate: {
+        doc: 'ADS1115 data rate, samples/s (8, 16, 32, 64, 128, 250, 475, 860). A conversion averages its input over 1/rate: 128 (7.8 ms) filters most of a 50 Hz supply’s 100 Hz ripple and fits in half of the shortest profile period (20 ms), as a single-shot conversion must.',
+        format: 'number-choice',
+        choices: [8, 16, 32, 64, 128, 250, 475, 860],
+        default: 128,
+        env: 'ANOMALY_HARDWARE_ADS1115_DATA_RATE',
+        arg: 'hardware-ads1115-data-rate',
+      },
+      mode: {
+        doc: 'ADS1115 conversion mode: single (one conversion per read; every read rewrites the configuration) or continuous.',
+        format: ['single', 'continuous'],
+        default: 'single',
+        env: 'ANOMALY_HARDWARE_ADS1115_MODE',
+        arg: 'hardware-ads1115-mode',
+      },
+      input: {
+        doc: 'ADS1115 input of the voltage front end: AIN0..AIN3 against GND, or a pair AIN0-AIN1, AIN0-AIN3, AIN1-AIN3, AIN2-AIN3.',
+        format: ['AIN0', 'AIN1', 'AIN2', 'AIN3', 'AIN0-AIN1', 'AIN0-AIN3', 'AIN1-AIN3', 'AIN2-AIN3'],
+        default: 'AIN0',
+        env: 'ANOMALY_HARDWARE_ADS1115_INPUT',
+        arg: 'hardware-ads1115-input',
+      },
+      ratio: {
+        doc: 'Voltage front end (divider, or isolation module with RMS-to-DC converter): supply volts RMS per volt at the ADC input. 100: 400 V RMS reads 4.0 V.',
+        format: 'number-range',
+        gt: 0,
+        default: 100,
+        env: 'ANOMALY_HARDWARE_ADS1115_RATIO',
+        arg: 'hardware-ads1115-ratio',
+      },
+    },
+    mcp9808: {
+      address: {
+        doc: 'MCP9808 temperature sensor address: 0x18..0x1F (A2 A1 A0).',
+        format: 'i2c-address',
+        choices: [0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f],
+        default: 0x18,
+        docDefault: '0x18',
+        env: 'ANOMALY_HARDWARE_MCP9808_ADDRESS',
+        arg: 'hardware-mcp9808-address',
+      },
+      resolutionC: {
+        doc: 'MCP9808 resolution, °C: 0.5, 0.25, 0.125 or 0.0625 (conversion every 30, 65, 130, 250 ms).',
+        format: 'number-choice',
+        choices: [0.5, 0.25, 0.125, 0.0625],
+        default: 0.0625,
+        env: 'ANOMALY_HARDWARE_MCP9808_RESOLUTION_C',
+        arg: 'hardware-mcp9808-resolution-c',
+      },
+    },
+    rpm: {
+      gpio: {
+        doc: 'BCM GPIO number of the speed pickup (17 = header pin 11).',
+        format: 'integer-range',
+        min: 0,
+        max: 27,
+        default: 17,
+        env: 'ANOMALY_HARDWARE_RPM_GPIO',
+        arg: 'hardware-rpm-gpio',
+      },
+      gpioBase: {
+        doc: 'Added to the GPIO number for the sysfs interface onoff uses: 0, or 512 on Raspberry Pi OS kernels 6.6 and later (gpiochip512).',
+        format: 'integer-range',
+        min: 0,
+        default: 0,
+        env: 'ANOMALY_HARDWARE_RPM_GPIO_BASE',
+        arg: 'hardware-rpm-gpio-base',
+      },
+      pulsesPerRev: {
+        doc: 'Pulses per shaft revolution (magnets on the shaft, slots in the disc).',
+        format: 'integer-range',
+        min: 1,
+        max: 1000,
+        default: 1,
+        env: 'ANOMALY_HARDWARE_RPM_PULSES_PER_REV',
+        arg: 'hardware-rpm-pulses-per-rev',
+      },
+      edge: {
+        doc: 'Edge that marks a pulse: falling (an open-collector hall sensor pulls the line low) or rising.',
+        format: ['falling', 'rising'],
+        default: 'falling',
+        env: 'ANOMALY_HARDWARE_RPM_EDGE',
+        arg: 'hardware-rpm-edge',
+      },
+      debounceMs: {
+        doc: 'Edges closer than this to the previous one are bounces, ms; must stay under half the pulse period at 6000 rpm.',
+        format: 'number-range',
+        min: 0,
+        default: 0.5,
+        env: 'ANOMALY_HARDWARE_RPM_DEBOUNCE_MS',
+        arg: 'hardware-rpm-debounce-ms',
+      },
+      timeoutMs: {
+        doc: 'No pulse for this long reads 0 rpm (the shaft stands), ms. 2000 at 1 pulse/rev: below 30 rpm reads 0.',
+        format: 'integer-range',
+        min: 1,
+        default: 2000,
+        env: 'ANOMALY_HARDWARE_RPM_TIMEOUT_MS',
+        arg: 'hardware-rpm-timeout-ms',
+      },
+    },
+    retries: {
+      doc: 'Sampler: extra attempts after a failed read (EIO, NACK, timeout), 1 ms, 2 ms, 4 ms … apart, within the period.',
+      format: 'integer-range',
+      min: 0,
+      max: 10,
+      default: 2,
+      env: 'ANOMALY_HARDWARE_RETRIES',
+      arg: 'hardware-retries',
+    },
+    staleMs: {
+      doc: 'Sampler: a sensor with no good reading for this long is stale (status topic, /metrics), ms.',
+      format: 'integer-range',
+      min: 1,
+      default: 500,
+      env: 'ANOMALY_HARDWARE_STALE_MS',
+      arg: 'hardware-stale-ms',
+    },
+    errorMs: {
+      doc: 'Sampler: a sensor with no good reading for this long is error, ms (> hardware.staleMs).',
+      format: 'integer-range',
+      min: 1,
+      default: 5000,
+      env: 'ANOMALY_HARDWARE_ERROR_MS',
+      arg: 'hardware-error-ms',
     },
   },
   scorer: {

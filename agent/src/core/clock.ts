@@ -56,6 +56,13 @@ export class ManualClock implements Clock {
     return this.add(fn, ms, ms);
   }
 
+  /** When the next live timer is due (ms epoch), or undefined when none is pending. */
+  nextDue(): number | undefined {
+    let at: number | undefined;
+    for (const p of this.pending) if (!p.cancelled && (at === undefined || p.at < at)) at = p.at;
+    return at;
+  }
+
   /** Moves time forward by `ms`, firing every timer due on the way, in order. */
   advance(ms: number): void {
     const end = this.t + ms;

@@ -6,7 +6,7 @@ import { BrokerComponent } from '../../../broker/src/broker.js';
 import { SensorBuffer, SampleRejectedError } from '../buffer/ring.js';
 import type { AgentConfig } from '../config/schema.js';
 import { redactUrl } from '../config/load.js';
-import { systemClock, type Clock } from '../core/clock.js';
+import { systemClock, type Clock, type Timer } from '../core/clock.js';
 import type { Component } from '../core/component.js';
 import { channelIndex, type Sample } from '../core/sample.js';
 import type { AlertEvent } from '../detect/detector.js';
@@ -32,6 +32,9 @@ import { embeddedBrokerSettings, loopbackOf } from './embedded-broker.js';
 const RING_CAPACITY = 4096;
 /** How long a bundle received over MQTT has to load and score its first window before it is rolled back. */
 const UPDATE_LIVE_TIMEOUT_MS = 60_000;
+/** How often sensor health is looked at: a change is logged and published on the status topic. */
+const HEALTH_POLL_MS = 1000;
+const HEALTH_STATES: readonly SensorHealth[] = ['ok', 'stale', 'error'];
 
 export interface ControllerOptions {
   config: AgentConfig;
@@ -66,6 +69,9 @@ export class Controller {
   private stopping: Promise<void> | undefined;
   /** The last SIGHUP reload; the next one waits for it. */
   private reloading: Promise<void> = Promise.resolve();
+  /** Sensor health as last published, and the models waiting for a sensor. */
+  private lastHealth: Record<string, SensorHealth> = {};
+  private readonly paused = new Set<string>();
   /** Alerts the outbox could not take (disk full, I/O error): retried, never dropped. */
   private readonly unsaved: AlertEvent[] = [];
 
@@ -162,9 +168,19 @@ export class Controller {
         onDropped: (reason) => this.metrics.ingestDropped.inc({ reason }),
       },
       replay: { ...c.source.replay },
+      profile: c.models.profile,
+      hardware: c.hardware,
+      sim: c.source.sim,
     });
     this.source.onSample((s) => this.onSample(s));
     await this.startComponent(this.source);
+    this.lastHealth = this.sensorHealth();
+    let healthTimer: Timer | undefined;
+    await this.startComponent({
+      name: 'health-watch',
+      start: async () => void (healthTimer = this.clock.setInterval(() => this.watchHealth(), HEALTH_POLL_MS)),
+      stop: async () => healthTimer?.cancel(),
+    });
 
     if (c.http.port > 0) {
       const assets = c.web.enabled ? this.webAssets() : undefined;
@@ -295,8 +311,38 @@ export class Controller {
 
   private sensorHealth(): Record<string, SensorHealth> {
     const h = this.source?.health() ?? {};
-    for (const sensor of Object.keys(this.o.config.sensors)) this.metrics.sensorUp.set({ sensor }, h[sensor] === 'ok' ? 1 : 0);
+    for (const sensor of Object.keys(this.o.config.sensors)) {
+      this.metrics.sensorUp.set({ sensor }, h[sensor] === 'ok' ? 1 : 0);
+      for (const state of HEALTH_STATES) this.metrics.sensorState.set({ sensor, state }, h[sensor] === state ? 1 : 0);
+    }
     return h;
+  }
+
+  /**
+   * A change of sensor health goes on the status topic at once. A model that needs a sensor which is
+   * not ok gets no new windows (the windower holds no invented data across a gap): it is paused, and
+   * the log says so; it resumes when the sensor delivers again (the first window needs seqLen rows).
+   */
+  private watchHealth(): void {
+    const h = this.sensorHealth();
+    const changed = Object.keys(h).filter((s) => h[s] !== this.lastHealth[s]);
+    if (changed.length === 0) return;
+    const log = this.child('health');
+    for (const s of changed) {
+      const level = h[s] === 'ok' ? 'info' : 'warn';
+      log[level]({ sensor: s, health: h[s], was: this.lastHealth[s] }, `sensor ${s} is ${h[s]}`);
+    }
+    this.lastHealth = h;
+    for (const m of this.models.values()) {
+      const missing = [...m.sensors].filter((s) => h[s] !== undefined && h[s] !== 'ok');
+      if (missing.length > 0 && !this.paused.has(m.model)) {
+        this.paused.add(m.model);
+        log.warn({ model: m.model, sensors: missing }, `model ${m.model} paused: no data from ${missing.map((s) => `${s} (${h[s]})`).join(', ')}`);
+      } else if (missing.length === 0 && this.paused.delete(m.model)) {
+        log.info({ model: m.model }, `model ${m.model} resumes: its sensors deliver again`);
+      }
+    }
+    this.publisher?.publishStatus();
   }
 
   private statusBody(): Omit<StatusPayload, 'v' | 't' | 'state'> {

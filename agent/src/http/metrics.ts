@@ -32,6 +32,8 @@ export interface Metrics {
   readonly outboxBytes: Gauge<'kind'>;
   /** 1 when the sensor delivers fresh samples, 0 when stale or failing. */
   readonly sensorUp: Gauge<'sensor'>;
+  /** 1 for the sensor's health in the status topic (state ok, stale or error), 0 for the other two. */
+  readonly sensorState: Gauge<'sensor' | 'state'>;
 }
 
 export interface MetricsOptions {
@@ -106,6 +108,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       name: n('sensor_up'),
       help: '1 when the sensor delivers fresh samples, 0 when stale or failing.',
       labelNames: ['sensor'] as const,
+      registers,
+    }),
+    sensorState: new Gauge({
+      name: n('sensor_state'),
+      help: "Sensor health as in the status topic: 1 for the current state (ok, stale, error), 0 for the others.",
+      labelNames: ['sensor', 'state'] as const,
       registers,
     }),
   };

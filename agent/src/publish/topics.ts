@@ -89,6 +89,19 @@ export interface ModelUpdateResult extends Envelope {
   sha256?: string;
 }
 
+/**
+ * A command to the `sim` source (other sources do not subscribe): switch a simulated fault of the
+ * motor on (`fault` one of core/faults.ts FAULT_KINDS, `intensity` subtle, moderate or obvious,
+ * `channels` for stuck/dropout) or off (`fault` omitted: all of them); unplug or replug an emulated
+ * part (`part` adxl345, ads1115, mcp9808 or tach); fail a fraction `rate` (0..1) of the emulated
+ * bus's transfers with `code` (EIO, ENXIO, EREMOTEIO, ETIMEDOUT; default EIO), rate 0 to stop.
+ */
+export type FaultCommandPayload =
+  | { action: 'on'; fault: string; intensity: string; channels?: string[] }
+  | { action: 'off'; fault?: string }
+  | { action: 'unplug' | 'replug'; part: string }
+  | { action: 'bus-errors'; rate: number; code?: string };
+
 export interface TopicSpec {
   /** Levels after `<prefix>/<dev>/`; `{sensor}` / `{model}` are filled in. */
   suffix: string;
@@ -106,6 +119,7 @@ export const TOPICS = {
   ingest: { suffix: 'ingest/{sensor}', direction: 'in', qos: 0, retain: false, doc: 'readings from another system, for the mqtt source' },
   modelUpdate: { suffix: 'models/update', direction: 'in', qos: 1, retain: false, doc: 'a model bundle in acknowledged chunks (anomaly-agent models flash --mqtt); resumable' },
   modelResult: { suffix: 'models/result', direction: 'out', qos: 1, retain: false, doc: 'the answer to every update message: bytes received per file, then the install result' },
+  fault: { suffix: 'cmd/fault', direction: 'in', qos: 1, retain: false, doc: 'sim source only: a simulated fault on or off, a part unplugged or replugged, bus errors injected' },
 } as const satisfies Record<string, TopicSpec>;
 
 export type TopicName = keyof typeof TOPICS;
@@ -118,6 +132,7 @@ export interface PayloadOf {
   ingest: IngestPayload;
   modelUpdate: ModelUpdatePayload;
   modelResult: ModelUpdateResult;
+  fault: FaultCommandPayload;
 }
 
 /** A topic level may not be empty or contain MQTT's separators and wildcards. */
@@ -178,4 +193,5 @@ const PAYLOAD_SHAPES: Record<TopicName, string> = {
   ingest: '{t?, values: [...]} or a bare number for a one-channel sensor',
   modelUpdate: '{op: begin, id, files: [{name, size, sha256}]} · {op: chunk, id, file, offset, data (base64)} · {op: status, id} · {op: commit, id}',
   modelResult: '{id, op, ok, received: {file: bytes}, error?, model?, sha256?}',
+  fault: '{action: on, fault, intensity, channels?} · {action: off, fault?} · {action: unplug or replug, part} · {action: bus-errors, rate, code?}',
 };

@@ -52,6 +52,8 @@ export interface MotorState {
   shaftHz: number;
   /** Shaft angle, rad in [0, 2π). A once-per-rev tach pulse fires when it wraps. */
   shaftPhaseRad: number;
+  /** Shaft angle turned since the simulation began (not wrapped), rad: edges of a pulse pickup fall at its multiples of 2π/pulses. */
+  shaftAngleRad: number;
   /** Supply RMS voltage without ripple or sensor noise. */
   supplyV: number;
   /** Frame temperature without sensor noise or quantisation, °C. */
@@ -410,6 +412,7 @@ export class MotorSimulator {
       rpm: this.shaftHz * 60,
       shaftHz: this.shaftHz,
       shaftPhaseRad: ((this.theta % TWO_PI) + TWO_PI) % TWO_PI,
+      shaftAngleRad: this.theta,
       supplyV: this.nominalVoltage * this.supplyRel(this.t, load),
       frameC: this.frameC + this.overheatK,
       ambientC: this.ambientAt(this.t),

@@ -1,17 +1,23 @@
 /**
  * Sources by configuration key (CONVENTIONS.md, habit 4): the config names a kind, this module
- * builds it from a plain deps object. Hardware-backed kinds will be imported lazily inside their
- * factory, so a laptop never loads i2c-bus or onoff — which is why createSource is async.
+ * builds it from a plain deps object. The driver-backed kinds (`sim`, `hardware`) are imported lazily
+ * inside their factory, and only `hardware` opens i2c-bus and onoff (lazily again, in hw/), so a
+ * laptop never loads them — which is why createSource is async. On the system clock (the daemon)
+ * they run on a thread of their own (sources/sampler-thread.ts), away from scoring; on an injected
+ * clock (tests), in this thread.
  */
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { Clock } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { ProfileName } from '../core/profiles.js';
 import type { SensorSpec } from '../core/sample.js';
+import type { HardwareSettings } from '../hw/build.js';
 import { MqttIngestSource, type MqttIngestOptions } from './mqtt-ingest.js';
 import { ReplaySource, type ReplayOptions } from './replay.js';
+import type { SimSettings } from './sim.js';
 import type { SampleSource } from './source.js';
 
-export const SOURCE_KINDS = ['replay', 'mqtt', 'sim'] as const;
+export const SOURCE_KINDS = ['replay', 'mqtt', 'sim', 'hardware'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 /** Everything a source may need; each kind checks for the parts it uses. */
@@ -25,14 +31,12 @@ export interface SourceDeps {
   mqtt?: Omit<MqttIngestOptions, 'client' | 'sensors' | 'clock' | 'log'>;
   /** replay: file and playback settings (file is required). */
   replay?: Omit<ReplayOptions, 'sensors' | 'clock' | 'log'>;
-}
-
-/** A kind that exists in configuration but whose implementation is not built into this agent (yet). */
-export class SourceUnavailableError extends Error {
-  override readonly name = 'SourceUnavailableError';
-  constructor(readonly kind: string) {
-    super(`source '${kind}' is not available yet`);
-  }
+  /** sim, hardware: the speed profile (sampling period; the simulated motor's speed). */
+  profile?: ProfileName;
+  /** sim, hardware: the parts' and the sampler's settings. */
+  hardware?: HardwareSettings;
+  /** sim: the simulated motor (sources/sim.ts SimSettings). With `client` and `mqtt.device`, fault commands are taken over MQTT. */
+  sim?: SimSettings;
 }
 
 type Factory = (deps: SourceDeps) => Promise<SampleSource>;
@@ -53,9 +57,28 @@ const FACTORIES: Record<SourceKind, Factory> = {
     const m = need('mqtt', 'mqtt options (deps.mqtt with a device id)', d.mqtt);
     return new MqttIngestSource({ ...m, client, sensors: d.sensors, clock: d.clock, log: d.log });
   },
-  // Slot for the I2C/GPIO drivers and the simulator: their factory will `await import(...)` here.
-  sim: async () => {
-    throw new SourceUnavailableError('sim');
+  sim: async (d) => {
+    const profile = need('sim', 'a speed profile (deps.profile)', d.profile);
+    const settings = need('sim', 'hardware settings (deps.hardware)', d.hardware);
+    const sim = need('sim', 'simulator settings (deps.sim)', d.sim);
+    const mqtt = { client: d.client, device: d.mqtt?.device, prefix: d.mqtt?.prefix };
+    if (d.clock === systemClock) {
+      const { ThreadedSource } = await import('./sampler-thread.js');
+      return new ThreadedSource({ kind: 'sim', sensors: d.sensors, clock: d.clock, log: d.log, profile, settings, sim, ...mqtt });
+    }
+    const { SimSource } = await import('./sim.js');
+    return new SimSource({ sensors: d.sensors, clock: d.clock, log: d.log, profile, settings, sim, ...mqtt });
+  },
+  hardware: async (d) => {
+    const profile = need('hardware', 'a speed profile (deps.profile)', d.profile);
+    const settings = need('hardware', 'hardware settings (deps.hardware)', d.hardware);
+    if (d.clock === systemClock) {
+      const { ThreadedSource } = await import('./sampler-thread.js');
+      return new ThreadedSource({ kind: 'hardware', sensors: d.sensors, clock: d.clock, log: d.log, profile, settings });
+    }
+    const { HardwareSource } = await import('./hardware.js');
+    const { PROFILES } = await import('../core/profiles.js');
+    return new HardwareSource({ sensors: d.sensors, clock: d.clock, log: d.log, periodMs: PROFILES[profile].periodMs, settings });
   },
 };
 

@@ -1,0 +1,94 @@
+/**
+ * From configuration to drivers: which parts the configured sensors need (a channel names its part:
+ * accel_* the ADXL345, voltage the ADS1115, temperature the MCP9808, rpm the pulse pickup) and the
+ * drivers for them on a given bus and GPIO input — real ones, or the emulated rig's.
+ */
+import type { Clock } from '../core/clock.js';
+import type { SensorSpec } from '../core/sample.js';
+import { Ads1115, type Ads1115Mode } from './drivers/ads1115.js';
+import { Adxl345, ADXL345_CHANNELS, ADXL345_STAT_CHANNELS } from './drivers/adxl345.js';
+import type { Driver } from './drivers/driver.js';
+import { Mcp9808 } from './drivers/mcp9808.js';
+import { RpmPulse } from './drivers/rpm-pulse.js';
+import type { GpioInput } from './gpio.js';
+import type { I2cBus } from './i2c.js';
+
+/** Settings of the parts and the sampler (config: `hardware.*`; defaults live in the schema). */
+export interface HardwareSettings {
+  i2cBus: number;
+  adxl345: { address: number; rangeG: number; odrHz: number };
+  ads1115: { address: number; fsrV: number; dataRate: number; mode: Ads1115Mode; input: string; ratio: number };
+  mcp9808: { address: number; resolutionC: number };
+  rpm: { gpio: number; gpioBase: number; pulsesPerRev: number; edge: 'falling' | 'rising'; debounceMs: number; timeoutMs: number };
+  retries: number;
+  staleMs: number;
+  errorMs: number;
+}
+
+export const PARTS = ['adxl345', 'ads1115', 'mcp9808', 'rpm'] as const;
+export type Part = (typeof PARTS)[number];
+
+/** Channels each part can give. */
+export const PART_CHANNELS: Record<Part, readonly string[]> = {
+  adxl345: [...ADXL345_CHANNELS, ...ADXL345_STAT_CHANNELS],
+  ads1115: ['voltage'],
+  mcp9808: ['temperature'],
+  rpm: ['rpm'],
+};
+
+/** Part → the configured sensors it serves. A sensor is served by one part; a channel no part gives is refused. */
+export function planParts(sensors: SensorSpec): Map<Part, string[]> {
+  const partOf = new Map<string, Part>();
+  for (const p of PARTS) for (const ch of PART_CHANNELS[p]) partOf.set(ch, p);
+  const plan = new Map<Part, string[]>();
+  for (const [sensor, { channels }] of Object.entries(sensors)) {
+    const parts = new Set<Part>();
+    for (const ch of channels) {
+      const p = partOf.get(ch);
+      if (p === undefined) throw new Error(`sensor '${sensor}': no driver gives channel '${ch}' (known channels: ${[...partOf.keys()].join(', ')})`);
+      parts.add(p);
+    }
+    if (parts.size > 1) throw new Error(`sensor '${sensor}' mixes channels of ${[...parts].join(' and ')}: a sensor is read from one part`);
+    const p = [...parts][0]!;
+    plan.set(p, [...(plan.get(p) ?? []), sensor]);
+  }
+  return plan;
+}
+
+export interface DriverDeps {
+  bus: I2cBus;
+  /** Opens the tach input (only called when a sensor needs rpm). */
+  openPin: () => Promise<GpioInput>;
+  clock: Clock;
+  periodMs: number;
+}
+
+/** The drivers the sensors need, keyed by part. Constructor checks (named) throw here, before any I/O. */
+export async function buildDrivers(settings: HardwareSettings, sensors: SensorSpec, d: DriverDeps): Promise<Map<Part, Driver>> {
+  const plan = planParts(sensors);
+  const wanted = (p: Part) => plan.get(p)?.flatMap((s) => sensors[s]!.channels) ?? [];
+  const out = new Map<Part, Driver>();
+  if (plan.has('adxl345')) {
+    const a = settings.adxl345;
+    const stats = wanted('adxl345').some((ch) => (ADXL345_STAT_CHANNELS as readonly string[]).includes(ch));
+    out.set('adxl345', new Adxl345({ bus: d.bus, address: a.address, rangeG: a.rangeG, odrHz: a.odrHz, periodMs: d.periodMs, stats }));
+  }
+  if (plan.has('ads1115')) {
+    const a = settings.ads1115;
+    out.set('ads1115', new Ads1115({ bus: d.bus, clock: d.clock, address: a.address, fsrV: a.fsrV, dataRate: a.dataRate, mode: a.mode, input: a.input, ratio: a.ratio, periodMs: d.periodMs }));
+  }
+  if (plan.has('mcp9808')) {
+    const m = settings.mcp9808;
+    out.set('mcp9808', new Mcp9808({ bus: d.bus, clock: d.clock, address: m.address, resolutionC: m.resolutionC }));
+  }
+  if (plan.has('rpm')) {
+    const r = settings.rpm;
+    // Checked before the pin is opened, so a bad setting fails without touching /sys/class/gpio.
+    const opts = { clock: d.clock, pulsesPerRev: r.pulsesPerRev, debounceMs: r.debounceMs, timeoutMs: r.timeoutMs, label: `GPIO${r.gpio}` };
+    new RpmPulse({ ...opts, input: NO_PIN });
+    out.set('rpm', new RpmPulse({ ...opts, input: await d.openPin() }));
+  }
+  return out;
+}
+
+const NO_PIN: GpioInput = { watch() {}, unwatchAll() {}, read: async () => 1, unexport() {} };
