@@ -18,9 +18,20 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'notify-'));
 });
 after(async () => {
+  for (const h of [...open]) h.close();
   await killAll();
   await rm(dir, { recursive: true, force: true });
 });
+
+/** Sockets still open: closed in `after` too, so a failing test cannot keep the process alive. */
+const open = new Set<{ close(): void }>();
+
+/** A notifier whose socket is closed in `after` whatever happens in the test. */
+function notifier(env: Record<string, string>, pid: number): SystemdNotifier {
+  const n = new SystemdNotifier({ env, log: silentLogger, pid });
+  open.add(n);
+  return n;
+}
 
 /** A datagram socket like systemd's notify socket, collecting every message with its arrival time. */
 function listen(name: string): { path: string; got: { at: number; text: string }[]; close: () => void } {
@@ -28,19 +39,29 @@ function listen(name: string): { path: string; got: { at: number; text: string }
   const got: { at: number; text: string }[] = [];
   const s = dgram!.createSocket('unix_dgram', (msg) => got.push({ at: Date.now(), text: msg.toString() }));
   (s as unknown as { bind(p: string): void }).bind(path);
-  return { path, got, close: () => s.close() };
+  let closed = false;
+  const handle = {
+    close: () => {
+      if (closed) return;
+      closed = true;
+      open.delete(handle);
+      s.close();
+    },
+  };
+  open.add(handle);
+  return { path, got, close: handle.close };
 }
 
 describe('SystemdNotifier', { skip }, () => {
   test('without NOTIFY_SOCKET it does nothing; with it, each state is one datagram', async () => {
-    const off = new SystemdNotifier({ env: {}, log: silentLogger, pid: 1 });
+    const off = notifier({}, 1);
     assert.equal(off.enabled, false);
     assert.equal(off.watchdogIntervalMs, 0);
     off.ready('x');
     off.close();
 
     const sock = listen('plain.sock');
-    const n = new SystemdNotifier({ env: { NOTIFY_SOCKET: sock.path }, log: silentLogger, pid: 1 });
+    const n = notifier({ NOTIFY_SOCKET: sock.path }, 1);
     n.ready('running');
     n.reloading();
     n.stopping();
@@ -55,10 +76,10 @@ describe('SystemdNotifier', { skip }, () => {
 
   test('the watchdog runs at half WATCHDOG_USEC, for this pid only, and is fed only while progressing', async () => {
     const sock = listen('wd.sock');
-    const other = new SystemdNotifier({ env: { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '400000', WATCHDOG_PID: '99' }, log: silentLogger, pid: 1 });
+    const other = notifier({ NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '400000', WATCHDOG_PID: '99' }, 1);
     assert.equal(other.watchdogIntervalMs, 0, 'WATCHDOG_PID names another process');
     other.close();
-    const n = new SystemdNotifier({ env: { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '100000', WATCHDOG_PID: '7' }, log: silentLogger, pid: 7 });
+    const n = notifier({ NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '100000', WATCHDOG_PID: '7' }, 7);
     assert.equal(n.watchdogIntervalMs, 50);
     let ok = true;
     n.startWatchdog(() => (ok ? { ok } : { ok, why: 'test stall' }));
@@ -81,7 +102,7 @@ describe('the daemon under a systemd-like supervisor', { skip }, () => {
     const sock = listen('daemon.sock');
     const d = new Daemon(
       'daemon',
-      { 'source-replay-file': join(TEST_DATA, 'test_01.csv'), 'source-replay-speed': 20, 'source-replay-loop': false, 'health-stall-ms': 1500, 'models-enabled': 'vibration' },
+      { 'source-kind': 'replay', 'source-replay-file': join(TEST_DATA, 'test_01.csv'), 'source-replay-speed': 20, 'source-replay-loop': false, 'health-stall-ms': 1500, 'models-enabled': 'vibration' },
       { base: serviceFlags(dir, 0), env: { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '400000' } },
     );
     await d.started(30_000);

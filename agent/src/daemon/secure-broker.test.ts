@@ -26,7 +26,7 @@ describe('embedded broker with users', () => {
       ]),
     );
     const http = await freePort();
-    const d = new Daemon('daemon', { 'broker-users-file': users, 'broker-host': '0.0.0.0' }, { base: { ...serviceFlags(dir(), http), 'source-replay-loop': true } });
+    const d = new Daemon('daemon', { 'broker-users-file': users, 'broker-host': '0.0.0.0' }, { base: { ...serviceFlags(dir(), http), 'source-kind': 'replay', 'source-replay-loop': true } });
     await d.started(30_000);
     const port = await d.brokerPort();
     assert.equal(d.find((l) => l.msg === 'broker listening')?.authentication, 'users');

@@ -56,7 +56,7 @@ describe('models flash --mqtt', { skip: !existsSync(MOSQUITTO) && `no ${MOSQUITT
         'models-enabled': 'vibration',
         'models-trusted-keys': join(dir, 'plant.pub'),
         'models-require-signed': true,
-        'source-replay-file': join(RAW_DATA, 'rpm_600', 'test', 'test_01.csv'),
+        'source-kind': 'replay', 'source-replay-file': join(RAW_DATA, 'rpm_600', 'test', 'test_01.csv'),
         'source-replay-speed': 4,
         'source-replay-loop': true,
       },
