@@ -21,6 +21,7 @@ import { basename, dirname, join } from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '../core/paths.js';
+import { signBundle } from '../model/signature.js';
 import type { AlertPayload, StatusPayload } from '../publish/topics.js';
 
 export const AGENT_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -444,6 +445,20 @@ export async function copyBundles(dir: string, profile: string, models: string[]
 }
 
 /** Inverts the byte at `at` of `file` (a bundle that no longer matches its sha256). */
+/**
+ * A copy of the shipped rpm_600/vibration bundle in `dir/name` with its threshold × `factor` — a new
+ * bundle.json, hence a new identity — signed with `signingKey` (PEM) when given.
+ */
+export async function bundleVariant(dir: string, name: string, factor: number, signingKey?: string): Promise<string> {
+  const d = join(dir, name);
+  await cp(join(MODELS_DIR, 'rpm_600', 'vibration'), d, { recursive: true });
+  const m = JSON.parse(await readFile(join(d, 'bundle.json'), 'utf8')) as { threshold: number };
+  m.threshold *= factor;
+  await writeFile(join(d, 'bundle.json'), JSON.stringify(m, null, 2) + '\n');
+  if (signingKey) await signBundle(d, signingKey);
+  return d;
+}
+
 export async function flipByte(file: string, at = 100): Promise<void> {
   const b = await readFile(file);
   b[at] = b[at]! ^ 0xff;

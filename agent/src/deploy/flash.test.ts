@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { sha256 } from '../model/bundle.js';
 import { generateSigningKey, signBundle } from '../model/signature.js';
-import { Daemon, firstMessage, freePort, killAll, MODELS_DIR, parseStatus, RAW_DATA, scrape, series, waitFor, waitListening } from '../daemon/daemon-fixture.js';
+import { bundleVariant, Daemon, firstMessage, freePort, killAll, MODELS_DIR, parseStatus, RAW_DATA, scrape, series, waitFor, waitListening } from '../daemon/daemon-fixture.js';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -96,16 +96,6 @@ async function windows(): Promise<number> {
   return series(await scrape(httpPort), 'anomaly_agent_windows_scored_total').get('model="vibration"') ?? 0;
 }
 
-/** A copy of the running bundle with another threshold: a new bundle.json, hence a new identity. */
-async function variant(name: string, factor: number, sign: boolean): Promise<string> {
-  const d = join(dir, name);
-  await cp(join(MODELS_DIR, 'rpm_600', 'vibration'), d, { recursive: true });
-  const m = JSON.parse(await readFile(join(d, 'bundle.json'), 'utf8'));
-  m.threshold *= factor;
-  await writeFile(join(d, 'bundle.json'), JSON.stringify(m, null, 2) + '\n');
-  if (sign) await signBundle(d, key.privatePem);
-  return d;
-}
 
 async function flash(bundle: string, reloadCmd = `kill -HUP ${agent.child.pid}`, timeoutS = 20): Promise<{ code: number; out: string }> {
   const r = await run(process.execPath, [
@@ -128,7 +118,7 @@ describe('models flash over SSH', { skip }, () => {
     const before = await live();
     assert.ok(before);
     const w0 = await windows();
-    const next = await variant('next', 1.2, true);
+    const next = await bundleVariant(dir, 'next', 1.2, key.privatePem);
     const r = await flash(next);
     assert.equal(r.code, 0, r.out);
     const sha = sha256(await readFile(join(next, 'bundle.json')));
@@ -143,11 +133,11 @@ describe('models flash over SSH', { skip }, () => {
 
   test('an unsigned and a tampered bundle are refused on the device; the running bundle stays', { timeout: 120_000 }, async () => {
     const running = await live();
-    const unsigned = await flash(await variant('unsigned', 1.3, false));
+    const unsigned = await flash(await bundleVariant(dir, 'unsigned', 1.3));
     assert.equal(unsigned.code, 1);
     assert.match(unsigned.out, /install failed: refused: bundle .* refused: check 'signature' failed: the bundle is not signed .*; the running bundle stays/);
 
-    const tampered = await variant('tampered', 1.4, true);
+    const tampered = await bundleVariant(dir, 'tampered', 1.4, key.privatePem);
     const m = JSON.parse(await readFile(join(tampered, 'bundle.json'), 'utf8'));
     m.threshold *= 100; // after signing: a threshold no fault reaches
     await writeFile(join(tampered, 'bundle.json'), JSON.stringify(m, null, 2) + '\n');
@@ -162,7 +152,7 @@ describe('models flash over SSH', { skip }, () => {
   test('a bundle the agent does not bring up in time is rolled back', { timeout: 120_000 }, async () => {
     const running = await live();
     // A reload command that does not reload: the new bundle never shows up in /healthz.
-    const r = await flash(await variant('stuck', 1.5, true), 'true', 3);
+    const r = await flash(await bundleVariant(dir, 'stuck', 1.5, key.privatePem), 'true', 3);
     assert.equal(r.code, 1);
     assert.match(r.out, /install failed: rolled back: the agent still runs vibration [0-9a-f]{12}… after 3 s; the previous bundle is back/);
     const onDisk = sha256(await readFile(join(dir, 'models', 'rpm_600', 'vibration', 'bundle.json')));

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { sha256 } from '../model/bundle.js';
 import { generateSigningKey, signBundle } from '../model/signature.js';
-import { Daemon, DEVICE, freePort, killAll, Mosquitto, MOSQUITTO, MODELS_DIR, RAW_DATA, serviceFlags, waitFor } from '../daemon/daemon-fixture.js';
+import { bundleVariant, Daemon, DEVICE, freePort, killAll, Mosquitto, MOSQUITTO, MODELS_DIR, RAW_DATA, serviceFlags, waitFor } from '../daemon/daemon-fixture.js';
 import { parseUpdate } from './mqtt-update.js';
 
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -74,15 +74,6 @@ describe('models flash --mqtt', { skip: !existsSync(MOSQUITTO) && `no ${MOSQUITT
     return h.models?.find((m) => m.model === 'vibration')?.sha256;
   }
 
-  async function variant(name: string, factor: number, sign: boolean): Promise<string> {
-    const d = join(dir, name);
-    await cp(join(MODELS_DIR, 'rpm_600', 'vibration'), d, { recursive: true });
-    const m = JSON.parse(await readFile(join(d, 'bundle.json'), 'utf8'));
-    m.threshold *= factor;
-    await writeFile(join(d, 'bundle.json'), JSON.stringify(m, null, 2) + '\n');
-    if (sign) await signBundle(d, key.privatePem);
-    return d;
-  }
 
   function flash(bundle: string): { done: Promise<{ code: number | null; out: string }> } {
     const p = spawn(process.execPath, [MAIN, 'models', 'flash', bundle, '--mqtt', `mqtt://127.0.0.1:${port}`, '--device', DEVICE, '--chunk-bytes', '1024']);
@@ -102,7 +93,7 @@ describe('models flash --mqtt', { skip: !existsSync(MOSQUITTO) && `no ${MOSQUITT
   }
 
   test('a signed bundle arrives in chunks across a broker restart and goes live', { timeout: 180_000 }, async () => {
-    const next = await variant('next', 1.2, true);
+    const next = await bundleVariant(dir, 'next', 1.2, key.privatePem);
     const total = (await stat(join(next, 'weights.bin'))).size;
     const f = flash(next);
     // A fifth of the way through the weights, the broker freezes (SIGSTOP: at once, mid-chunk), then
@@ -130,7 +121,7 @@ describe('models flash --mqtt', { skip: !existsSync(MOSQUITTO) && `no ${MOSQUITT
 
   test('an unsigned bundle sent over MQTT is refused and the running one stays', { timeout: 120_000 }, async () => {
     const running = await live();
-    const r = await flash(await variant('unsigned', 1.3, false)).done;
+    const r = await flash(await bundleVariant(dir, 'unsigned', 1.3)).done;
     assert.equal(r.code, 1);
     assert.match(r.out, /install failed: refused: bundle .* check 'signature' failed: the bundle is not signed/);
     assert.equal(await live(), running);

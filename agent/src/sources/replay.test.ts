@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../core/clock.js';
+import { SKAB_COLUMNS, SKAB_SENSORS } from '../evaluate/skab.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { DEFAULT_SENSORS, type Sample, type SensorSpec } from '../core/sample.js';
 import { assertValidSamples, sourceContract } from './contract.js';
@@ -140,25 +141,7 @@ test('a restart replays from the first row without sending t backwards (sample t
   assertValidSamples(r.got.map((g) => g.s), DEFAULT_SENSORS);
 });
 
-const SKAB_SENSORS: SensorSpec = {
-  accel: { channels: ['accel1', 'accel2'] },
-  current: { channels: ['current'] },
-  pressure: { channels: ['pressure'] },
-  temperature: { channels: ['temperature'] },
-  thermocouple: { channels: ['thermocouple'] },
-  voltage: { channels: ['voltage'] },
-  flow: { channels: ['flow'] },
-};
-const SKAB_COLUMNS = {
-  Accelerometer1RMS: 'accel1',
-  Accelerometer2RMS: 'accel2',
-  Current: 'current',
-  Pressure: 'pressure',
-  Temperature: 'temperature',
-  Thermocouple: 'thermocouple',
-  Voltage: 'voltage',
-  'Volume Flow RateRMS': 'flow',
-};
+// The testbed's layout, as the SKAB benchmark harness maps it.
 const SKAB_FORMAT = { separator: ';', timeColumn: 'datetime', timeFormat: 'iso', columns: SKAB_COLUMNS, sensors: SKAB_SENSORS } as const;
 
 test('replays a SKAB file (valve1/0.csv): `;`, datetime column, renamed columns, the file\'s irregular spacing kept', { skip: !existsSync(SKAB_FILE) && `no ${SKAB_FILE}` }, async () => {
