@@ -148,6 +148,20 @@ function sensorMapProblem(v: unknown): string | undefined {
   return undefined;
 }
 
+/** A string that parses as a URL with one of `protocols` and a host, or undefined. */
+function urlOf(v: unknown, protocols: readonly string[]): URL | undefined {
+  if (typeof v !== 'string') return undefined;
+  try {
+    const url = new URL(v);
+    return protocols.includes(url.protocol) && url.hostname ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** env and flags give lists as "a,b"; an empty string is the empty list. */
+const commaList = (v: unknown): unknown => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((s) => s.trim())) : v);
+
 export const FORMATS: Record<string, convict.Format> = {
   'integer-range': { validate: (v, s) => checkRange(v, s as Item, true), coerce: toNumber },
   'number-range': { validate: (v, s) => checkRange(v, s as Item, false), coerce: toNumber },
@@ -177,13 +191,7 @@ export const FORMATS: Record<string, convict.Format> = {
   'mqtt-url': {
     validate: (v) => {
       if (v === '') return;
-      let url: URL | undefined;
-      try {
-        url = new URL(String(v));
-      } catch {
-        url = undefined;
-      }
-      if (typeof v !== 'string' || !url || !MQTT_PROTOCOLS.includes(url.protocol) || !url.hostname) {
+      if (!urlOf(v, MQTT_PROTOCOLS)) {
         fail(`must be empty (start the embedded broker) or a URL like mqtt://host:1883 (${MQTT_PROTOCOLS.map((p) => p.slice(0, -1)).join(', ')})`);
       }
     },
@@ -192,21 +200,14 @@ export const FORMATS: Record<string, convict.Format> = {
     validate: (v) => {
       if (!Array.isArray(v) || v.some((p) => typeof p !== 'string' || p === '')) fail('must be a list of file paths');
     },
-    coerce: (v) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((s) => s.trim())) : v),
+    coerce: commaList,
   },
   'ws-url': {
     validate: (v) => {
       if (v === '') return;
-      let url: URL | undefined;
-      try {
-        url = new URL(String(v));
-      } catch {
-        url = undefined;
-      }
-      if (typeof v !== 'string' || !url || !['ws:', 'wss:'].includes(url.protocol) || !url.hostname) {
-        fail("must be empty (the embedded broker's WebSocket listener) or a URL like ws://host:8083 or wss://host/mqtt");
-      }
-      if (url.username || url.password) fail('must not carry user:password@; set web.username and web.password');
+      const url = urlOf(v, ['ws:', 'wss:']);
+      if (!url) fail("must be empty (the embedded broker's WebSocket listener) or a URL like ws://host:8083 or wss://host/mqtt");
+      if (url!.username || url!.password) fail('must not carry user:password@; set web.username and web.password');
     },
   },
   'model-list': {
@@ -217,7 +218,7 @@ export const FORMATS: Record<string, convict.Format> = {
       if (new Set(v).size !== v.length) fail('lists a model twice');
     },
     // env and flags give a comma list: "vibration,rpm"; an empty string is no model.
-    coerce: (v) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((s) => s.trim())) : v),
+    coerce: commaList,
   },
   'sensor-map': {
     validate: (v) => {

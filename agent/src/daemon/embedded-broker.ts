@@ -43,7 +43,7 @@ export async function embeddedBrokerSettings(b: AgentConfig['broker']): Promise<
   return settings;
 }
 
-/** Where the daemon reaches a broker listening on `host` (a wildcard address is not a destination). */
+/** Where a local client reaches a listener on `host` (a wildcard address is not a destination), URL-ready. */
 export function loopbackOf(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;

@@ -17,6 +17,7 @@ import { cp, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises
 import { join } from 'node:path';
 import type { AgentConfig } from '../config/schema.js';
 import { channelIndex } from '../core/sample.js';
+import { loopbackOf } from '../daemon/embedded-broker.js';
 import { BundleError, BUNDLE_FILE, loadBundle, MODEL_FILE, WEIGHTS_FILE } from '../model/bundle.js';
 import { SIGNATURE_FILE, trustedKeys } from '../model/signature.js';
 
@@ -37,17 +38,6 @@ export class InstallError extends Error {
   override readonly name = 'InstallError';
 }
 
-function sh(command: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    p.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    p.on('error', (err) => resolve({ code: -1, output: err.message }));
-    p.on('exit', (code) => resolve({ code, output }));
-  });
-}
-
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(
     () => true,
@@ -63,10 +53,9 @@ interface Health {
 
 /** For `models install` beside a running agent: is `model` running the bundle `sha256` and scoring, says its /healthz. */
 export async function healthzLiveProblem(c: AgentConfig, model: string, sha256: string): Promise<string | undefined> {
-  const host = c.http.host === '0.0.0.0' || c.http.host === '::' ? '127.0.0.1' : c.http.host;
   let h: Health;
   try {
-    const res = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${c.http.port}/healthz`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`http://${loopbackOf(c.http.host)}:${c.http.port}/healthz`, { signal: AbortSignal.timeout(2000) });
     h = (await res.json()) as Health;
   } catch (err) {
     return `the agent's /healthz does not answer (${(err as Error).message})`;
@@ -92,8 +81,8 @@ async function waitLive(o: InstallOptions, model: string, sha256: string): Promi
 /** A reload by shell command (systemctl reload anomaly-agent, kill -HUP …). */
 export function reloadByCommand(command: string): () => Promise<void> {
   return async () => {
-    const r = await sh(command);
-    if (r.code !== 0) throw new InstallError(`reload command '${command}' failed (exit ${r.code}): ${r.output.trim()}`);
+    const r = await runTool('sh', ['-c', command]);
+    if (r.code !== 0) throw new InstallError(`reload command '${command}' failed (exit ${r.code}): ${`${r.stdout}${r.stderr}`.trim()}`);
   };
 }
 

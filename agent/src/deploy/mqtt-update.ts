@@ -21,6 +21,12 @@ import { BUNDLE_FILES, InstallError, installBundle, type InstallOptions } from '
 
 type Begin = Extract<ModelUpdatePayload, { op: 'begin' }>;
 
+/** A transfer in progress: what was announced, and the bytes of each file held so far. */
+interface Transfer {
+  begin: Begin;
+  received: Record<string, number>;
+}
+
 export interface ReceiverOptions {
   client: MqttClient;
   prefix: string;
@@ -73,6 +79,7 @@ export class ModelUpdateReceiver {
   private readonly outTopic: string;
   /** Messages are handled one at a time, in arrival order: chunks append to files. */
   private queue: Promise<void> = Promise.resolve();
+  private readonly transfers = new Map<string, Transfer>();
 
   constructor(private readonly o: ReceiverOptions) {
     this.inTopic = topic(o.prefix, o.device, 'modelUpdate');
@@ -99,18 +106,24 @@ export class ModelUpdateReceiver {
     return join(this.o.dir, id);
   }
 
-  private async manifest(id: string): Promise<Begin | undefined> {
+  /**
+   * The transfer `id`: from memory, or — once after the agent restarted — from its directory, whose
+   * files are what has arrived. Kept in memory so a chunk costs one append, not a re-read.
+   */
+  private async transfer(id: string): Promise<Transfer | undefined> {
+    const known = this.transfers.get(id);
+    if (known) return known;
+    let begin: Begin;
     try {
-      return JSON.parse(await readFile(join(this.transferDir(id), 'transfer.json'), 'utf8')) as Begin;
+      begin = JSON.parse(await readFile(join(this.transferDir(id), 'transfer.json'), 'utf8')) as Begin;
     } catch {
       return undefined;
     }
-  }
-
-  private async received(id: string, begin: Begin | undefined): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
-    for (const f of begin?.files ?? []) out[f.name] = await stat(join(this.transferDir(id), 'files', f.name)).then((s) => s.size, () => 0);
-    return out;
+    const received: Record<string, number> = {};
+    for (const f of begin.files) received[f.name] = await stat(join(this.transferDir(id), 'files', f.name)).then((s) => s.size, () => 0);
+    const t = { begin, received };
+    this.transfers.set(id, t);
+    return t;
   }
 
   private async reply(r: Omit<ModelUpdateResult, 'v' | 't'>): Promise<void> {
@@ -134,40 +147,46 @@ export class ModelUpdateReceiver {
     }
     const dir = this.transferDir(m.id);
     if (m.op === 'begin') {
-      const existing = await this.manifest(m.id);
+      let t = await this.transfer(m.id);
       // The same begin again (a sender that lost our answer) keeps what has arrived.
-      if (!existing || JSON.stringify(existing.files) !== JSON.stringify(m.files)) {
+      if (!t || JSON.stringify(t.begin.files) !== JSON.stringify(m.files)) {
         await rm(dir, { recursive: true, force: true });
         await mkdir(join(dir, 'files'), { recursive: true });
         await writeFile(join(dir, 'transfer.json'), JSON.stringify(m));
+        t = { begin: m, received: Object.fromEntries(m.files.map((f) => [f.name, 0])) };
+        this.transfers.set(m.id, t);
         this.o.log.info({ id: m.id, files: m.files.map((f) => `${f.name} ${f.size} B`) }, 'model update begun');
       }
-      await this.reply({ id: m.id, op: 'begin', ok: true, received: await this.received(m.id, m) });
+      await this.reply({ id: m.id, op: 'begin', ok: true, received: { ...t.received } });
       return;
     }
-    const begin = await this.manifest(m.id);
-    if (!begin) {
+    const t = await this.transfer(m.id);
+    if (!t) {
       await this.reply({ id: m.id, op: m.op, ok: false, received: {}, error: `no transfer '${m.id}' (send begin first)` });
       return;
     }
+    const { begin } = t;
     if (m.op === 'chunk') {
       const spec = begin.files.find((f) => f.name === m.file);
-      const have = (await this.received(m.id, begin))[m.file] ?? 0;
+      const have = t.received[m.file] ?? 0;
       const data = Buffer.from(m.data, 'base64');
       let error: string | undefined;
       if (!spec) error = `file '${m.file}' was not announced`;
       else if (m.offset !== have) error = `chunk at ${m.offset}, expected ${have}`; // a repeat or a gap: resume from received
       else if (have + data.length > spec.size) error = `chunk runs past the announced size ${spec.size}`;
-      else await appendFile(join(dir, 'files', m.file), data);
-      await this.reply({ id: m.id, op: 'chunk', ok: error === undefined, received: await this.received(m.id, begin), ...(error ? { error } : {}) });
+      else {
+        await appendFile(join(dir, 'files', m.file), data);
+        t.received[m.file] = have + data.length;
+      }
+      await this.reply({ id: m.id, op: 'chunk', ok: error === undefined, received: { ...t.received }, ...(error ? { error } : {}) });
       return;
     }
     if (m.op === 'status') {
-      await this.reply({ id: m.id, op: 'status', ok: true, received: await this.received(m.id, begin) });
+      await this.reply({ id: m.id, op: 'status', ok: true, received: { ...t.received } });
       return;
     }
     // commit
-    const received = await this.received(m.id, begin);
+    const received = { ...t.received };
     for (const f of begin.files) {
       const bytes = await readFile(join(dir, 'files', f.name)).catch(() => Buffer.alloc(0));
       const why = bytes.length !== f.size ? `${f.name}: ${bytes.length} of ${f.size} bytes` : createHash('sha256').update(bytes).digest('hex') !== f.sha256 ? `${f.name}: sha256 differs from the announced one` : undefined;
@@ -180,6 +199,7 @@ export class ModelUpdateReceiver {
       const r = await installBundle(join(dir, 'files'), { ...this.o.install, log: (line) => this.o.log.info({ id: m.id }, line) });
       await this.reply({ id: m.id, op: 'commit', ok: true, received, model: r.model, sha256: r.sha256 });
       await rm(dir, { recursive: true, force: true });
+      this.transfers.delete(m.id);
     } catch (err) {
       if (!(err instanceof InstallError)) throw err;
       this.o.log.warn({ id: m.id, err: err.message }, 'model update not installed');
