@@ -335,6 +335,9 @@ export async function createBroker(opts: BrokerOptions): Promise<EmbeddedBroker>
   // aedes reports a refused CONNECT (bad credentials, bad protocol) as a client error carrying the
   // CONNACK code; everything else is a broken connection or a protocol violation.
   const onError = (client: Client | null | undefined, err: Error): void => {
+    // A client closing its socket ends the guarded stream under aedes (Duplex.from reports that as
+    // an abort): an ordinary disconnect, not a fault.
+    if ((err as { code?: string } | undefined)?.code === 'ABORT_ERR') return log.debug(who(client), 'client connection closed');
     const returnCode = (err as { errorCode?: number } | undefined)?.errorCode;
     const fields = { ...who(client), ...errorFields(err), ...(returnCode ? { returnCode } : {}) };
     log.warn(fields, returnCode ? 'connection refused' : 'client error');
