@@ -51,6 +51,26 @@ export function buildAutoencoder(spec: AutoencoderSpec): tf.LayersModel {
   return model;
 }
 
+/** A tfjs model as bundle artifacts: its model.json topology, weight specs and weights.bin bytes. */
+export async function artifactsOf(model: tf.LayersModel): Promise<{ modelTopology: unknown; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: Uint8Array }> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!artifacts?.weightData || !artifacts.weightSpecs) throw new Error('tfjs returned no weights to save');
+  const parts = Array.isArray(artifacts.weightData) ? artifacts.weightData : [artifacts.weightData];
+  const weightData = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
+  let off = 0;
+  for (const p of parts) {
+    weightData.set(new Uint8Array(p), off);
+    off += p.byteLength;
+  }
+  return { modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs, weightData };
+}
+
 /**
  * Raw reconstruction error per window (mean over steps and features) and per feature (mean over
  * steps), predicted in batches so memory stays bounded. Scores compared with a bundle's threshold are

@@ -49,9 +49,9 @@ export class UnsupportedModelError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Activations
 
-const LINEAR = 0;
-const TANH = 1;
-const SIGMOID = 2;
+export const LINEAR = 0;
+export const TANH = 1;
+export const SIGMOID = 2;
 const HARD_SIGMOID = 3;
 const RELU = 4;
 type ActivationCode = typeof LINEAR | typeof TANH | typeof SIGMOID | typeof HARD_SIGMOID | typeof RELU;
@@ -154,6 +154,8 @@ export interface NetworkPlan {
   seqLen: number;
   nFeatures: number;
   layers: LayerPlan[];
+  /** Every weight tensor in weights.bin order; the layers' arrays are these same arrays. */
+  weights: Float32Array[];
 }
 
 type Json = Record<string, unknown>;
@@ -235,6 +237,11 @@ class TopologyReader {
     if (this.used.has(key)) throw new UnsupportedModelError(layer, 'weights', `'${key}' is claimed by two layers`);
     this.used.add(key);
     return hit.data;
+  }
+
+  /** All tensors in the order of the weight specs. */
+  all(): Float32Array[] {
+    return [...this.byName.values()].map((w) => w.data);
   }
 
   unused(): string[] {
@@ -384,7 +391,7 @@ export function planNetwork(modelTopology: unknown, weightSpecs: readonly Weight
   }
   const left = reader.unused();
   if (left.length) throw new UnsupportedModelError('model', 'weights', `[${left.join(', ')}] belong to no layer the fast engine runs`);
-  return { seqLen, nFeatures, layers: plan };
+  return { seqLen, nFeatures, layers: plan, weights: reader.all() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -392,39 +399,81 @@ export function planNetwork(modelTopology: unknown, weightSpecs: readonly Weight
 // measured about 20 % faster here than with Float32Array; the arithmetic is double anyway.
 
 /**
- * out[r·g + o] = b[o] + Σ_k x[xOff + r·inDim + k] · wt[o·inDim + k] for r < rows, o < g:
- * x (rows × inDim) times the transposed weights, two rows × four outputs per block so each load
- * serves several multiply-adds.
+ * The one matrix kernel of the engine and the trainer, every product written as rows of A times
+ * rows of W (so every inner loop is a contiguous dot product):
+ *
+ *   out[oOff + r·oStride + o] = init[iOff + r·iStride + o] + Σ_{k<depth} a[aOff + r·aStride + k] · w[wOff + o·wStride + k]
+ *
+ * for r < rows, o < cols. `init` null starts from zero; `init` = `out` with the same offset and
+ * stride accumulates; iStride 0 repeats one row (a bias). Two rows × four outputs per block, so
+ * each load serves several multiply-adds; long products are cut into depth tiles so the eight rows a
+ * block reads stay in cache.
  */
-function matmulBias(out: Float64Array, x: Float64Array, xOff: number, rows: number, inDim: number, wt: Float64Array, b: Float64Array, g: number): void {
-  const g4 = g - (g % 4);
+export function gemm(
+  out: Float64Array,
+  oOff: number,
+  oStride: number,
+  a: Float64Array,
+  aOff: number,
+  aStride: number,
+  rows: number,
+  w: Float64Array,
+  wOff: number,
+  wStride: number,
+  cols: number,
+  depth: number,
+  init: Float64Array | null,
+  iOff: number,
+  iStride: number,
+): void {
+  gemmStart(out, oOff, oStride, rows, cols, init, iOff, iStride);
+  for (let k0 = 0; k0 < depth; k0 += GEMM_TILE) {
+    const k1 = Math.min(depth, k0 + GEMM_TILE);
+    gemmTile(out, oOff, oStride, a, aOff, aStride, rows, w, wOff, wStride, cols, k0, k1);
+  }
+}
+
+/** The `init` part of gemm: each output row set to its init row, or to zero. */
+export function gemmStart(out: Float64Array, oOff: number, oStride: number, rows: number, cols: number, init: Float64Array | null, iOff: number, iStride: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o0 = oOff + r * oStride;
+    if (init === null) out.fill(0, o0, o0 + cols);
+    else if (init !== out || iOff + r * iStride !== o0) for (let o = 0; o < cols; o++) out[o0 + o] = init[iOff + r * iStride + o]!;
+  }
+}
+
+/** Depth tile of gemm: products are added to `out`. */
+const GEMM_TILE = 512;
+
+function gemmTile(out: Float64Array, oOff: number, oStride: number, a: Float64Array, aOff: number, aStride: number, rows: number, w: Float64Array, wOff: number, wStride: number, cols: number, k0: number, k1: number): void {
+  const c4 = cols - (cols % 4);
   let r = 0;
   for (; r + 1 < rows; r += 2) {
-    const x0 = xOff + r * inDim;
-    const x1 = x0 + inDim;
-    const p0 = r * g;
-    const p1 = p0 + g;
+    const x0 = aOff + r * aStride;
+    const x1 = x0 + aStride;
+    const p0 = oOff + r * oStride;
+    const p1 = p0 + oStride;
     let o = 0;
-    for (; o < g4; o += 4) {
-      const w0 = o * inDim;
-      const w1 = w0 + inDim;
-      const w2 = w1 + inDim;
-      const w3 = w2 + inDim;
-      let a0 = b[o],
-        a1 = b[o + 1],
-        a2 = b[o + 2],
-        a3 = b[o + 3];
-      let c0 = a0,
-        c1 = a1,
-        c2 = a2,
-        c3 = a3;
-      for (let k = 0; k < inDim; k++) {
-        const u = x[x0 + k];
-        const v = x[x1 + k];
-        const q0 = wt[w0 + k],
-          q1 = wt[w1 + k],
-          q2 = wt[w2 + k],
-          q3 = wt[w3 + k];
+    for (; o < c4; o += 4) {
+      const w0 = wOff + o * wStride;
+      const w1 = w0 + wStride;
+      const w2 = w1 + wStride;
+      const w3 = w2 + wStride;
+      let a0 = 0,
+        a1 = 0,
+        a2 = 0,
+        a3 = 0,
+        c0 = 0,
+        c1 = 0,
+        c2 = 0,
+        c3 = 0;
+      for (let k = k0; k < k1; k++) {
+        const u = a[x0 + k]!;
+        const v = a[x1 + k]!;
+        const q0 = w[w0 + k]!,
+          q1 = w[w1 + k]!,
+          q2 = w[w2 + k]!,
+          q3 = w[w3 + k]!;
         a0 += u * q0;
         a1 += u * q1;
         a2 += u * q2;
@@ -434,37 +483,67 @@ function matmulBias(out: Float64Array, x: Float64Array, xOff: number, rows: numb
         c2 += v * q2;
         c3 += v * q3;
       }
-      out[p0 + o] = a0;
-      out[p0 + o + 1] = a1;
-      out[p0 + o + 2] = a2;
-      out[p0 + o + 3] = a3;
-      out[p1 + o] = c0;
-      out[p1 + o + 1] = c1;
-      out[p1 + o + 2] = c2;
-      out[p1 + o + 3] = c3;
+      out[p0 + o] += a0;
+      out[p0 + o + 1] += a1;
+      out[p0 + o + 2] += a2;
+      out[p0 + o + 3] += a3;
+      out[p1 + o] += c0;
+      out[p1 + o + 1] += c1;
+      out[p1 + o + 2] += c2;
+      out[p1 + o + 3] += c3;
     }
-    for (; o < g; o++) {
-      const w = o * inDim;
-      let a = b[o];
-      let c = a;
-      for (let k = 0; k < inDim; k++) {
-        a += x[x0 + k] * wt[w + k];
-        c += x[x1 + k] * wt[w + k];
+    for (; o < cols; o++) {
+      const wr = wOff + o * wStride;
+      let s0 = 0;
+      let s1 = 0;
+      for (let k = k0; k < k1; k++) {
+        s0 += a[x0 + k]! * w[wr + k]!;
+        s1 += a[x1 + k]! * w[wr + k]!;
       }
-      out[p0 + o] = a;
-      out[p1 + o] = c;
+      out[p0 + o] += s0;
+      out[p1 + o] += s1;
     }
   }
   for (; r < rows; r++) {
-    const x0 = xOff + r * inDim;
-    const p0 = r * g;
-    for (let o = 0; o < g; o++) {
-      const w = o * inDim;
-      let a = b[o];
-      for (let k = 0; k < inDim; k++) a += x[x0 + k] * wt[w + k];
-      out[p0 + o] = a;
+    const x0 = aOff + r * aStride;
+    const p0 = oOff + r * oStride;
+    let o = 0;
+    for (; o < c4; o += 4) {
+      const w0 = wOff + o * wStride;
+      const w1 = w0 + wStride;
+      const w2 = w1 + wStride;
+      const w3 = w2 + wStride;
+      let a0 = 0,
+        a1 = 0,
+        a2 = 0,
+        a3 = 0;
+      for (let k = k0; k < k1; k++) {
+        const u = a[x0 + k]!;
+        a0 += u * w[w0 + k]!;
+        a1 += u * w[w1 + k]!;
+        a2 += u * w[w2 + k]!;
+        a3 += u * w[w3 + k]!;
+      }
+      out[p0 + o] += a0;
+      out[p0 + o + 1] += a1;
+      out[p0 + o + 2] += a2;
+      out[p0 + o + 3] += a3;
+    }
+    for (; o < cols; o++) {
+      const wr = wOff + o * wStride;
+      let s = 0;
+      for (let k = k0; k < k1; k++) s += a[x0 + k]! * w[wr + k]!;
+      out[p0 + o] += s;
     }
   }
+}
+
+/**
+ * out[r·g + o] = b[o] + Σ_k x[xOff + r·inDim + k] · wt[o·inDim + k] for r < rows, o < g:
+ * x (rows × inDim) times the transposed weights.
+ */
+function matmulBias(out: Float64Array, x: Float64Array, xOff: number, rows: number, inDim: number, wt: Float64Array, b: Float64Array, g: number): void {
+  gemm(out, 0, g, x, xOff, inDim, rows, wt, 0, inDim, g, inDim, b, 0, 0);
 }
 
 /**
@@ -539,6 +618,30 @@ function recurrentGates(z: Float64Array, xp: Float64Array, po: number, u: number
 }
 
 /**
+ * One LSTM step of one sequence with sigmoid gates and tanh (Keras's defaults, and the only cell the
+ * trainer builds): the cell both the engine and the trainer run. z[zo …] holds the step's gate
+ * pre-activations, gate-interleaved (i, f, c, o per unit); they are replaced by the gate values,
+ * which the trainer keeps for backpropagation. c_t = f·c_{t-1} + i·g goes to c[co …] (cPrev may be
+ * c itself, in place), h_t = o·tanh(c_t) to h[ho …].
+ */
+export function lstmCell(z: Float64Array, zo: number, cPrev: Float64Array, cpo: number, c: Float64Array, co: number, h: Float64Array, ho: number, u: number): void {
+  for (let j = 0; j < u; j++) {
+    const q = zo + 4 * j;
+    const i = fastSigmoid(z[q]!);
+    const f = fastSigmoid(z[q + 1]!);
+    const g = fastTanh(z[q + 2]!);
+    const o = fastSigmoid(z[q + 3]!);
+    z[q] = i;
+    z[q + 1] = f;
+    z[q + 2] = g;
+    z[q + 3] = o;
+    const cj = f * cPrev[cpo + j]! + i * g;
+    c[co + j] = cj;
+    h[ho + j] = o * fastTanh(cj);
+  }
+}
+
+/**
  * An LSTM over `steps` steps: `xp` holds x·W + b per step, gate-interleaved like `ut` (row stride
  * `xs`: 4·u, or 0 when every step has the same input). h of step t goes to out[t·u …]. h and c start
  * at zero, so step 0 needs no product. Sigmoid gates with tanh (the trainer's choice) have their
@@ -553,12 +656,7 @@ function lstm(xp: Float64Array, xs: number, steps: number, u: number, ut: Float6
     if (t === 0) for (let r = 0; r < 4 * u; r++) z[r] = xp[po + r];
     else recurrentGates(z, xp, po, u, ut, out, ho - u);
     if (common) {
-      for (let j = 0; j < u; j++) {
-        const q = 4 * j;
-        const cj = fastSigmoid(z[q + 1]) * c[j] + fastSigmoid(z[q]) * fastTanh(z[q + 2]);
-        c[j] = cj;
-        out[ho + j] = fastSigmoid(z[q + 3]) * fastTanh(cj);
-      }
+      lstmCell(z, 0, c, 0, c, 0, out, ho, u);
     } else {
       for (let j = 0; j < u; j++) {
         const q = 4 * j;
@@ -613,7 +711,7 @@ interface DenseOp {
 type Op = LstmOp | DenseOp;
 
 /** The 4u gate columns of a Keras LSTM matrix ([rows][4u], gates i, f, c, o) as gate-interleaved rows [4u][rows]. */
-function interleaveGates(m: Float32Array, rows: number, u: number): Float64Array {
+export function interleaveGates(m: Float32Array, rows: number, u: number): Float64Array {
   const out = new Float64Array(4 * u * rows);
   for (let j = 0; j < u; j++) {
     for (let g = 0; g < 4; g++) {
@@ -625,7 +723,7 @@ function interleaveGates(m: Float32Array, rows: number, u: number): Float64Array
   return out;
 }
 
-function interleaveBias(b: Float32Array | null, u: number): Float64Array {
+export function interleaveBias(b: Float32Array | null, u: number): Float64Array {
   const out = new Float64Array(4 * u);
   if (b) for (let j = 0; j < u; j++) for (let g = 0; g < 4; g++) out[4 * j + g] = b[g * u + j]!;
   return out;

@@ -1,0 +1,57 @@
+/**
+ * The one way to train a bundle network: `fast` (train/fast-fit.ts, typed arrays over worker
+ * threads, the default) or `tfjs` (TensorFlow.js on its selected backend, the reference and the
+ * fallback). Both start from the same kind of initial weights, walk the same batches for a seed,
+ * and hand back the same artifacts: what a bundle's model.json and weights.bin hold.
+ */
+import type { AutoencoderSpec } from '../model/autoencoder.js';
+import { FastLstmNetwork, planNetwork } from '../model/fast-lstm.js';
+import { initialAutoencoder, type ModelArtifacts } from './autoencoder-init.js';
+import type { FitOptions, FitResult, WindowSet } from './epochs.js';
+import { defaultThreads, fitFast } from './fast-fit.js';
+
+export const TRAINERS = ['fast', 'tfjs'] as const;
+export type TrainerName = (typeof TRAINERS)[number];
+
+export interface TrainerChoice {
+  trainer: TrainerName;
+  /** Worker threads of the fast trainer (default: every core). */
+  threads?: number;
+}
+
+export interface Trained {
+  fit: FitResult;
+  artifacts: ModelArtifacts;
+  /** What trained it, for bundle.json and logs: `fast (wasm, 2 threads)`, `tfjs (wasm)`. */
+  engine: string;
+  /** Trainable parameters. */
+  parameters: number;
+}
+
+/** Trains the seed's autoencoder of `spec` on `train`, stopping early on `val`. */
+export async function trainAutoencoder(spec: AutoencoderSpec, train: WindowSet, val: WindowSet, fit: FitOptions, choice: TrainerChoice): Promise<Trained> {
+  if (choice.trainer === 'tfjs') {
+    // Loaded only here: the fast path never brings TensorFlow.js into the process.
+    const [{ buildAutoencoder, artifactsOf }, { fitAutoencoder }, { selectBackend }] = await Promise.all([import('../model/autoencoder.js'), import('./fit.js'), import('../model/backend.js')]);
+    const { backend } = await selectBackend();
+    const model = buildAutoencoder(spec);
+    try {
+      const result = await fitAutoencoder(model, train, val, fit);
+      return { fit: result, artifacts: await artifactsOf(model), engine: `tfjs (${backend})`, parameters: model.countParams() };
+    } finally {
+      model.dispose();
+    }
+  }
+  const init = initialAutoencoder(spec);
+  const r = await fitFast(init, train, val, { ...fit, threads: choice.threads ?? defaultThreads(), learningRate: spec.learningRate });
+  return { fit: r.fit, artifacts: r.artifacts, engine: `fast (${r.kernel}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`, parameters: r.artifacts.weightSpecs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1), 0) };
+}
+
+/**
+ * Per window and model input, the mean over steps of the squared reconstruction error, on the fast
+ * engine (proven equal to tfjs by its tests): what calibration and evaluation need of a model.
+ */
+export function featureErrors(artifacts: ModelArtifacts, x: Float32Array, n: number, seqLen: number, nFeatures: number): Float32Array {
+  const net = new FastLstmNetwork(planNetwork(artifacts.modelTopology, artifacts.weightSpecs, artifacts.weightData, seqLen, nFeatures));
+  return net.featureErrors(x, n);
+}
