@@ -1,73 +1,156 @@
 /**
- * `npm run bench:train`: seconds per epoch and training windows/s for every TensorFlow.js backend
- * that loads here, on the committed training data of each profile with its default model sizes.
- * Each backend runs in its own child process so one backend's memory and kernels do not colour
- * another's figures.
+ * `npm run bench:train`: training windows/s of the fast trainer (one thread, and every thread)
+ * against TensorFlow.js on wasm (and tfjs-node when it is installed), for every model of both
+ * profiles at their default sizes, on the committed training data; with each run's RSS.
+ * Each trainer runs in a child process of its own, so one's memory and JIT state do not colour
+ * another's figures. The time of the second epoch is measured: the first pays for start-up
+ * (threads, kernels, wasm memory growth).
+ *
+ * Last line, read by other tools: `fast vs tfjs-wasm: min N.N× (profile/model), all threads`.
  */
 import { spawnSync } from 'node:child_process';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MODEL_FEATURES, PROFILES, PROFILE_NAMES, type ProfileName } from '../core/profiles.js';
+import { parseArgs } from 'node:util';
+import { MODEL_FEATURES, MODEL_TYPES, PROFILES, PROFILE_NAMES, SHAPE_CHANNELS, type ModelType, type ProfileName } from '../core/profiles.js';
 import { readCsvDir } from '../preprocess/csv.js';
 import { fitMinMax } from '../preprocess/scaler.js';
 import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
-import { selectBackend, type BackendPreference } from '../model/backend.js';
-import { buildAutoencoder } from '../model/autoencoder.js';
-import { fitAutoencoder } from '../train/fit.js';
+import { fitShape } from '../preprocess/shape.js';
 import { TRAIN_FRACTION } from '../train/pipeline.js';
 import { TRAIN_DEFAULTS } from '../cli/train.js';
 import { DEFAULT_DIRS } from '../cli/options.js';
+import type { ProgressSink } from '../train/epochs.js';
+import { trainAutoencoder, type TrainerChoice } from '../train/trainer.js';
 
-const BACKENDS: Exclude<BackendPreference, 'auto'>[] = ['tensorflow', 'wasm', 'cpu'];
-/** Windows timed per measurement: enough for a stable rate, few enough for the cpu backend. */
-const BENCH_WINDOWS = 192;
+interface Runner {
+  id: string;
+  label: string;
+  trainer: TrainerChoice;
+  /** tfjs backend for the tfjs trainer. */
+  backend?: 'wasm' | 'tensorflow';
+}
 
-async function child(backend: BackendPreference, dataDir: string): Promise<void> {
-  await selectBackend(backend);
-  for (const name of PROFILE_NAMES as readonly ProfileName[]) {
-    const p = PROFILES[name];
-    for (const modelType of ['multi-feature', 'voltage'] as const) {
-      const features = [...MODEL_FEATURES[modelType]];
-      const series = await readCsvDir(join(dataDir, name, 'train'));
-      const scaler = fitMinMax(series, features);
-      const train = makeWindows(splitEachByTime(series, TRAIN_FRACTION).train, { features, scaler, seqLen: p.seqLen, hop: p.trainHop, maxGapMs: p.periodMs * 5 });
-      const n = Math.min(BENCH_WINDOWS, train.n);
-      const sub = { x: train.x.subarray(0, n * p.seqLen * features.length), n };
-      const model = buildAutoencoder({ seqLen: p.seqLen, nFeatures: features.length, units: p.units, seed: 1 });
-      const opts = { seqLen: p.seqLen, nFeatures: features.length, maxEpochs: 1, patience: 1, batchSize: TRAIN_DEFAULTS.batchSize, seed: 1 };
-      await fitAutoencoder(model, { x: sub.x, n: TRAIN_DEFAULTS.batchSize }, { x: sub.x, n: 1 }, opts); // warm-up: kernels, wasm memory growth
-      const r = await fitAutoencoder(model, sub, { x: sub.x, n: 1 }, opts);
-      model.dispose();
-      const wps = n / r.seconds;
-      process.stdout.write(
-        JSON.stringify({ backend, profile: name, model: modelType, units: p.units.join('/'), seqLen: p.seqLen, features: features.length, windowsPerS: wps, secondsPerEpoch: train.n / wps, trainWindows: train.n, rssMB: process.memoryUsage().rss / 1e6 }) + '\n',
-      );
+const THREADS = availableParallelism();
+const RUNNERS: Runner[] = [
+  { id: 'fast-1', label: 'fast, 1 thread', trainer: { trainer: 'fast', threads: 1 } },
+  { id: 'fast-all', label: `fast, ${THREADS} threads`, trainer: { trainer: 'fast', threads: THREADS } },
+  { id: 'tfjs-wasm', label: 'tfjs wasm', trainer: { trainer: 'tfjs' }, backend: 'wasm' },
+  { id: 'tfjs-node', label: 'tfjs-node', trainer: { trainer: 'tfjs' }, backend: 'tensorflow' },
+];
+
+interface Row {
+  runner: string;
+  profile: ProfileName;
+  model: ModelType;
+  units: string;
+  shape: string;
+  windowsPerS: number;
+  trainWindows: number;
+  rssMB: number;
+}
+
+/** The training windows of one model, as `train` cuts them (shape inputs included). */
+async function windowsOf(dataDir: string, profile: ProfileName, modelType: ModelType) {
+  const p = PROFILES[profile];
+  const features = [...MODEL_FEATURES[modelType]];
+  const series = await readCsvDir(join(dataDir, profile, 'train'));
+  const scaler = fitMinMax(series, features);
+  const cut = { features, scaler, seqLen: p.seqLen, hop: p.trainHop, maxGapMs: p.periodMs * 5 };
+  const part = splitEachByTime(series, TRAIN_FRACTION).train;
+  const shapeFeatures = features.filter((f) => (SHAPE_CHANNELS as readonly string[]).includes(f));
+  const plain = makeWindows(part, cut);
+  const shape = shapeFeatures.length ? fitShape(plain.x, plain.n, plain.seqLen, features, shapeFeatures) : undefined;
+  return shape ? makeWindows(part, { ...cut, shape }) : plain;
+}
+
+/** Seconds between the ends of epochs 1 and 2. */
+function secondEpochTimer(): ProgressSink & { seconds(): number } {
+  const ends: number[] = [];
+  return {
+    batch() {},
+    epochEnd() {
+      ends.push(performance.now());
+    },
+    seconds: () => (ends[1]! - ends[0]!) / 1000,
+  };
+}
+
+async function child(runner: Runner, dataDir: string, windows: number): Promise<void> {
+  if (runner.backend) {
+    const { selectBackend } = await import('../model/backend.js');
+    await selectBackend(runner.backend);
+  }
+  for (const profile of PROFILE_NAMES) {
+    const p = PROFILES[profile];
+    for (const model of MODEL_TYPES) {
+      const all = await windowsOf(dataDir, profile, model);
+      const n = Math.min(windows, all.n);
+      const f = all.f;
+      const train = { x: all.x.subarray(0, n * p.seqLen * f), n };
+      const timer = secondEpochTimer();
+      const fit = { seqLen: p.seqLen, nFeatures: f, maxEpochs: 2, patience: 2, batchSize: TRAIN_DEFAULTS.batchSize, seed: 1, progress: timer };
+      await trainAutoencoder({ seqLen: p.seqLen, nFeatures: f, units: p.units, seed: 1 }, train, { x: train.x, n: 1 }, fit, runner.trainer);
+      const row: Row = { runner: runner.id, profile, model, units: p.units.join('/'), shape: `${p.seqLen}×${f}`, windowsPerS: n / timer.seconds(), trainWindows: all.n, rssMB: process.memoryUsage().rss / 1e6 };
+      process.stdout.write(JSON.stringify(row) + '\n');
     }
   }
 }
 
-function parent(dataDir: string): void {
+function parent(dataDir: string, windows: number): void {
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
-  console.log(`bench:train — ${cpu}, ${cpus().length} cores, node ${process.version}; batch ${TRAIN_DEFAULTS.batchSize}, ${BENCH_WINDOWS} windows timed per row`);
-  console.log('backend     profile   model          units  seqLen×f  windows/s  s/epoch (full set)  RSS MB');
-  for (const backend of BACKENDS) {
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', backend, dataDir], { encoding: 'utf8' });
+  console.log(`bench:train — ${cpu}, ${cpus().length} cores, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}; batch ${TRAIN_DEFAULTS.batchSize}, ${windows} windows per epoch, the 2nd epoch timed`);
+  const rows: Row[] = [];
+  const missing: string[] = [];
+  for (const runner of RUNNERS) {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', runner.id, '--data', dataDir, '--windows', String(windows)], { encoding: 'utf8' });
     if (r.status !== 0) {
       // The thrown message, not the source line Node echoes above it.
       const why = (r.stderr.match(/Error: (backend '[^']+' is not available: [^\n]*)/)?.[1] ?? r.stderr.trim().split('\n').pop() ?? '').replace(/ imported from .*/, '');
-      console.log(`${backend.padEnd(10)}  not available: ${why}`);
+      missing.push(`${runner.label}: not available: ${why}`);
       continue;
     }
-    for (const line of r.stdout.trim().split('\n')) {
-      const x = JSON.parse(line);
+    for (const line of r.stdout.trim().split('\n')) rows.push(JSON.parse(line) as Row);
+  }
+  const present = RUNNERS.filter((x) => rows.some((r) => r.runner === x.id));
+  console.log(['profile ', 'model        ', 'units', 'T×f    ', ...present.map((x) => x.label.padStart(16)), '  speed-up', '  RSS MB (same order)'].join('  '));
+  let min = { ratio: Infinity, what: '' };
+  for (const profile of PROFILE_NAMES) {
+    for (const model of MODEL_TYPES) {
+      const mine = present.map((x) => rows.find((r) => r.runner === x.id && r.profile === profile && r.model === model));
+      const first = mine.find((r) => r)!;
+      const all = rows.find((r) => r.runner === 'fast-all' && r.profile === profile && r.model === model);
+      const wasm = rows.find((r) => r.runner === 'tfjs-wasm' && r.profile === profile && r.model === model);
+      const ratio = all && wasm ? all.windowsPerS / wasm.windowsPerS : NaN;
+      if (ratio < min.ratio) min = { ratio, what: `${profile}/${model}` };
       console.log(
-        `${x.backend.padEnd(10)}  ${x.profile.padEnd(8)}  ${x.model.padEnd(13)}  ${x.units.padEnd(5)}  ${`${x.seqLen}×${x.features}`.padEnd(8)}  ${x.windowsPerS.toFixed(1).padStart(9)}  ${`${x.secondsPerEpoch.toFixed(0)} s (${x.trainWindows} win)`.padStart(18)}  ${x.rssMB.toFixed(0).padStart(6)}`,
+        [
+          profile.padEnd(8),
+          model.padEnd(13),
+          first.units.padEnd(5),
+          first.shape.padEnd(7),
+          ...mine.map((r) => (r ? `${r.windowsPerS.toFixed(1)} win/s` : '-').padStart(16)),
+          `${Number.isFinite(ratio) ? ratio.toFixed(1) + '×' : '-'}`.padStart(10),
+          '  ' + mine.map((r) => (r ? r.rssMB.toFixed(0) : '-')).join(' / '),
+        ].join('  '),
       );
     }
   }
+  for (const m of missing) console.log(m);
+  console.log('speed-up: fast on every thread against tfjs wasm, windows/s; RSS: the child process after the row');
+  if (Number.isFinite(min.ratio)) console.log(`fast vs tfjs-wasm: min ${min.ratio.toFixed(1)}× (${min.what}), all threads`);
+  else console.log('fast vs tfjs-wasm: not measured (tfjs wasm did not run)');
 }
 
-const args = process.argv.slice(2);
-if (args[0] === '--child') await child(args[1] as BackendPreference, args[2]!);
-else parent(args[0] ?? DEFAULT_DIRS.data);
+const { values } = parseArgs({
+  options: { child: { type: 'string' }, data: { type: 'string', default: DEFAULT_DIRS.data }, windows: { type: 'string', default: '128' } },
+  strict: true,
+});
+const windows = Number(values.windows);
+if (!Number.isInteger(windows) || windows < 1) throw new Error(`--windows must be a positive integer, got '${values.windows}'`);
+if (values.child) {
+  const runner = RUNNERS.find((r) => r.id === values.child);
+  if (!runner) throw new Error(`unknown runner '${values.child}'`);
+  await child(runner, values.data, windows);
+} else parent(values.data, windows);

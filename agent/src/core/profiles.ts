@@ -47,7 +47,7 @@ export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export const PROFILES: Record<ProfileName, Profile> = {
   rpm_600: { name: 'rpm_600', nominalRpm: 600, periodMs: 50, seqLen: 100, hop: 10, trainHop: 25, units: [64, 32] },
-  rpm_1200: { name: 'rpm_1200', nominalRpm: 1200, periodMs: 20, seqLen: 250, hop: 25, trainHop: 75, units: [32, 16] },
+  rpm_1200: { name: 'rpm_1200', nominalRpm: 1200, periodMs: 20, seqLen: 250, hop: 25, trainHop: 75, units: [64, 32] },
 };
 
 export function isProfileName(s: string): s is ProfileName {

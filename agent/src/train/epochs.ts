@@ -1,10 +1,15 @@
 import { Rng } from '../core/rng.js';
-import type { EpochProgress } from './progress.js';
 
 export interface WindowSet {
   /** Row-major [n][seqLen][nFeatures], already scaled. */
   x: Float32Array;
   n: number;
+}
+
+/** Where the epoch loop reports (train/progress.ts EpochProgress draws it). */
+export interface ProgressSink {
+  batch(epoch: number, batch: number, loss: number): void;
+  epochEnd(epoch: number, loss: number, valLoss: number, note?: string): void;
 }
 
 export interface FitOptions {
@@ -16,7 +21,7 @@ export interface FitOptions {
   batchSize: number;
   /** Seeds the per-epoch shuffle of training windows, so a run is reproducible. */
   seed: number;
-  progress?: EpochProgress;
+  progress?: ProgressSink;
 }
 
 export interface FitResult {

@@ -5,12 +5,11 @@ import { readCsvDir } from '../preprocess/csv.js';
 import { fitMinMax } from '../preprocess/scaler.js';
 import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
 import { fitShape, type ShapeInputs } from '../preprocess/shape.js';
-import { buildAutoencoder, reconstructionErrors } from '../model/autoencoder.js';
-import { selectBackend, type tf } from '../model/backend.js';
 import { digestFiles, loadBundle, updateManifest, writeBundle, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
 import { fitErrorScale, normalizeErrors, type ScoreAggregate } from '../model/error-scale.js';
-import { fitAutoencoder, type FitResult, type WindowSet } from './fit.js';
+import type { FitResult } from './epochs.js';
 import { EpochProgress } from './progress.js';
+import { featureErrors, trainAutoencoder, type TrainerChoice } from './trainer.js';
 import { DEFAULT_THRESHOLD_RULE, describeRule, thresholdFrom } from './threshold.js';
 
 /** Share of each recording's time span used for fitting; the rest of it is validation. */
@@ -34,6 +33,10 @@ export interface TrainOptions {
   thresholdRule?: ThresholdRule;
   /** How per-feature errors make the score (model/error-scale.ts); default 'mean'. */
   aggregate?: ScoreAggregate;
+  /** Which trainer (train/trainer.ts); default the fast one on every core. */
+  trainer?: TrainerChoice;
+  /** Names the run on the progress line (default `<profile>/<model>`). */
+  label?: string;
   /** Where the progress bar goes (stderr for the CLI); none when omitted. */
   progressOut?: NodeJS.WritableStream;
   log: Logger;
@@ -85,16 +88,16 @@ async function trainingWindows(dataDir: string, profileName: ProfileName, featur
  * Per-feature error scale and threshold from the validation windows (normal data the model did not
  * train on): errorScale first, then the threshold rule on the normalised scores (ScoreAggregate says
  * how per-feature errors make a score; a bundle that uses 'max' records it as `aggregate`).
+ * `perFeature` holds the raw reconstruction MSE per window and model input ([n][f]).
  */
-export function calibrate(model: tf.LayersModel, val: WindowSet, seqLen: number, f: number, rule: ThresholdRule, aggregate: ScoreAggregate = 'mean') {
-  const raw = reconstructionErrors(model, val.x, val.n, seqLen, f);
-  const errorScale = fitErrorScale(raw.perFeature, val.n, f, aggregate === 'max' ? rule.quantile : undefined);
-  const { score } = normalizeErrors(raw.perFeature, val.n, errorScale, aggregate);
+export function calibrate(perFeature: Float32Array, n: number, f: number, rule: ThresholdRule, aggregate: ScoreAggregate = 'mean') {
+  const errorScale = fitErrorScale(perFeature, n, f, aggregate === 'max' ? rule.quantile : undefined);
+  const { score } = normalizeErrors(perFeature, n, errorScale, aggregate);
   const { threshold, quantileValue } = thresholdFrom(score, rule);
   return {
     errorScale,
     threshold,
-    thresholdRule: { ...rule, description: describeRule(rule, aggregate), validationWindows: val.n, validationQuantileValue: quantileValue },
+    thresholdRule: { ...rule, description: describeRule(rule, aggregate), validationWindows: n, validationQuantileValue: quantileValue },
   };
 }
 
@@ -105,18 +108,14 @@ export function calibrate(model: tf.LayersModel, val: WindowSet, seqLen: number,
  */
 export async function calibrateBundle(dir: string, dataDir: string, knownFeatures: readonly string[], rule: ThresholdRule = DEFAULT_THRESHOLD_RULE): Promise<BundleManifest> {
   const bundle = await loadBundle(dir, { knownFeatures });
-  try {
-    const m = bundle.manifest;
-    if (!isProfileName(m.profile)) throw new Error(`${dir}: profile '${m.profile}' is not one this version knows`);
-    const { val } = await trainingWindows(dataDir, m.profile, m.features, m.training.trainHop, m.maxGapMs, m.shape);
-    const cal = calibrate(bundle.model, val, m.seqLen, val.f, rule, m.aggregate);
-    const next: BundleManifest = { ...m, ...cal };
-    delete next.metrics; // measured with the old threshold
-    await updateManifest(dir, next);
-    return next;
-  } finally {
-    bundle.model.dispose();
-  }
+  const m = bundle.manifest;
+  if (!isProfileName(m.profile)) throw new Error(`${dir}: profile '${m.profile}' is not one this version knows`);
+  const { val } = await trainingWindows(dataDir, m.profile, m.features, m.training.trainHop, m.maxGapMs, m.shape);
+  const cal = calibrate(featureErrors(bundle.artifacts, val.x, val.n, m.seqLen, val.f), val.n, val.f, rule, m.aggregate);
+  const next: BundleManifest = { ...m, ...cal };
+  delete next.metrics; // measured with the old threshold
+  await updateManifest(dir, next);
+  return next;
 }
 
 /** CSVs → scaler → windows → LSTM autoencoder → error scale and threshold → bundle. */
@@ -127,34 +126,28 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
   const trainHop = o.trainHop ?? profile.trainHop;
   const rule = o.thresholdRule ?? DEFAULT_THRESHOLD_RULE;
   const maxGapMs = defaultMaxGapMs(profile.periodMs);
-  const { backend } = await selectBackend();
 
   const { series, scaler, shape, train, val } = await trainingWindows(o.dataDir, o.profile, features, trainHop, maxGapMs);
   const nInputs = train.f;
+  const trainer = o.trainer ?? { trainer: 'fast' };
   o.log.info(
-    { profile: o.profile, model: o.modelType, files: series.length, rows: series.reduce((s, x) => s + x.rows, 0), trainWindows: train.n, valWindows: val.n, units, backend },
+    { profile: o.profile, model: o.modelType, files: series.length, rows: series.reduce((s, x) => s + x.rows, 0), trainWindows: train.n, valWindows: val.n, units, trainer: trainer.trainer },
     'training',
   );
 
-  const model = buildAutoencoder({ seqLen: profile.seqLen, nFeatures: nInputs, units, seed: o.seed });
-  const label = `${o.profile}/${o.modelType}`;
+  const label = o.label ?? `${o.profile}/${o.modelType}`;
   const batches = Math.ceil(train.n / o.batchSize);
   const progress = o.progressOut ? new EpochProgress(o.progressOut, label, o.maxEpochs, batches) : undefined;
-  const fit = await fitAutoencoder(model, train, val, {
-    seqLen: profile.seqLen,
-    nFeatures: nInputs,
-    maxEpochs: o.maxEpochs,
-    patience: o.patience,
-    batchSize: o.batchSize,
-    seed: o.seed,
-    progress,
-  });
+  const spec = { seqLen: profile.seqLen, nFeatures: nInputs, units, seed: o.seed };
+  const fitOptions = { seqLen: profile.seqLen, nFeatures: nInputs, maxEpochs: o.maxEpochs, patience: o.patience, batchSize: o.batchSize, seed: o.seed, progress };
+  const trained = await trainAutoencoder(spec, train, val, fitOptions, trainer);
+  const fit = trained.fit;
   const aggregate = o.aggregate ?? 'mean';
-  const cal = calibrate(model, val, profile.seqLen, nInputs, rule, aggregate);
+  const cal = calibrate(featureErrors(trained.artifacts, val.x, val.n, profile.seqLen, nInputs), val.n, nInputs, rule, aggregate);
   const data = await digestFiles(o.dataDir, series.map((s) => relative(o.dataDir, s.file)));
 
   const dir = join(o.modelsDir, o.profile, o.modelType);
-  const manifest = await writeBundle(dir, model, {
+  const manifest = await writeBundle(dir, trained.artifacts, {
     name: label,
     profile: o.profile,
     modelType: o.modelType,
@@ -169,10 +162,10 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
     ...(aggregate !== 'mean' ? { aggregate } : {}),
     threshold: cal.threshold,
     thresholdRule: cal.thresholdRule,
-    architecture: { units, recurrentActivation: 'sigmoid', parameters: model.countParams() },
+    architecture: { units, recurrentActivation: 'sigmoid', parameters: trained.parameters },
     training: {
       seed: o.seed,
-      backend,
+      backend: trained.engine,
       epochs: fit.epochs,
       bestEpoch: fit.bestEpoch,
       trainLoss: fit.trainLoss,
@@ -184,7 +177,6 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
       data,
     },
   });
-  model.dispose();
-  o.log.info({ dir, threshold: cal.threshold, epochs: fit.epochs, bestEpoch: fit.bestEpoch, seconds: fit.seconds }, 'bundle written');
+  o.log.info({ dir, trainer: trained.engine, threshold: cal.threshold, epochs: fit.epochs, bestEpoch: fit.bestEpoch, seconds: fit.seconds }, 'bundle written');
   return { dir, manifest, fit };
 }
