@@ -32,7 +32,8 @@ import { agentVersion } from '../core/version.js';
 import { Controller } from '../daemon/controller.js';
 import { selectBackend, type BackendChoice } from '../model/backend.js';
 import { BundleError, loadBundle, type LoadedBundle } from '../model/bundle.js';
-import { createScorer, type ScorerEngine } from '../model/scorer.js';
+import type { ScorerEngine } from '../model/engines.js';
+import { createScorer } from '../model/scorer.js';
 import { readCsvFile } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
 import type { AlertPayload, ScorePayload } from '../publish/topics.js';
@@ -63,7 +64,7 @@ async function inventory(profile: ProfileName): Promise<Inventory> {
   const inv: Inventory = { ok: [], refused: [], missing };
   for (const m of present) {
     try {
-      (await loadBundle(join(MODELS, profile, m), { knownFeatures: CHANNELS })).model.dispose();
+      await loadBundle(join(MODELS, profile, m), { knownFeatures: CHANNELS });
       inv.ok.push(m);
     } catch (err) {
       inv.refused.push({ model: m, why: (err as BundleError).check ?? (err as Error).message });
@@ -127,7 +128,7 @@ async function throughput(profile: ProfileName, model: string, engine: ScorerEng
   const series = await readCsvFile(join(DATA, profile, 'test', 'test_01.csv'));
   const w = makeWindows([series], { features: m.features, scaler: m.scaler, shape: m.shape, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
   const stride = m.seqLen * w.f;
-  const scorer = createScorer(bundle, engine, 32, log);
+  const scorer = await createScorer(bundle, engine, 32, log);
   try {
     if (w.n < 64) throw new Error(`only ${w.n} windows in test_01.csv`);
     const one = (i: number) => {

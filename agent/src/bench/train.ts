@@ -12,7 +12,8 @@ import { MODEL_FEATURES, PROFILES, PROFILE_NAMES, type ProfileName } from '../co
 import { readCsvDir } from '../preprocess/csv.js';
 import { fitMinMax } from '../preprocess/scaler.js';
 import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
-import { selectBackend, type BackendPreference } from '../model/backend.js';
+import { selectBackend } from '../model/backend.js';
+import type { BackendPreference } from '../model/engines.js';
 import { buildAutoencoder } from '../model/autoencoder.js';
 import { fitAutoencoder } from '../train/fit.js';
 import { TRAIN_FRACTION } from '../train/pipeline.js';

@@ -1,6 +1,6 @@
 import { UsageError } from './command.js';
 import { isModelType, isProfileName, MODEL_TYPES, PROFILE_NAMES, type ModelType, type ProfileName } from '../core/profiles.js';
-import { BACKENDS, type BackendPreference } from '../model/backend.js';
+import { BACKENDS, type BackendPreference } from '../model/engines.js';
 
 /** Flag parsers shared by the workstation commands, each naming the flag it rejects. */
 

@@ -4,9 +4,7 @@ import { backendFlag, intFlag, modelsFlag, profilesFlag, selectionOptions, selec
 import { createLogger } from '../core/log.js';
 import { CHANNELS, PROFILES, PROFILE_NAMES } from '../core/profiles.js';
 import { join } from 'node:path';
-import { selectBackend } from '../model/backend.js';
 import { SCORE_AGGREGATES, type ScoreAggregate } from '../model/error-scale.js';
-import { calibrateBundle, trainBundle } from '../train/pipeline.js';
 import { formatSeconds } from '../train/progress.js';
 
 export const TRAIN_DEFAULTS = { epochs: 15, patience: 3, batchSize: 64, seed: 42 };
@@ -68,6 +66,9 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
       aggregate: aggregateFlag(values.aggregate),
     };
     const log = createLogger({ level: values['log-level'], fd: 2 });
+    // Imported now, not with the CLI: TensorFlow.js is for training, not for every command (the daemon's among them).
+    const { selectBackend } = await import('../model/backend.js');
+    const { calibrateBundle, trainBundle } = await import('../train/pipeline.js');
     const choice = await selectBackend(backendFlag(values.backend));
     log.info({ backend: choice.backend, skipped: choice.skipped }, `TensorFlow.js backend: ${choice.backend}`);
 

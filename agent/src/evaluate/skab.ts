@@ -27,7 +27,7 @@ import { silentLogger } from '../core/log.js';
 import { channelIndex, type SensorSpec } from '../core/sample.js';
 import { ModelRuntime } from '../daemon/model-runtime.js';
 import type { AlertEvent, DetectorOptions } from '../detect/detector.js';
-import { buildAutoencoder } from '../model/autoencoder.js';
+import { artifactsOf, buildAutoencoder } from '../model/autoencoder.js';
 import { selectBackend } from '../model/backend.js';
 import { digestFiles, loadBundle, writeBundle, type ThresholdRule } from '../model/bundle.js';
 import type { ScoreAggregate } from '../model/error-scale.js';
@@ -311,7 +311,7 @@ async function trainModel(file: SkabFile, train: Series, spec: SkabModel, s: Ska
     const fit = await fitAutoencoder(model, fitSet, valSet, { seqLen: s.seqLen, nFeatures: f, maxEpochs: s.maxEpochs, patience: s.patience, batchSize: s.batchSize, seed: s.seed });
     const cal = calibrate(model, { x: all.x, n: all.n }, s.seqLen, f, s.thresholdRule, s.aggregate);
     const dir = join(work, `${file.group}-${basename(file.path, '.csv')}-${spec.name}`);
-    await writeBundle(dir, model, {
+    await writeBundle(dir, await artifactsOf(model), {
       name: `skab/${file.rel}/${spec.name}`,
       profile: 'skab',
       modelType: spec.name,
@@ -377,7 +377,7 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
       const m: ModelRun = { name: tr.name, threshold: tr.threshold, trainWindows: tr.windows, epochs: tr.epochs, alerts: [], windows: [] };
       models.push(m);
       runtimes.push(
-        new ModelRuntime({
+        await ModelRuntime.create({
           bundle,
           channels,
           buffers,

@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { CHANNELS } from '../core/profiles.js';
-import { selectBackend } from './backend.js';
 import { BundleError, loadBundle } from './bundle.js';
 import { generateSigningKey, signBundle, trustedKeys, type Trust } from './signature.js';
 
@@ -21,7 +20,6 @@ const stranger = generateSigningKey();
 const trust = (requireSigned: boolean): Trust => ({ keys: trustedKeys([{ pem: plant.publicPem, source: 'plant.pub' }]), requireSigned });
 
 before(async () => {
-  await selectBackend('auto');
   dir = await mkdtemp(join(tmpdir(), 'signature-'));
   bundle = join(dir, 'rpm');
   await cp(join(PACKAGE_ROOT, 'models', 'rpm_1200', 'rpm'), bundle, { recursive: true });
@@ -37,7 +35,7 @@ async function refused(d: string, t: Trust, pattern: RegExp): Promise<void> {
 }
 
 test('an unsigned bundle loads unless signatures are required', async () => {
-  (await loadBundle(bundle, { knownFeatures: CHANNELS, trust: trust(false) })).model.dispose();
+  await loadBundle(bundle, { knownFeatures: CHANNELS, trust: trust(false) });
   await refused(bundle, trust(true), /the bundle is not signed \(no signature\.json\) and models\.requireSigned is on/);
 });
 
@@ -46,7 +44,7 @@ test('signed by a trusted key it loads; a changed bundle.json or another key is 
   await cp(bundle, signed, { recursive: true });
   const sig = await signBundle(signed, plant.privatePem);
   assert.equal(sig.keyId, plant.keyId);
-  (await loadBundle(signed, { knownFeatures: CHANNELS, trust: trust(true) })).model.dispose();
+  await loadBundle(signed, { knownFeatures: CHANNELS, trust: trust(true) });
 
   // A threshold raised after signing: every file hash still matches, the signature does not.
   const tampered = join(dir, 'tampered');

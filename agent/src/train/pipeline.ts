@@ -5,10 +5,11 @@ import { readCsvDir } from '../preprocess/csv.js';
 import { fitMinMax } from '../preprocess/scaler.js';
 import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
 import { fitShape, type ShapeInputs } from '../preprocess/shape.js';
-import { buildAutoencoder, reconstructionErrors } from '../model/autoencoder.js';
+import { artifactsOf, buildAutoencoder, reconstructionErrors } from '../model/autoencoder.js';
 import { selectBackend, type tf } from '../model/backend.js';
 import { digestFiles, loadBundle, updateManifest, writeBundle, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
 import { fitErrorScale, normalizeErrors, type ScoreAggregate } from '../model/error-scale.js';
+import { tfjsModel } from '../model/tfjs-model.js';
 import { fitAutoencoder, type FitResult, type WindowSet } from './fit.js';
 import { EpochProgress } from './progress.js';
 import { DEFAULT_THRESHOLD_RULE, describeRule, thresholdFrom } from './threshold.js';
@@ -105,17 +106,18 @@ export function calibrate(model: tf.LayersModel, val: WindowSet, seqLen: number,
  */
 export async function calibrateBundle(dir: string, dataDir: string, knownFeatures: readonly string[], rule: ThresholdRule = DEFAULT_THRESHOLD_RULE): Promise<BundleManifest> {
   const bundle = await loadBundle(dir, { knownFeatures });
+  const model = await tfjsModel(bundle);
   try {
     const m = bundle.manifest;
     if (!isProfileName(m.profile)) throw new Error(`${dir}: profile '${m.profile}' is not one this version knows`);
     const { val } = await trainingWindows(dataDir, m.profile, m.features, m.training.trainHop, m.maxGapMs, m.shape);
-    const cal = calibrate(bundle.model, val, m.seqLen, val.f, rule, m.aggregate);
+    const cal = calibrate(model, val, m.seqLen, val.f, rule, m.aggregate);
     const next: BundleManifest = { ...m, ...cal };
     delete next.metrics; // measured with the old threshold
     await updateManifest(dir, next);
     return next;
   } finally {
-    bundle.model.dispose();
+    model.dispose();
   }
 }
 
@@ -154,7 +156,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
   const data = await digestFiles(o.dataDir, series.map((s) => relative(o.dataDir, s.file)));
 
   const dir = join(o.modelsDir, o.profile, o.modelType);
-  const manifest = await writeBundle(dir, model, {
+  const manifest = await writeBundle(dir, await artifactsOf(model), {
     name: label,
     profile: o.profile,
     modelType: o.modelType,
