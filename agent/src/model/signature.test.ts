@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { CHANNELS } from '../core/profiles.js';
+import { TFJS_PROBE_ENV, tensorflowModules } from '../daemon/daemon-fixture.js';
 import { BundleError, loadBundle } from './bundle.js';
 import { generateSigningKey, signBundle, trustedKeys, type Trust } from './signature.js';
 
@@ -60,7 +61,7 @@ test('signed by a trusted key it loads; a changed bundle.json or another key is 
   await refused(foreign, trust(true), new RegExp(`signed by key ${stranger.keyId}, which is not among the trusted keys \\[${plant.keyId}\\]`));
 });
 
-test('anomaly-agent models keygen, sign and verify', { timeout: 60_000 }, async () => {
+test('anomaly-agent models keygen, sign and verify; sign and verify do not load TensorFlow.js (nor print its banner)', { timeout: 60_000 }, async () => {
   const name = join(dir, 'cli-key');
   const kg = await run(process.execPath, [MAIN, 'models', 'keygen', '--out', name]);
   assert.match(kg.stdout, /^key [0-9a-f]{16}: /);
@@ -74,7 +75,12 @@ test('anomaly-agent models keygen, sign and verify', { timeout: 60_000 }, async 
   const unsigned = await run(process.execPath, [MAIN, 'models', 'verify', b, '--trusted', `${name}.pub`]).catch((e: { code: number; stdout: string }) => e);
   assert.equal((unsigned as { code: number }).code, 1);
   assert.match(unsigned.stdout, /REFUSED .*check 'signature' failed: the bundle is not signed/);
-  await run(process.execPath, [MAIN, 'models', 'sign', b, '--key', `${name}.key`]);
-  const ok = await run(process.execPath, [MAIN, 'models', 'verify', b, '--trusted', `${name}.pub`]);
+  const probed = { env: { ...process.env, ...TFJS_PROBE_ENV } };
+  const signed = await run(process.execPath, [MAIN, 'models', 'sign', b, '--key', `${name}.key`], probed);
+  const ok = await run(process.execPath, [MAIN, 'models', 'verify', b, '--trusted', `${name}.pub`], probed);
   assert.match(ok.stdout, /^ok +/);
+  for (const r of [signed, ok]) {
+    assert.deepEqual(tensorflowModules(r.stderr), []);
+    assert.doesNotMatch(r.stdout + r.stderr, /TensorFlow\.js/);
+  }
 });
