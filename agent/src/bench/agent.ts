@@ -11,7 +11,8 @@
  *     rpm_600 samples (4 sensors per row) and times each window's last sample to its score message,
  *     and to the alert (raised or cleared) that window caused — on a bundle copy with threshold 1.0
  *     and a detector that flips on single windows, so that there are alerts enough to time;
- * (c) daemon RSS with every bundle of a profile loaded and scoring (a child process per profile);
+ * (c) daemon RSS with every bundle of a profile loaded and scoring (a child process per profile),
+ *     and whether TensorFlow.js got loaded there (it should not be, unless a bundle is scored with it);
  * (d) CPU of the daemon at the rpm_1200 nominal rate (20 ms samples, hop = seqLen/10): replay of
  *     datas/raw/rpm_1200/test/test_01.csv at speed 1 with every rpm_1200 bundle, ~30 s measured.
  *
@@ -21,6 +22,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectAsync } from 'mqtt';
@@ -30,9 +32,10 @@ import { PACKAGE_ROOT } from '../core/paths.js';
 import { CHANNELS, MODEL_TYPES, PROFILE_NAMES, type ProfileName } from '../core/profiles.js';
 import { agentVersion } from '../core/version.js';
 import { Controller } from '../daemon/controller.js';
-import { selectBackend, type BackendChoice } from '../model/backend.js';
+import type { BackendChoice } from '../model/backend.js';
 import { BundleError, loadBundle, type LoadedBundle } from '../model/bundle.js';
-import { createScorer, type ScorerEngine } from '../model/scorer.js';
+import type { ScorerEngine } from '../model/engines.js';
+import { createScorer } from '../model/scorer.js';
 import { readCsvFile } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
 import type { AlertPayload, ScorePayload } from '../publish/topics.js';
@@ -63,7 +66,7 @@ async function inventory(profile: ProfileName): Promise<Inventory> {
   const inv: Inventory = { ok: [], refused: [], missing };
   for (const m of present) {
     try {
-      (await loadBundle(join(MODELS, profile, m), { knownFeatures: CHANNELS })).model.dispose();
+      await loadBundle(join(MODELS, profile, m), { knownFeatures: CHANNELS });
       inv.ok.push(m);
     } catch (err) {
       inv.refused.push({ model: m, why: (err as BundleError).check ?? (err as Error).message });
@@ -127,7 +130,7 @@ async function throughput(profile: ProfileName, model: string, engine: ScorerEng
   const series = await readCsvFile(join(DATA, profile, 'test', 'test_01.csv'));
   const w = makeWindows([series], { features: m.features, scaler: m.scaler, shape: m.shape, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
   const stride = m.seqLen * w.f;
-  const scorer = createScorer(bundle, engine, 32, log);
+  const scorer = await createScorer(bundle, engine, 32, log);
   try {
     if (w.n < 64) throw new Error(`only ${w.n} windows in test_01.csv`);
     const one = (i: number) => {
@@ -258,16 +261,18 @@ async function latency(tmp: string): Promise<Latency> {
 interface RssResult {
   profile: string;
   models: string[];
-  backendRssMB: number;
+  /** Before the Controller starts: node and the daemon's modules. */
+  startRssMB: number;
   rssMB: number;
   hwmMB: number;
   windows: Record<string, number>;
+  /** Whether any @tensorflow/ module got loaded (they are CommonJS: require.cache lists them). */
+  tfjs: boolean;
 }
 
 /** (c) The daemon with every bundle of `profile`, replaying its test file ×10 until each model has scored. */
 async function rssChild(profile: ProfileName, outbox: string, present: string[]): Promise<RssResult> {
-  await selectBackend('auto');
-  const backendRss = process.memoryUsage().rss;
+  const startRss = process.memoryUsage().rss;
   const config = loadConfig({
     argv: [
       ...daemonArgs(outbox),
@@ -289,7 +294,8 @@ async function rssChild(profile: ProfileName, outbox: string, present: string[])
   const rss = process.memoryUsage().rss;
   const hwm = vmHwmKb() * 1024;
   await c.stop();
-  return { profile, models: present, backendRssMB: backendRss / 1048576, rssMB: rss / 1048576, hwmMB: hwm / 1048576, windows: Object.fromEntries(scored) };
+  const tfjs = Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('/@tensorflow/'));
+  return { profile, models: present, startRssMB: startRss / 1048576, rssMB: rss / 1048576, hwmMB: hwm / 1048576, windows: Object.fromEntries(scored), tfjs };
 }
 
 interface CpuResult {
@@ -358,6 +364,8 @@ async function parent(engineArg: string | undefined): Promise<void> {
   const out = (s = '') => process.stdout.write(s + '\n');
   if (engineArg !== undefined) process.env.ANOMALY_SCORER_ENGINE = engineArg; // children inherit it
   const engine = configuredEngine();
+  // Here, not at the top: the children load the daemon's modules alone, and TensorFlow.js only if their engine needs it.
+  const { selectBackend } = await import('../model/backend.js');
   const backend: BackendChoice = await selectBackend('auto');
   const skipped = backend.skipped.map((s) => `${s.backend}: ${s.reason.replace(/ imported from .*/, '')}`).join('; ');
   out(`bench:agent — ${cpus()[0]?.model ?? 'unknown cpu'}, ${cpus().length} cores, node ${process.version}, scorer engine ${engine}, TensorFlow.js ${backend.backend} backend${skipped ? ` (skipped ${skipped})` : ''}`);
@@ -396,7 +404,7 @@ async function parent(engineArg: string | undefined): Promise<void> {
     }
 
     out('\n(c) daemon RSS with every usable bundle of a profile loaded and scoring (child process, replay ×10)');
-    out('profile   bundles                              backend only  all loaded  peak (VmHWM)');
+    out('profile   bundles                              at start  all loaded  peak (VmHWM)  TensorFlow.js loaded');
     for (const p of PROFILE_NAMES) {
       const models = inv[p].ok;
       if (models.length === 0) {
@@ -405,7 +413,7 @@ async function parent(engineArg: string | undefined): Promise<void> {
       }
       const r = runChild<RssResult>(['rss', p, join(tmp, `rss-${p}`), models.join(',')]);
       if ('error' in r) out(`${p.padEnd(8)}  failed: ${r.error}`);
-      else out(`${p.padEnd(8)}  ${r.models.join(', ').padEnd(35)}  ${`${r.backendRssMB.toFixed(0)} MB`.padStart(12)}  ${`${r.rssMB.toFixed(0)} MB`.padStart(10)}  ${`${r.hwmMB.toFixed(0)} MB`.padStart(12)}`);
+      else out(`${p.padEnd(8)}  ${r.models.join(', ').padEnd(35)}  ${`${r.startRssMB.toFixed(0)} MB`.padStart(8)}  ${`${r.rssMB.toFixed(0)} MB`.padStart(10)}  ${`${r.hwmMB.toFixed(0)} MB`.padStart(12)}  ${r.tfjs ? 'yes' : 'no'}`);
     }
 
     out('\n(d) CPU at the rpm_1200 nominal rate: test_01.csv replayed at speed 1 (a row every 20 ms), every usable rpm_1200 bundle');

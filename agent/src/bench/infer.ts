@@ -23,9 +23,10 @@ import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { CHANNELS, MODEL_TYPES, PROFILES } from '../core/profiles.js';
 import { Rng } from '../core/rng.js';
-import { buildAutoencoder } from '../model/autoencoder.js';
-import { selectBackend, tf, type BackendPreference } from '../model/backend.js';
+import { artifactsOf, buildAutoencoder } from '../model/autoencoder.js';
+import { selectBackend, tf } from '../model/backend.js';
 import { loadBundle, sha256, writeBundle } from '../model/bundle.js';
+import type { BackendPreference } from '../model/engines.js';
 import { FastLstmNetwork, planNetwork } from '../model/fast-lstm.js';
 import { createScorer, type Scorer } from '../model/scorer.js';
 import { readCsvFile } from '../preprocess/csv.js';
@@ -119,7 +120,7 @@ async function child(id: EngineId, dir: string): Promise<void> {
   for (const s of SHAPES) {
     const bundle = await loadBundle(join(dir, s.key), { knownFeatures: CHANNELS });
     const x = new Float32Array(readFileSync(join(dir, `${s.key}.windows`)).buffer.slice(0));
-    const scorer = createScorer(bundle, e.engine, 1);
+    const scorer = await createScorer(bundle, e.engine, 1);
     const scores = Array.from({ length: COMPARED }, (_, i) => scorer.score(x.subarray(i * s.seqLen * s.nFeatures, (i + 1) * s.seqLen * s.nFeatures), 1).score[0]!);
     emit({ kind: 'shape', key: s.key, timing: timeBatch1(scorer, x, WINDOWS), scores });
     scorer.dispose();
@@ -138,7 +139,7 @@ async function child(id: EngineId, dir: string): Promise<void> {
     const m = bundle.manifest;
     const w = makeWindows([series], { features: m.features, scaler: m.scaler, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
     // As the daemon would: auto, so a bundle the fast engine refuses is timed on tfjs and shown so.
-    const scorer = createScorer(bundle, e.engine === 'fast' ? 'auto' : 'tfjs', 1);
+    const scorer = await createScorer(bundle, e.engine === 'fast' ? 'auto' : 'tfjs', 1);
     emit({ kind: 'fleet', model, seqLen: m.seqLen, hop: m.hop, periodMs: m.periodMs, engine: scorer.engine, timing: timeBatch1(scorer, w.x, Math.min(w.n, WINDOWS)) });
     scorer.dispose();
   }
@@ -154,7 +155,7 @@ async function prepare(dir: string): Promise<Map<string, number>> {
   for (const s of SHAPES) {
     const features = featuresOf(s.nFeatures);
     const model = buildAutoencoder({ seqLen: s.seqLen, nFeatures: s.nFeatures, units: s.units, seed: 17 });
-    await writeBundle(join(dir, s.key), model, {
+    await writeBundle(join(dir, s.key), await artifactsOf(model), {
       name: `bench/${s.key}`,
       profile: s.seqLen === PROFILES.rpm_600.seqLen ? 'rpm_600' : 'rpm_1200',
       modelType: 'bench',
@@ -176,7 +177,6 @@ async function prepare(dir: string): Promise<Map<string, number>> {
     writeFileSync(join(dir, `${s.key}.windows`), new Uint8Array(x.buffer));
     const b = await loadBundle(join(dir, s.key), { knownFeatures: CHANNELS });
     flops.set(s.key, new FastLstmNetwork(planNetwork(b.artifacts.modelTopology, b.artifacts.weightSpecs, b.artifacts.weightData, s.seqLen, s.nFeatures)).flops);
-    b.model.dispose();
   }
   return flops;
 }

@@ -13,13 +13,14 @@
  * --scores    write every judged window there: file,model,window_end,score,threshold and the error per
  *             input (window_end = the row of the window's last sample, 0-based; for plotting)
  * --settings  JSON merged over the default settings, for experiments (the published figures use none)
+ * --trainer   fast (default) or tfjs; --threads N: the fast trainer's worker threads (default every core)
  */
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PACKAGE_ROOT } from '../core/paths.js';
-import { selectBackend } from '../model/backend.js';
+import { trainerChoice } from '../cli/options.js';
 import { NAB_PROFILES, binaryMetrics, nabScore } from '../evaluate/skab-metrics.js';
 import {
   ANOMALY_FREE_GROUP,
@@ -55,7 +56,7 @@ function line(label: string, s: ReturnType<typeof totals>): string {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { data: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, scores: { type: 'string' }, settings: { type: 'string' } },
+    options: { data: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, scores: { type: 'string' }, settings: { type: 'string' }, trainer: { type: 'string' }, threads: { type: 'string' } },
     strict: true,
   });
   const dataDir = values.data ?? process.env.SKAB_DIR ?? join(PACKAGE_ROOT, '..', 'shared', 'skab');
@@ -65,9 +66,10 @@ async function main(): Promise<void> {
   if (only) files = files.filter((f) => only.some((o) => f.rel === o || f.group === o || f.rel.endsWith(`/${o}`)));
   if (files.length === 0) throw new Error(`no file matches --only ${values.only}`);
 
-  const { backend } = await selectBackend();
+  const trainer = trainerChoice(values.trainer, values.threads);
+  if (trainer.trainer === 'tfjs') await (await import('../model/backend.js')).selectBackend();
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
-  console.log(`bench:skab — ${cpu}, ${cpus().length} cores, node ${process.version}, tfjs backend ${backend}; ${files.length} files from ${relative(process.cwd(), dataDir) || '.'}`);
+  console.log(`bench:skab — ${cpu}, ${cpus().length} cores, node ${process.version}, trainer ${trainer.trainer}; ${files.length} files from ${relative(process.cwd(), dataDir) || '.'}`);
   console.log(
     `settings: models ${settings.models.map((m) => `${m.name} [${m.features.join(' ')}]`).join(', ')}; period ${settings.periodMs} ms, seqLen ${settings.seqLen}, hop ${settings.hop}, LSTM ${settings.units.join('/')}, ` +
       `≤${settings.maxEpochs} epochs (patience ${settings.patience}), score = ${settings.aggregate} of channel errors, threshold q${settings.thresholdRule.quantile}×${settings.thresholdRule.margin}, ` +
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const scores: FileScore[] = [];
   for (const f of files) {
-    const run = await runSkabFile(f, settings);
+    const run = await runSkabFile(f, settings, { trainer });
     const s = await scoreRun(run);
     scores.push(s);
     const c = s.confusion;

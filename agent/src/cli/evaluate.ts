@@ -5,7 +5,6 @@ import { UsageError } from './command.js';
 import { backendFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage } from './options.js';
 import { CHANNELS } from '../core/profiles.js';
 import { createLogger } from '../core/log.js';
-import { selectBackend } from '../model/backend.js';
 import { loadBundle, updateManifest } from '../model/bundle.js';
 import { compareWithRecorded, evaluateBundle, writeReport, type RecordedMetrics } from '../evaluate/bundle-eval.js';
 import { formatMetricsTable } from '../evaluate/report.js';
@@ -36,6 +35,8 @@ ${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.jso
     });
     if (values.write && values.check) throw new UsageError('--write and --check exclude each other: --check compares with what --write recorded');
     const log = createLogger({ level: values['log-level'], fd: 2 });
+    // Imported now, not with the CLI: evaluation scores with TensorFlow.js (evaluate/bundle-eval.ts), other commands do not.
+    const { selectBackend } = await import('../model/backend.js');
     const { backend } = await selectBackend(backendFlag(values.backend));
     log.info({ backend }, `TensorFlow.js backend: ${backend}`);
 
@@ -44,31 +45,27 @@ ${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.jso
       const rows: { model: string; metrics: EvaluationMetrics }[] = [];
       for (const modelType of modelsFlag(values.model)) {
         const bundle = await loadBundle(join(values.models, profile, modelType), { knownFeatures: CHANNELS });
-        try {
-          const ev = await evaluateBundle(bundle, join(values.data, profile, 'test'), values.data);
-          rows.push({ model: modelType, metrics: ev.metrics });
-          if (values.write) {
-            bundle.manifest.metrics = { ...ev.metrics, testData: ev.testData, backend } satisfies RecordedMetrics;
-            await updateManifest(bundle.dir, bundle.manifest);
-            io.out(`${bundle.manifest.name}: report → ${await writeReport(bundle, ev)}`);
+        const ev = await evaluateBundle(bundle, join(values.data, profile, 'test'), values.data);
+        rows.push({ model: modelType, metrics: ev.metrics });
+        if (values.write) {
+          bundle.manifest.metrics = { ...ev.metrics, testData: ev.testData, backend } satisfies RecordedMetrics;
+          await updateManifest(bundle.dir, bundle.manifest);
+          io.out(`${bundle.manifest.name}: report → ${await writeReport(bundle, ev)}`);
+        }
+        if (values.check) {
+          const recorded = bundle.manifest.metrics as RecordedMetrics | undefined;
+          if (!recorded) {
+            io.out(`${bundle.manifest.name}: no recorded metrics to check against (run evaluate --write)`);
+            failed = true;
+          } else if (recorded.testData?.sha256 !== ev.testData.sha256) {
+            io.out(`${bundle.manifest.name}: recorded metrics were measured on other test data (digest ${recorded.testData?.sha256?.slice(0, 12)} ≠ ${ev.testData.sha256.slice(0, 12)})`);
+            failed = true;
+          } else {
+            const drifts = compareWithRecorded(recorded, ev.metrics);
+            for (const d of drifts) io.out(`${bundle.manifest.name}: ${d.what} recorded ${d.recorded.toFixed(3)}, now ${d.now.toFixed(3)}`);
+            io.out(`${bundle.manifest.name}: ${drifts.length ? 'does NOT reproduce' : 'reproduces'} its recorded metrics`);
+            failed ||= drifts.length > 0;
           }
-          if (values.check) {
-            const recorded = bundle.manifest.metrics as RecordedMetrics | undefined;
-            if (!recorded) {
-              io.out(`${bundle.manifest.name}: no recorded metrics to check against (run evaluate --write)`);
-              failed = true;
-            } else if (recorded.testData?.sha256 !== ev.testData.sha256) {
-              io.out(`${bundle.manifest.name}: recorded metrics were measured on other test data (digest ${recorded.testData?.sha256?.slice(0, 12)} ≠ ${ev.testData.sha256.slice(0, 12)})`);
-              failed = true;
-            } else {
-              const drifts = compareWithRecorded(recorded, ev.metrics);
-              for (const d of drifts) io.out(`${bundle.manifest.name}: ${d.what} recorded ${d.recorded.toFixed(3)}, now ${d.now.toFixed(3)}`);
-              io.out(`${bundle.manifest.name}: ${drifts.length ? 'does NOT reproduce' : 'reproduces'} its recorded metrics`);
-              failed ||= drifts.length > 0;
-            }
-          }
-        } finally {
-          bundle.model.dispose();
         }
       }
       io.out(`\n${profile} (test data ${join(values.data, profile, 'test')}, backend ${backend})`);

@@ -105,8 +105,7 @@ export const modelsCommand: Command = {
       const pem = await readFile(values.key, 'utf8');
       for (const dir of dirs) {
         // Only a bundle that passes its own checks is worth a signature.
-        const b = await loadBundle(dir, { knownFeatures: CHANNELS });
-        b.model.dispose();
+        await loadBundle(dir, { knownFeatures: CHANNELS });
         const sig = await signBundle(dir, pem);
         io.out(`signed ${dir} with key ${sig.keyId}`);
       }
@@ -120,8 +119,7 @@ export const modelsCommand: Command = {
       let refused = 0;
       for (const dir of dirs) {
         try {
-          const b = await loadBundle(dir, { knownFeatures: CHANNELS, trust: { keys, requireSigned: true } });
-          b.model.dispose();
+          await loadBundle(dir, { knownFeatures: CHANNELS, trust: { keys, requireSigned: true } });
           io.out(`ok       ${dir}`);
         } catch (err) {
           if (!(err instanceof BundleError)) throw err;
@@ -137,8 +135,7 @@ export const modelsCommand: Command = {
       if (!values.to === !values.mqtt) throw new UsageError('models flash: give --to user@host[:port] (SSH) or --mqtt URL --device ID');
       if (dirs.length !== 1) throw new UsageError('models flash: name exactly one bundle directory');
       // Refuse locally what the device would refuse anyway, before anything is copied.
-      const b = await loadBundle(dirs[0]!, { knownFeatures: CHANNELS });
-      b.model.dispose();
+      await loadBundle(dirs[0]!, { knownFeatures: CHANNELS });
       if (values.mqtt) {
         if (!values.device) throw new UsageError('models flash --mqtt: --device ID is required');
         const chunkBytes = Number(values['chunk-bytes']);

@@ -1,6 +1,7 @@
 import { UsageError } from './command.js';
 import { isModelType, isProfileName, MODEL_TYPES, PROFILE_NAMES, type ModelType, type ProfileName } from '../core/profiles.js';
-import { BACKENDS, type BackendPreference } from '../model/backend.js';
+import { BACKENDS, type BackendPreference } from '../model/engines.js';
+import { TRAINERS, type TrainerChoice, type TrainerName } from '../train/trainer.js';
 
 /** Flag parsers shared by the workstation commands, each naming the flag it rejects. */
 
@@ -30,6 +31,21 @@ export function backendFlag(value: string | undefined): BackendPreference {
   if (!(BACKENDS as readonly string[]).includes(value)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${value}'`);
   return value as BackendPreference;
 }
+
+export function trainerFlag(value: string | undefined): TrainerName {
+  if (value === undefined) return 'fast';
+  if (!(TRAINERS as readonly string[]).includes(value)) throw new UsageError(`--trainer must be one of ${TRAINERS.join(', ')}, got '${value}'`);
+  return value as TrainerName;
+}
+
+/** --trainer and --threads together: the trainer choice of train/trainer.ts. */
+export function trainerChoice(trainer: string | undefined, threads: string | undefined): TrainerChoice {
+  return { trainer: trainerFlag(trainer), threads: threads === undefined ? undefined : intFlag('threads', threads, 1) };
+}
+
+export const TRAINER_USAGE = `  --trainer T      fast (default: typed arrays on every core) or tfjs (TensorFlow.js on --backend,
+                   the reference)
+  --threads N      worker threads of the fast trainer (default: every core)`;
 
 export function unitsFlag(value: string | undefined): number[] | undefined {
   if (value === undefined) return undefined;

@@ -1,10 +1,9 @@
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from './command.js';
-import { backendFlag, intFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage, unitsFlag } from './options.js';
+import { backendFlag, intFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage, TRAINER_USAGE, trainerChoice, unitsFlag } from './options.js';
 import { createLogger } from '../core/log.js';
 import { CHANNELS, PROFILES, PROFILE_NAMES } from '../core/profiles.js';
 import { join } from 'node:path';
-import { selectBackend } from '../model/backend.js';
 import { SCORE_AGGREGATES, type ScoreAggregate } from '../model/error-scale.js';
 import { calibrateBundle, trainBundle } from '../train/pipeline.js';
 import { formatSeconds } from '../train/progress.js';
@@ -35,6 +34,7 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
   --seed N         seed for initial weights and batch order (default ${TRAIN_DEFAULTS.seed})
   --aggregate A    how the features' errors make a window's score: mean (default) or max (the worst
                    feature, each against its own quantile of normal error: one channel off is enough)
+${TRAINER_USAGE}
   --calibrate-only keep the trained models; re-derive each bundle's error scale and threshold from
                    the training data (after new normal data or a new threshold rule)
 `,
@@ -50,6 +50,8 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
         'train-hop': { type: 'string' },
         seed: { type: 'string' },
         aggregate: { type: 'string' },
+        trainer: { type: 'string' },
+        threads: { type: 'string' },
         'calibrate-only': { type: 'boolean', default: false },
       },
       strict: true,
@@ -66,10 +68,15 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
       units: unitsFlag(values.units),
       trainHop: values['train-hop'] === undefined ? undefined : intFlag('train-hop', values['train-hop'], 1),
       aggregate: aggregateFlag(values.aggregate),
+      trainer: trainerChoice(values.trainer, values.threads),
     };
     const log = createLogger({ level: values['log-level'], fd: 2 });
-    const choice = await selectBackend(backendFlag(values.backend));
-    log.info({ backend: choice.backend, skipped: choice.skipped }, `TensorFlow.js backend: ${choice.backend}`);
+    if (common.trainer.trainer === 'tfjs') {
+      // Imported only for the tfjs trainer: the fast one never loads TensorFlow.js.
+      const { selectBackend } = await import('../model/backend.js');
+      const choice = await selectBackend(backendFlag(values.backend));
+      log.info({ backend: choice.backend, skipped: choice.skipped }, `TensorFlow.js backend: ${choice.backend}`);
+    }
 
     if (values['calibrate-only']) {
       for (const profile of profiles) {
@@ -82,15 +89,20 @@ ${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
     }
 
     const started = Date.now();
+    const total = profiles.length * models.length;
+    let done = 0;
+    let engine = '';
     for (const profile of profiles) {
       for (const modelType of models) {
-        const r = await trainBundle({ ...common, profile, modelType, progressOut: io.err, log: log.child({ module: 'train' }) });
+        const label = `[${++done}/${total}] ${profile}/${modelType}`;
+        const r = await trainBundle({ ...common, profile, modelType, label, progressOut: io.err, log: log.child({ module: 'train' }) });
+        engine = r.manifest.training.backend;
         io.out(
           `${r.manifest.name}: ${r.fit.epochs} epochs (best ${r.fit.bestEpoch}), val loss ${r.fit.valLoss.toExponential(3)}, threshold ${r.manifest.threshold.toFixed(3)}, ${formatSeconds(r.fit.seconds)} → ${r.dir}`,
         );
       }
     }
-    io.out(`trained ${profiles.length * models.length} bundle(s) in ${formatSeconds((Date.now() - started) / 1000)} on the ${choice.backend} backend`);
+    io.out(`trained ${total} bundle(s) in ${formatSeconds((Date.now() - started) / 1000)}, trainer ${engine}`);
     return 0;
   },
 };

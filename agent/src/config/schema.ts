@@ -10,8 +10,7 @@ import type { LevelWithSilent } from 'pino';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { MODEL_TYPES, PROFILE_NAMES, isModelType, type ModelType, type ProfileName } from '../core/profiles.js';
 import { DEFAULT_SENSORS, channelIndex, type SensorSpec } from '../core/sample.js';
-import type { BackendPreference } from '../model/backend.js';
-import type { ScorerEngine } from '../model/scorer.js';
+import { BACKENDS, SCORER_ENGINES, type BackendPreference, type ScorerEngine } from '../model/engines.js';
 import type { TimeFormat } from '../preprocess/csv.js';
 import type { HardwareSettings } from '../hw/build.js';
 import type { SimSettings } from '../sources/sim.js';
@@ -21,19 +20,12 @@ export const SOURCE_KINDS = ['replay', 'mqtt', 'sim', 'hardware'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-// model/backend.ts, model/scorer.ts and preprocess/csv.ts own these unions; the lists are repeated
-// here because importing model/backend.ts or model/scorer.ts at run time loads TensorFlow.js, which `anomaly-agent config` must not
-// pay for. The compiler keeps each list equal to its union (type-only imports are erased).
-export const SCORER_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export const SCORER_ENGINES = ['auto', 'fast', 'tfjs'] as const;
+// preprocess/csv.ts and pino own these unions; the compiler keeps each list here equal to its union
+// (type-only imports are erased). The engine and backend lists come from model/engines.ts, which
+// loads nothing: `anomaly-agent config` must not pay for TensorFlow.js.
 export const TIME_FORMATS = ['auto', 'ms', 's', 'iso'] as const;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const listsMatchTheirUnions: [
-  Same<BackendPreference, (typeof SCORER_BACKENDS)[number]>,
-  Same<ScorerEngine, (typeof SCORER_ENGINES)[number]>,
-  Same<TimeFormat, (typeof TIME_FORMATS)[number]>,
-  Same<LevelWithSilent, LogLevel>,
-] = [true, true, true, true];
+const listsMatchTheirUnions: [Same<TimeFormat, (typeof TIME_FORMATS)[number]>, Same<LevelWithSilent, LogLevel>] = [true, true];
 void listsMatchTheirUnions;
 
 /** The effective configuration: a plain object mirroring SCHEMA (the compiler holds them together). */
@@ -708,15 +700,15 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
   },
   scorer: {
     engine: {
-      doc: 'Inference engine: auto (fast when it supports the bundle, else tfjs, with a warning naming why), fast (typed arrays, no TensorFlow.js in the hot path; a bundle it cannot run is refused) or tfjs.',
+      doc: 'Inference engine: auto (fast when it supports the bundle, else tfjs, with a warning naming why), fast (typed arrays; TensorFlow.js is not loaded, a bundle it cannot run is refused) or tfjs.',
       format: [...SCORER_ENGINES],
       default: 'auto',
       env: 'ANOMALY_SCORER_ENGINE',
       arg: 'scorer-engine',
     },
     backend: {
-      doc: 'TensorFlow.js backend, which loads every bundle and scores under engine tfjs: auto (tensorflow, else wasm, else cpu), tensorflow, wasm or cpu.',
-      format: [...SCORER_BACKENDS],
+      doc: 'TensorFlow.js backend, for bundles scored with tfjs (engine tfjs, or auto for a bundle the fast engine does not support; TensorFlow.js is not loaded otherwise): auto (tensorflow, else wasm, else cpu), tensorflow, wasm or cpu.',
+      format: [...BACKENDS],
       default: 'auto',
       env: 'ANOMALY_SCORER_BACKEND',
       arg: 'scorer-backend',

@@ -12,7 +12,6 @@ import { channelIndex, type Sample } from '../core/sample.js';
 import type { AlertEvent } from '../detect/detector.js';
 import { createMetrics, type Metrics } from '../http/metrics.js';
 import { HttpServer, type Asset, type HealthReport } from '../http/server.js';
-import { selectBackend } from '../model/backend.js';
 import { BundleError, loadBundle } from '../model/bundle.js';
 import { Outbox } from '../publish/outbox.js';
 import { Publisher } from '../publish/publisher.js';
@@ -97,8 +96,6 @@ export class Controller {
     const c = this.o.config;
     const log = this.child('controller');
     this.startedAt = this.clock.now();
-    const backend = await selectBackend(c.scorer.backend);
-    log.info({ backend: backend.backend, skipped: backend.skipped }, `TensorFlow.js backend: ${backend.backend}`);
 
     for (const [sensor, { channels }] of Object.entries(c.sensors)) {
       this.buffers.set(sensor, new SensorBuffer({ sensor, channels: channels.length, capacity: RING_CAPACITY }));
@@ -369,27 +366,23 @@ export class Controller {
       const old = previous.get(modelType);
       try {
         const bundle = await loadBundle(dir, { knownFeatures: [...this.channels.keys()], trust });
-        let runtime: ModelRuntime;
-        try {
-          runtime = new ModelRuntime({
-            bundle,
-            channels: this.channels,
-            buffers: this.buffers,
-            detector: c.detector,
-            maxBatch: c.scorer.maxBatch,
-            engine: c.scorer.engine,
-            log: this.child(`model:${modelType}`),
-            onScore: (model, p) => this.publisher?.score(model, p),
-            onAlert: (e) => this.onAlert(e),
-            onScored: (model, seconds, windows) => {
-              this.metrics.inferenceSeconds.observe({ model }, seconds);
-              this.metrics.windowsScored.inc({ model }, windows);
-            },
-          });
-        } catch (err) {
-          bundle.model.dispose(); // refused by its engine: nothing else holds the model
-          throw err;
-        }
+        // TensorFlow.js is loaded here, for the first bundle scored with it, if any is.
+        const runtime = await ModelRuntime.create({
+          bundle,
+          channels: this.channels,
+          buffers: this.buffers,
+          detector: c.detector,
+          maxBatch: c.scorer.maxBatch,
+          engine: c.scorer.engine,
+          backend: c.scorer.backend,
+          log: this.child(`model:${modelType}`),
+          onScore: (model, p) => this.publisher?.score(model, p),
+          onAlert: (e) => this.onAlert(e),
+          onScored: (model, seconds, windows) => {
+            this.metrics.inferenceSeconds.observe({ model }, seconds);
+            this.metrics.windowsScored.inc({ model }, windows);
+          },
+        });
         next.set(modelType, runtime);
         log.info({ model: modelType, bundle: bundle.manifest.name, threshold: bundle.manifest.threshold, engine: runtime.engine }, old ? 'model reloaded' : 'model loaded');
       } catch (err) {

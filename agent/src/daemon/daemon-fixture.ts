@@ -36,6 +36,22 @@ export const MODELS_DIR = join(PACKAGE_ROOT, 'models');
 /** The device id `serviceFlags` gives the daemon. */
 export const DEVICE = 'motor-1';
 
+/**
+ * Environment that preloads tfjs-probe.ts into a node process (the daemon: DaemonOptions `env`), so
+ * that `tensorflowModules` can tell which @tensorflow/ modules it loaded once it has exited.
+ */
+export const TFJS_PROBE_ENV = { NODE_OPTIONS: `--import=${new URL('./tfjs-probe.js', import.meta.url).href}` };
+
+/**
+ * The @tensorflow/ files tfjs-probe.ts found loaded, from the process's stderr: every thread reports
+ * (a worker has its own modules), the main thread last, when the process exits. Throws if none did.
+ */
+export function tensorflowModules(stderr: string): string[] {
+  const reports = stderr.split('\n').filter((l) => l.startsWith('{"tensorflowModules":'));
+  if (reports.length === 0) throw new Error(`the process did not report its @tensorflow/ modules (was tfjs-probe.js preloaded, did it exit?)\n${stderr.slice(-2000)}`);
+  return [...new Set(reports.flatMap((l) => (JSON.parse(l) as { tensorflowModules: string[] }).tensorflowModules))];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Waiting and ports
 

@@ -3,7 +3,8 @@ import type { SensorBuffer } from '../buffer/ring.js';
 import { Windower } from '../buffer/windower.js';
 import { Detector, DetectorInputError, type AlertEvent, type DetectorOptions, type DetectorState } from '../detect/detector.js';
 import type { LoadedBundle } from '../model/bundle.js';
-import { createScorer, type Scorer, type ScorerEngine } from '../model/scorer.js';
+import type { BackendPreference, ScorerEngine } from '../model/engines.js';
+import { createScorer, type Scorer } from '../model/scorer.js';
 import { InputLayout } from '../preprocess/shape.js';
 import type { ScorePayload } from '../publish/topics.js';
 
@@ -13,8 +14,10 @@ export interface ModelRuntimeOptions {
   buffers: ReadonlyMap<string, SensorBuffer>;
   detector: Omit<DetectorOptions, 'model' | 'threshold'>;
   maxBatch: number;
-  /** Which engine scores (model/scorer.ts createScorer): under `fast` an unsupported bundle throws here. */
+  /** Which engine scores (model/scorer.ts createScorer): under `fast` an unsupported bundle is refused by create(). */
   engine: ScorerEngine;
+  /** The TensorFlow.js backend, should the bundle be scored with tfjs; default auto. */
+  backend?: BackendPreference;
   log: Logger;
   onScore: (model: string, p: Omit<ScorePayload, 'v' | 't'>) => void;
   onAlert: (e: AlertEvent) => void;
@@ -32,7 +35,6 @@ export class ModelRuntime {
   readonly sensors: Set<string>;
   readonly windower: Windower;
   detector: Detector;
-  private readonly scorer: Scorer;
   /** Model input names (features, then shape inputs): the keys of a score's perFeature. */
   private readonly inputs: string[];
   private readonly batch: Float32Array;
@@ -42,11 +44,24 @@ export class ModelRuntime {
   /** When this runtime last scored (0: not yet; a reload makes a new runtime). */
   lastScoredAt = 0;
 
-  constructor(private readonly o: ModelRuntimeOptions) {
+  /** The runtime for `o.bundle`, with the scorer its engine makes (which may have to load TensorFlow.js first). */
+  static async create(o: ModelRuntimeOptions): Promise<ModelRuntime> {
+    const scorer = await createScorer(o.bundle, o.engine, o.maxBatch, o.log, o.backend);
+    try {
+      return new ModelRuntime(o, scorer);
+    } catch (err) {
+      scorer.dispose(); // nothing else holds it
+      throw err;
+    }
+  }
+
+  private constructor(
+    private readonly o: ModelRuntimeOptions,
+    private readonly scorer: Scorer,
+  ) {
     const m = o.bundle.manifest;
     this.model = m.modelType;
     this.sensors = new Set(m.features.map((f) => o.channels.get(f)?.sensor ?? '?'));
-    this.scorer = createScorer(o.bundle, o.engine, o.maxBatch, o.log);
     const layout = new InputLayout(m.features, m.shape);
     this.inputs = layout.names;
     const stride = m.seqLen * layout.width;

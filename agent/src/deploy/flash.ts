@@ -19,6 +19,8 @@ import type { AgentConfig } from '../config/schema.js';
 import { channelIndex } from '../core/sample.js';
 import { loopbackOf } from '../daemon/embedded-broker.js';
 import { BundleError, BUNDLE_FILE, loadBundle, MODEL_FILE, WEIGHTS_FILE } from '../model/bundle.js';
+import { UnsupportedModelError } from '../model/fast-lstm.js';
+import { createScorer } from '../model/scorer.js';
 import { SIGNATURE_FILE, trustedKeys } from '../model/signature.js';
 
 /** The files a bundle needs on a device (reports stay on the workstation). */
@@ -117,11 +119,12 @@ export async function installBundle(source: string, o: InstallOptions): Promise<
   let sha256: string;
   try {
     const b = await loadBundle(incoming, { knownFeatures: [...channelIndex(c.sensors).keys()], trust: { keys, requireSigned: c.models.requireSigned } });
-    b.model.dispose();
+    // Built on the engine the agent will score it with: its weights' shapes are checked there.
+    (await createScorer(b, c.scorer.engine, 1, undefined, c.scorer.backend)).dispose();
     sha256 = b.sha256;
   } catch (err) {
     await rm(incoming, { recursive: true, force: true });
-    if (err instanceof BundleError) throw new InstallError(`refused: ${err.message}; the running bundle stays`);
+    if (err instanceof BundleError || err instanceof UnsupportedModelError) throw new InstallError(`refused: ${err.message}; the running bundle stays`);
     throw err;
   }
 

@@ -6,7 +6,7 @@ import { CHANNELS } from '../core/profiles.js';
 const CHANNEL_COUNT = CHANNELS.length;
 import { readCsvDir } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
-import { TfjsScorer } from '../model/scorer.js';
+import { createScorer } from '../model/scorer.js';
 import { digestFiles, type DataDigest, type LoadedBundle } from '../model/bundle.js';
 import { computeMetrics, type EvalFile, type EvaluationMetrics, type WindowScore } from './metrics.js';
 import { renderReport } from './report.js';
@@ -43,7 +43,14 @@ export async function evaluateBundle(bundle: LoadedBundle, testDir: string, data
   const w = makeWindows(series, { features: m.features, scaler: m.scaler, shape: m.shape, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
   // tfjs, not the daemon's default engine: the metrics recorded in bundle.json were computed with it
   // and an evaluation must reproduce them (the fast engine agrees to ~1e-6, not bit for bit).
-  const { score, perFeature } = new TfjsScorer(bundle).score(w.x, w.n);
+  const scorer = await createScorer(bundle, 'tfjs');
+  let scored: { score: Float32Array; perFeature: Float32Array };
+  try {
+    scored = scorer.score(w.x, w.n);
+  } finally {
+    scorer.dispose();
+  }
+  const { score, perFeature } = scored;
   const files: EvalFile[] = series.map((s) => ({ file: s.name, windows: [], episodes: faults[s.name] ?? [] }));
   const f = w.f;
   for (let i = 0; i < w.n; i++) {

@@ -25,18 +25,14 @@ for (const profile of PROFILE_NAMES) {
       assert.ok(existsSync(join(dir, 'bundle.json')), `${dir} is missing: run 'npm run models'`);
       assert.ok(existsSync(join(dir, 'report.md')), `${dir}/report.md is missing: run 'npm run models'`);
       const bundle = await loadBundle(dir, { knownFeatures: CHANNELS });
-      try {
-        const recorded = bundle.manifest.metrics as RecordedMetrics | undefined;
-        assert.ok(recorded, 'bundle.json records no metrics');
-        const ev = await evaluateBundle(bundle, join(DATA, profile, 'test'), DATA);
-        assert.equal(ev.testData.sha256, recorded.testData.sha256, 'recorded metrics were measured on other test data');
-        assert.deepEqual(compareWithRecorded(recorded, ev.metrics), []);
-        if (modelType === 'multi-feature') {
-          assert.ok(ev.metrics.focus.precision >= 0.9, `obvious-fault precision ${ev.metrics.focus.precision.toFixed(3)} < 0.9`);
-          assert.ok(ev.metrics.focus.f1 >= 0.9, `obvious-fault F1 ${ev.metrics.focus.f1.toFixed(3)} < 0.9`);
-        }
-      } finally {
-        bundle.model.dispose();
+      const recorded = bundle.manifest.metrics as RecordedMetrics | undefined;
+      assert.ok(recorded, 'bundle.json records no metrics');
+      const ev = await evaluateBundle(bundle, join(DATA, profile, 'test'), DATA);
+      assert.equal(ev.testData.sha256, recorded.testData.sha256, 'recorded metrics were measured on other test data');
+      assert.deepEqual(compareWithRecorded(recorded, ev.metrics), []);
+      if (modelType === 'multi-feature') {
+        assert.ok(ev.metrics.focus.precision >= 0.9, `obvious-fault precision ${ev.metrics.focus.precision.toFixed(3)} < 0.9`);
+        assert.ok(ev.metrics.focus.f1 >= 0.9, `obvious-fault F1 ${ev.metrics.focus.f1.toFixed(3)} < 0.9`);
       }
     });
   }

@@ -9,7 +9,7 @@
  *    (train/pipeline.ts calibrate()). The result is written as an ordinary bundle and loaded back
  *    with loadBundle, the daemon's checks included.
  * 2. Stream: the whole file is replayed (sources/replay.ts, on a ManualClock) into one SensorBuffer per
- *    sensor; a ModelRuntime (Windower → TfjsScorer → Detector) judges every window, as the daemon's
+ *    sensor; a ModelRuntime (Windower → scorer → Detector) judges every window, as the daemon's
  *    controller wires it. The first 400 rows warm the rings and the detector like a device that was
  *    already running; rows 400 onwards are the test part.
  * 3. Mark: a test row is 1 when it lies inside one of the detector's episodes (EPISODE_ROWS_RULE).
@@ -27,16 +27,14 @@ import { silentLogger } from '../core/log.js';
 import { channelIndex, type SensorSpec } from '../core/sample.js';
 import { ModelRuntime } from '../daemon/model-runtime.js';
 import type { AlertEvent, DetectorOptions } from '../detect/detector.js';
-import { buildAutoencoder } from '../model/autoencoder.js';
-import { selectBackend } from '../model/backend.js';
 import { digestFiles, loadBundle, writeBundle, type ThresholdRule } from '../model/bundle.js';
 import type { ScoreAggregate } from '../model/error-scale.js';
 import { parseCsv, readCsvFile, type Series } from '../preprocess/csv.js';
 import { fitMinMax, type MinMaxScaler } from '../preprocess/scaler.js';
 import { sliceSeries } from '../preprocess/sequences.js';
 import { ReplaySource } from '../sources/replay.js';
-import { fitAutoencoder } from '../train/fit.js';
 import { calibrate } from '../train/pipeline.js';
+import { featureErrors, trainAutoencoder, type TrainerChoice } from '../train/trainer.js';
 import { addConfusion, addNab, changepointsOf, confusion, EMPTY_NAB, nabCounts, ZERO_CONFUSION, type Confusion, type NabCounts } from './skab-metrics.js';
 
 /** SKAB's sensor columns → channel names. */
@@ -296,7 +294,7 @@ interface Trained {
 }
 
 /** Scaler, windows (as the device cuts them), LSTM autoencoder, calibration: one bundle from the training rows. */
-async function trainModel(file: SkabFile, train: Series, spec: SkabModel, s: SkabSettings, work: string, backend: string): Promise<Trained> {
+async function trainModel(file: SkabFile, train: Series, spec: SkabModel, s: SkabSettings, work: string, trainer: TrainerChoice): Promise<Trained> {
   const scaler = fitMinMax([train], spec.features);
   const all = deviceWindows(train, { sensors: SKAB_SENSORS, features: spec.features, scaler, periodMs: s.periodMs, seqLen: s.seqLen, hop: s.hop, maxGapMs: s.maxGapMs });
   const f = spec.features.length;
@@ -306,54 +304,51 @@ async function trainModel(file: SkabFile, train: Series, spec: SkabModel, s: Ska
   if (nFit < 1) throw new Error(`${file.rel}: ${all.n} training windows, too few to train and validate`);
   const fitSet = { x: all.x.subarray(0, nFit * stride), n: nFit };
   const valSet = { x: all.x.subarray(nFit * stride), n: nVal };
-  const model = buildAutoencoder({ seqLen: s.seqLen, nFeatures: f, units: s.units, seed: s.seed });
-  try {
-    const fit = await fitAutoencoder(model, fitSet, valSet, { seqLen: s.seqLen, nFeatures: f, maxEpochs: s.maxEpochs, patience: s.patience, batchSize: s.batchSize, seed: s.seed });
-    const cal = calibrate(model, { x: all.x, n: all.n }, s.seqLen, f, s.thresholdRule, s.aggregate);
-    const dir = join(work, `${file.group}-${basename(file.path, '.csv')}-${spec.name}`);
-    await writeBundle(dir, model, {
-      name: `skab/${file.rel}/${spec.name}`,
-      profile: 'skab',
-      modelType: spec.name,
-      features: spec.features,
-      seqLen: s.seqLen,
-      hop: s.hop,
-      periodMs: s.periodMs,
-      maxGapMs: s.maxGapMs,
-      scaler,
-      errorScale: cal.errorScale,
-      ...(s.aggregate !== 'mean' ? { aggregate: s.aggregate } : {}),
-      threshold: cal.threshold,
-      thresholdRule: cal.thresholdRule,
-      architecture: { units: s.units, recurrentActivation: 'sigmoid', parameters: model.countParams() },
-      training: {
-        seed: s.seed,
-        backend,
-        epochs: fit.epochs,
-        bestEpoch: fit.bestEpoch,
-        trainLoss: fit.trainLoss,
-        valLoss: fit.valLoss,
-        trainWindows: nFit,
-        valWindows: nVal,
-        trainHop: s.hop,
-        seconds: Math.round(fit.seconds * 10) / 10,
-        data: await digestFiles(dirname(file.path), [basename(file.path)]),
-      },
-    });
-    return { name: spec.name, dir, threshold: cal.threshold, windows: all.n, epochs: fit.epochs };
-  } finally {
-    model.dispose();
-  }
+  const spec0 = { seqLen: s.seqLen, nFeatures: f, units: s.units, seed: s.seed };
+  const trained = await trainAutoencoder(spec0, fitSet, valSet, { seqLen: s.seqLen, nFeatures: f, maxEpochs: s.maxEpochs, patience: s.patience, batchSize: s.batchSize, seed: s.seed }, trainer);
+  const fit = trained.fit;
+  const cal = calibrate(featureErrors(trained.artifacts, all.x, all.n, s.seqLen, f), all.n, f, s.thresholdRule, s.aggregate);
+  const dir = join(work, `${file.group}-${basename(file.path, '.csv')}-${spec.name}`);
+  await writeBundle(dir, trained.artifacts, {
+    name: `skab/${file.rel}/${spec.name}`,
+    profile: 'skab',
+    modelType: spec.name,
+    features: spec.features,
+    seqLen: s.seqLen,
+    hop: s.hop,
+    periodMs: s.periodMs,
+    maxGapMs: s.maxGapMs,
+    scaler,
+    errorScale: cal.errorScale,
+    ...(s.aggregate !== 'mean' ? { aggregate: s.aggregate } : {}),
+    threshold: cal.threshold,
+    thresholdRule: cal.thresholdRule,
+    architecture: { units: s.units, recurrentActivation: 'sigmoid', parameters: trained.parameters },
+    training: {
+      seed: s.seed,
+      backend: trained.engine,
+      epochs: fit.epochs,
+      bestEpoch: fit.bestEpoch,
+      trainLoss: fit.trainLoss,
+      valLoss: fit.valLoss,
+      trainWindows: nFit,
+      valWindows: nVal,
+      trainHop: s.hop,
+      seconds: Math.round(fit.seconds * 10) / 10,
+      data: await digestFiles(dirname(file.path), [basename(file.path)]),
+    },
+  });
+  return { name: spec.name, dir, threshold: cal.threshold, windows: all.n, epochs: fit.epochs };
 }
 
 /**
  * Train on the file's first 400 rows and stream the whole file through the daemon's parts; returns
  * the 0/1 marks of the test rows. Reads no label.
  */
-export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_SETTINGS, opts: { workDir?: string; log?: Logger } = {}): Promise<FileRun> {
+export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_SETTINGS, opts: { workDir?: string; log?: Logger; trainer?: TrainerChoice } = {}): Promise<FileRun> {
   const log = opts.log ?? silentLogger;
   const s = settings;
-  const { backend } = await selectBackend();
+  const trainer = opts.trainer ?? { trainer: 'fast' };
   const series = await readSkabSeries(file.path);
   if (series.rows <= SKAB_TRAIN_ROWS) throw new Error(`${file.rel}: ${series.rows} rows, the protocol needs more than ${SKAB_TRAIN_ROWS}`);
   const work = opts.workDir ?? (await mkdtemp(join(tmpdir(), 'skab-')));
@@ -363,7 +358,7 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
     const started = performance.now();
     const train = sliceSeries(series, 0, SKAB_TRAIN_ROWS);
     const trained: Trained[] = [];
-    for (const spec of s.models) trained.push(await trainModel(file, train, spec, s, work, backend));
+    for (const spec of s.models) trained.push(await trainModel(file, train, spec, s, work, trainer));
     const trainSeconds = (performance.now() - started) / 1000;
 
     // 2. Stream the file: every sample into its ring, then each model forms, scores and judges what it can.
@@ -377,7 +372,7 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
       const m: ModelRun = { name: tr.name, threshold: tr.threshold, trainWindows: tr.windows, epochs: tr.epochs, alerts: [], windows: [] };
       models.push(m);
       runtimes.push(
-        new ModelRuntime({
+        await ModelRuntime.create({
           bundle,
           channels,
           buffers,

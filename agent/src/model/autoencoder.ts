@@ -1,4 +1,5 @@
 import { tf } from './backend.js';
+import type { BundleArtifacts } from './bundle.js';
 
 export interface AutoencoderSpec {
   seqLen: number;
@@ -51,24 +52,24 @@ export function buildAutoencoder(spec: AutoencoderSpec): tf.LayersModel {
   return model;
 }
 
-/** A tfjs model as bundle artifacts: its model.json topology, weight specs and weights.bin bytes. */
-export async function artifactsOf(model: tf.LayersModel): Promise<{ modelTopology: unknown; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: Uint8Array }> {
-  let artifacts: tf.io.ModelArtifacts | undefined;
+/** What writeBundle writes for `model`: its topology, weight specs and weights, as tfjs saves them. */
+export async function artifactsOf(model: tf.LayersModel): Promise<BundleArtifacts> {
+  let saved: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
+      saved = a;
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
   );
-  if (!artifacts?.weightData || !artifacts.weightSpecs) throw new Error('tfjs returned no weights to save');
-  const parts = Array.isArray(artifacts.weightData) ? artifacts.weightData : [artifacts.weightData];
+  if (!saved?.weightData || !saved.weightSpecs) throw new Error('tfjs returned no weights to save');
+  const parts = Array.isArray(saved.weightData) ? saved.weightData : [saved.weightData];
   const weightData = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
   let off = 0;
   for (const p of parts) {
     weightData.set(new Uint8Array(p), off);
     off += p.byteLength;
   }
-  return { modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs, weightData };
+  return { modelTopology: saved.modelTopology, weightSpecs: saved.weightSpecs, weightData };
 }
 
 /**

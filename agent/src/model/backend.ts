@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
+import type { BackendPreference } from './engines.js';
 
 /**
- * TensorFlow.js backend choice. `tensorflow` comes from @tensorflow/tfjs-node, an optional dependency
- * whose install downloads libtensorflow (impossible offline and on many Pis); `wasm` ships its .wasm in
- * the npm package; `cpu` is pure JavaScript and always there.
+ * TensorFlow.js and its backend choice (the backends are named in model/engines.ts). Importing this
+ * module loads TensorFlow.js: the daemon reaches it only through model/tfjs-model.ts, when a bundle
+ * is scored with tfjs.
  */
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendPreference = (typeof BACKENDS)[number];
 
 export interface BackendChoice {
   backend: string;

@@ -4,9 +4,11 @@ import { mkdtemp, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend, tf } from './backend.js';
-import { buildAutoencoder, reconstructionErrors } from './autoencoder.js';
+import { artifactsOf, buildAutoencoder, reconstructionErrors } from './autoencoder.js';
 import { BundleError, loadBundle, sha256, writeBundle, type BundleManifest } from './bundle.js';
-import { TfjsScorer } from './scorer.js';
+import { UnsupportedModelError } from './fast-lstm.js';
+import { createScorer } from './scorer.js';
+import { tfjsModel } from './tfjs-model.js';
 
 const FEATURES = ['voltage', 'rpm'];
 const KNOWN = ['accel_x', 'accel_y', 'accel_z', 'voltage', 'rpm', 'temperature'];
@@ -22,7 +24,14 @@ before(async () => {
   const model = buildAutoencoder({ seqLen: 8, nFeatures: 2, units: [4, 2], seed: 7 });
   input = Float32Array.from({ length: 3 * 8 * 2 }, (_, i) => Math.sin(i / 3) * 0.5 + 0.5);
   expectedScore = reconstructionErrors(model, input, 3, 8, 2).score;
-  await writeBundle(good, model, {
+  await write(good, model);
+  model.dispose();
+  return async () => rm(root, { recursive: true, force: true });
+});
+
+/** Writes `model` as a bundle of the two FEATURES, windows of 8. */
+async function write(dir: string, model: tf.LayersModel): Promise<void> {
+  await writeBundle(dir, await artifactsOf(model), {
     name: 'test/tiny',
     profile: 'rpm_600',
     modelType: 'tiny',
@@ -38,9 +47,7 @@ before(async () => {
     architecture: { units: [4, 2], recurrentActivation: 'sigmoid', parameters: model.countParams() },
     training: { seed: 7, backend: tf.getBackend(), epochs: 0, bestEpoch: 0, trainLoss: 0, valLoss: 0, trainWindows: 0, valWindows: 0, trainHop: 2, seconds: 0, data: { algorithm: 'sha256', files: [], sha256: sha256('') } },
   });
-  model.dispose();
-  return async () => rm(root, { recursive: true, force: true });
-});
+}
 
 /** A copy of the good bundle, changed by `mutate`, for one tamper case. */
 async function tampered(name: string, mutate: (dir: string) => Promise<void>): Promise<string> {
@@ -63,8 +70,9 @@ async function replaceHashed(dir: string, file: string, data: Uint8Array | strin
   await editManifest(dir, (m) => (m.files[file] = sha256(data)));
 }
 
-async function refusedWith(dir: string, check: string, pattern: RegExp): Promise<void> {
-  await assert.rejects(loadBundle(dir, { knownFeatures: KNOWN }), (err: unknown) => {
+/** `loading` (loadBundle by default) rejects with BundleError `check`, its message matching `pattern`. */
+async function refusedWith(dir: string, check: string, pattern: RegExp, loading: Promise<unknown> = loadBundle(dir, { knownFeatures: KNOWN })): Promise<void> {
+  await assert.rejects(loading, (err: unknown) => {
     assert.ok(err instanceof BundleError, `expected BundleError, got ${err}`);
     assert.equal(err.check, check);
     assert.match(err.message, pattern);
@@ -76,9 +84,15 @@ async function refusedWith(dir: string, check: string, pattern: RegExp): Promise
 test('a written bundle loads and predicts exactly what the saved model predicted', async () => {
   const b = await loadBundle(good, { knownFeatures: KNOWN });
   assert.deepEqual(b.manifest.features, FEATURES);
-  const score = reconstructionErrors(b.model, input, 3, 8, 2).score;
+  const model = await tfjsModel(b);
+  const score = reconstructionErrors(model, input, 3, 8, 2).score;
   assert.deepEqual(Array.from(score), Array.from(expectedScore));
-  b.model.dispose();
+  model.dispose();
+});
+
+test('bundle.json records the installed TensorFlow.js version', async () => {
+  const m = JSON.parse(await readFile(join(good, 'bundle.json'), 'utf8')) as BundleManifest;
+  assert.equal(m.tfjsVersion, tf.version.tfjs);
 });
 
 test('a changed weight byte is refused by the sha256 check', async () => {
@@ -103,7 +117,7 @@ test('weights of the wrong size are refused by the weights-shape check', async (
   await refusedWith(dir, 'weights-shape', /describes \d+ bytes of weights, weights\.bin has \d+/);
 });
 
-test('a tensor of the wrong shape is refused by the weights-shape check', async () => {
+test('a tensor of the wrong shape is refused by the engine that builds the network: tfjs with the weights-shape check, the fast engine naming the tensor', async () => {
   const dir = await tampered('shape', async (d) => {
     const mj = JSON.parse(await readFile(join(d, 'model.json'), 'utf8'));
     const specs = mj.weightsManifest[0].weights;
@@ -111,7 +125,11 @@ test('a tensor of the wrong shape is refused by the weights-shape check', async 
     specs[0].shape = [...specs[0].shape].reverse();
     await replaceHashed(d, 'model.json', JSON.stringify(mj));
   });
-  await refusedWith(dir, 'weights-shape', /tfjs could not build the model/);
+  // loadBundle reads no tensor into a layer; each engine checks the shapes its layers need.
+  const b = await loadBundle(dir, { knownFeatures: KNOWN });
+  await refusedWith(dir, 'weights-shape', /tfjs could not build the model/, tfjsModel(b));
+  await refusedWith(dir, 'weights-shape', /tfjs could not build the model/, createScorer(b, 'tfjs'));
+  await assert.rejects(createScorer(b, 'fast'), (err: unknown) => err instanceof UnsupportedModelError && err.option === 'weights' && /has shape \[16, 2\], expected \[2, 16\]/.test(err.message));
 });
 
 test('a feature list that does not match the model is refused by the topology check', async () => {
@@ -128,6 +146,28 @@ test('a feature list that does not match the model is refused by the topology ch
 test('a seqLen that does not match the model is refused by the topology check', async () => {
   const dir = await tampered('seqlen', (d) => editManifest(d, (m) => (m.seqLen = 9)));
   await refusedWith(dir, 'topology', /model maps \[null,8,2\]/);
+});
+
+test('a bundle only tfjs can run (a GRU) loads and is scored with tfjs under auto; one whose shapes only tfjs can follow is refused by the topology check when tfjs builds it', async () => {
+  const gru = tf.sequential();
+  gru.add(tf.layers.gru({ units: 3, inputShape: [8, 2] }));
+  gru.add(tf.layers.repeatVector({ n: 8 }));
+  gru.add(tf.layers.gru({ units: 3, returnSequences: true }));
+  gru.add(tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 2 }) }));
+  await write(join(root, 'gru'), gru);
+  gru.dispose();
+  const scorer = await createScorer(await loadBundle(join(root, 'gru'), { knownFeatures: KNOWN }), 'auto');
+  assert.equal(scorer.engine, 'tfjs');
+  assert.equal(scorer.score(input, 3).score.length, 3);
+  scorer.dispose();
+
+  // A convolution loadBundle does not follow: it maps [null,8,2] → [null,8,3], which tfjs sees.
+  const conv = tf.sequential();
+  conv.add(tf.layers.conv1d({ filters: 3, kernelSize: 1, inputShape: [8, 2] }));
+  await write(join(root, 'conv'), conv);
+  conv.dispose();
+  const b = await loadBundle(join(root, 'conv'), { knownFeatures: KNOWN });
+  await refusedWith(b.dir, 'topology', /model maps \[null,8,2\] → \[null,8,3\]; bundle needs \[null,8,2\] → \[null,8,2\]/, createScorer(b, 'auto'));
 });
 
 test('features unknown to the device are refused by the features check', async () => {
@@ -175,19 +215,23 @@ test('a non-positive threshold is refused by the bundle-json check', async () =>
 test("a bundle with aggregate 'max' scores each window by its worst input; an unknown aggregate is refused", async () => {
   const dir = await tampered('aggregate-max', (d) => editManifest(d, (m) => (m.aggregate = 'max')));
   const b = await loadBundle(dir, { knownFeatures: KNOWN });
-  const raw = reconstructionErrors(b.model, input, 3, 8, 2).perFeature;
-  const { score, perFeature } = new TfjsScorer(b).score(input, 3);
+  const model = await tfjsModel(b);
+  const raw = reconstructionErrors(model, input, 3, 8, 2).perFeature;
+  model.dispose();
+  const scorer = await createScorer(b, 'tfjs');
+  const { score, perFeature } = scorer.score(input, 3);
   for (let i = 0; i < 3; i++) {
     const e = [raw[i * 2]! / 0.01, raw[i * 2 + 1]! / 0.02];
     assert.deepEqual([perFeature[i * 2], perFeature[i * 2 + 1]], e.map(Math.fround));
     assert.equal(score[i], Math.fround(Math.max(...e)));
   }
-  b.model.dispose();
+  scorer.dispose();
   const mean = await loadBundle(good, { knownFeatures: KNOWN });
   assert.equal(mean.manifest.aggregate, undefined, 'absent means mean');
-  const m = new TfjsScorer(mean).score(input, 3);
+  const meanScorer = await createScorer(mean, 'tfjs');
+  const m = meanScorer.score(input, 3);
   for (let i = 0; i < 3; i++) assert.equal(m.score[i], Math.fround((m.perFeature[i * 2]! + m.perFeature[i * 2 + 1]!) / 2));
-  mean.model.dispose();
+  meanScorer.dispose();
   const bad = await tampered('aggregate-bad', (d) => editManifest(d, (m) => ((m as unknown as Record<string, unknown>).aggregate = 'median')));
   await refusedWith(bad, 'bundle-json', /aggregate must be one of mean, max \(or absent for mean\), got "median"/);
 });

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { tf } from './backend.js';
 import { SCORE_AGGREGATES, type ScoreAggregate } from './error-scale.js';
+import type { WeightSpec } from './fast-lstm.js';
 import { checkScaler, type MinMaxScaler } from '../preprocess/scaler.js';
 import { checkShape, inputNames, type ShapeInputs } from '../preprocess/shape.js';
 import { signatureProblem, type Trust } from './signature.js';
@@ -11,6 +12,10 @@ import { signatureProblem, type Trust } from './signature.js';
  * The model bundle: the contract between workstation and device (DESIGN.md, "Model bundle").
  * A directory holding model.json + weights.bin (tfjs layers format) and bundle.json, which describes
  * what the model reads and lists the sha256 of every model file.
+ *
+ * Writing and loading a bundle does not import TensorFlow.js: the daemon's fast engine scores from
+ * the verified files alone, and tfjs (most of the daemon's memory) is loaded only for a bundle
+ * scored with it (model/tfjs-model.ts builds its model).
  */
 export const BUNDLE_FORMAT = 'anomaly-agent-bundle';
 export const BUNDLE_FORMAT_VERSION = 1;
@@ -102,15 +107,20 @@ export async function digestFiles(baseDir: string, relFiles: string[]): Promise<
   return { algorithm: 'sha256', files: relFiles, sha256: h.digest('hex') };
 }
 
-function weightBytes(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
-  const parts = Array.isArray(data) ? data : [data];
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(new Uint8Array(p), off);
-    off += p.byteLength;
-  }
-  return out;
+/**
+ * A tfjs layers model as a bundle holds it: model.json's topology and weight specs, and the
+ * weights.bin bytes. writeBundle takes it (model/autoencoder.ts artifactsOf makes it from a tfjs
+ * model), loadBundle returns it verified, and every engine builds from it.
+ */
+export interface BundleArtifacts {
+  modelTopology: unknown;
+  weightSpecs: WeightSpec[];
+  weightData: Uint8Array;
+}
+
+/** The installed TensorFlow.js version, from its package.json: importing tfjs to ask would load all of it. */
+export function tfjsVersion(): string {
+  return (createRequire(import.meta.url)('@tensorflow/tfjs/package.json') as { version: string }).version;
 }
 
 /**
@@ -119,21 +129,14 @@ function weightBytes(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
  */
 export async function writeBundle(
   dir: string,
-  model: tf.LayersModel,
+  artifacts: BundleArtifacts,
   manifest: Omit<BundleManifest, 'files' | 'format' | 'formatVersion' | 'tfjsVersion'>,
 ): Promise<BundleManifest> {
-  let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  if (!artifacts?.weightData || !artifacts.weightSpecs) throw new Error('tfjs returned no weights to save');
-  const weights = weightBytes(artifacts.weightData as ArrayBuffer | ArrayBuffer[]);
+  const version = tfjsVersion();
+  const weights = artifacts.weightData;
   const modelJson = JSON.stringify({
     format: 'layers-model',
-    generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+    generatedBy: `TensorFlow.js tfjs-layers v${version}`,
     convertedBy: null,
     modelTopology: artifacts.modelTopology,
     weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs }],
@@ -142,7 +145,7 @@ export async function writeBundle(
     format: BUNDLE_FORMAT,
     formatVersion: BUNDLE_FORMAT_VERSION,
     ...manifest,
-    tfjsVersion: tf.version.tfjs,
+    tfjsVersion: version,
     files: { [MODEL_FILE]: sha256(modelJson), [WEIGHTS_FILE]: sha256(weights) },
   };
   const tmp = `${dir}.tmp-${process.pid}`;
@@ -173,12 +176,8 @@ export interface LoadedBundle {
   manifest: BundleManifest;
   /** sha256 of bundle.json: the bundle's identity (it holds every model file's hash, the threshold, the scaler). */
   sha256: string;
-  model: tf.LayersModel;
-  /**
-   * What tfjs built `model` from, as verified: model.json's topology and weight specs and the
-   * weights.bin bytes. Engines other than tfjs (model/fast-lstm.ts) build from these.
-   */
-  artifacts: { modelTopology: unknown; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: Uint8Array };
+  /** The model as verified; an engine builds its network from it (model/fast-lstm.ts, model/tfjs-model.ts). */
+  artifacts: BundleArtifacts;
 }
 
 export interface LoadOptions {
@@ -269,12 +268,75 @@ async function readHashed(dir: string, m: BundleManifest, file: string): Promise
 
 interface ModelJson {
   modelTopology: unknown;
-  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+  weightsManifest: { paths: string[]; weights: WeightSpec[] }[];
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * What a Sequential topology (model.json's modelTopology) maps, read without tfjs: the input shape is
+ * the first layer's batch_input_shape (tfjs always writes it), the output shape follows from the
+ * layers. Undefined for a topology with a layer (or a model class) not followed here: only tfjs can
+ * tell what that maps, and it checks when it builds the model (model/tfjs-model.ts). Every layer the
+ * fast engine runs is followed here, so a bundle it scores is checked at load.
+ */
+function topologyShapes(topology: unknown): { input: unknown; output: unknown } | undefined {
+  const top = isObj(topology) && isObj(topology.model_config) ? topology.model_config : topology;
+  if (!isObj(top) || top.class_name !== 'Sequential') return undefined;
+  const layers: unknown[] | undefined = Array.isArray(top.config) ? top.config : isObj(top.config) && Array.isArray(top.config.layers) ? top.config.layers : undefined;
+  if (!layers?.length) return undefined;
+  const input = isObj(layers[0]) && isObj(layers[0].config) ? layers[0].config.batch_input_shape : undefined;
+  if (!Array.isArray(input)) return undefined;
+  let shape: unknown[] = input;
+  for (const l of layers) {
+    if (!isObj(l) || !isObj(l.config)) return undefined;
+    const c = l.config;
+    switch (l.class_name) {
+      case 'InputLayer':
+      case 'Dropout':
+        break;
+      case 'LSTM':
+      case 'GRU':
+      case 'SimpleRNN':
+        if (c.return_state === true) return undefined;
+        shape = c.return_sequences === true ? [shape[0], shape[1], c.units] : [shape[0], c.units];
+        break;
+      case 'RepeatVector':
+        shape = [shape[0], c.n, ...shape.slice(1)];
+        break;
+      case 'Dense':
+        shape = [...shape.slice(0, -1), c.units];
+        break;
+      case 'TimeDistributed':
+        if (!isObj(c.layer) || c.layer.class_name !== 'Dense' || !isObj(c.layer.config)) return undefined;
+        shape = [...shape.slice(0, -1), c.layer.config.units];
+        break;
+      default:
+        return undefined;
+    }
+  }
+  return { input, output: shape };
+}
+
+/**
+ * The model must map windows to windows of the bundle's shape: [null, seqLen, inputs] → the same.
+ * `input` and `output` are the model's shapes as tfjs reports them (null for the batch).
+ */
+export function checkTopology(dir: string, m: BundleManifest, input: unknown, output: unknown): void {
+  const inputs = bundleInputs(m);
+  const expect = JSON.stringify([null, m.seqLen, inputs.length]);
+  const inShape = JSON.stringify(input);
+  const outShape = JSON.stringify(output);
+  if (inShape !== expect || outShape !== expect) {
+    throw new BundleError(dir, 'topology', `model maps ${inShape} → ${outShape}; bundle needs ${expect} → ${expect} (seqLen ${m.seqLen}, inputs ${inputs.join(', ')})`);
+  }
 }
 
 /**
  * Loads and verifies a bundle; every failure is a BundleError naming the check:
  * files-present, bundle-json, format, signature, features, sha256, topology, weights-shape.
+ * Whether each tensor has the shape its layer needs is checked by the engine that builds the network
+ * (model/fast-lstm.ts refuses the bundle; model/tfjs-model.ts throws BundleError 'weights-shape').
  */
 export async function loadBundle(dir: string, opts: LoadOptions): Promise<LoadedBundle> {
   const { m, bytes } = await readManifest(dir);
@@ -299,20 +361,7 @@ export async function loadBundle(dir: string, opts: LoadOptions): Promise<Loaded
   if (expectedBytes !== weights.byteLength) {
     throw new BundleError(dir, 'weights-shape', `${MODEL_FILE} describes ${expectedBytes} bytes of weights, ${WEIGHTS_FILE} has ${weights.byteLength}`);
   }
-  let model: tf.LayersModel;
-  try {
-    const buf = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
-    model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: mj.modelTopology as tf.io.ModelJSON['modelTopology'], weightSpecs: specs, weightData: buf }));
-  } catch (err) {
-    throw new BundleError(dir, 'weights-shape', `tfjs could not build the model from its weights: ${(err as Error).message}`);
-  }
-  const inputs = bundleInputs(m);
-  const expect = JSON.stringify([null, m.seqLen, inputs.length]);
-  const inShape = JSON.stringify(model.inputs[0]?.shape);
-  const outShape = JSON.stringify(model.outputs[0]?.shape);
-  if (inShape !== expect || outShape !== expect) {
-    model.dispose();
-    throw new BundleError(dir, 'topology', `model maps ${inShape} → ${outShape}; bundle needs ${expect} → ${expect} (seqLen ${m.seqLen}, inputs ${inputs.join(', ')})`);
-  }
-  return { dir, manifest: m, sha256: sha256(bytes), model, artifacts: { modelTopology: mj.modelTopology, weightSpecs: specs, weightData: new Uint8Array(weights) } };
+  const shapes = topologyShapes(mj.modelTopology);
+  if (shapes) checkTopology(dir, m, shapes.input, shapes.output);
+  return { dir, manifest: m, sha256: sha256(bytes), artifacts: { modelTopology: mj.modelTopology, weightSpecs: specs, weightData: new Uint8Array(weights) } };
 }

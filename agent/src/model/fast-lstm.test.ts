@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { selectBackend, tf } from './backend.js';
 import { bundleInputs, loadBundle } from './bundle.js';
 import { FastLstmNetwork, FastScorer, UnsupportedModelError, fastSigmoid, fastTanh, planNetwork, type WeightSpec } from './fast-lstm.js';
-import { TfjsScorer } from './scorer.js';
+import { TfjsScorer, tfjsModel } from './tfjs-model.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { CHANNELS } from '../core/profiles.js';
 import { Rng } from '../core/rng.js';
@@ -130,9 +130,10 @@ test('every committed bundle: fast reconstructions and scores match tfjs on rand
     parts.forEach((p, i) => x.set(p, i * T * f));
 
     const fast = new FastScorer(bundle, 4);
-    const tfjs = new TfjsScorer(bundle, 4);
+    const tfjsNet = await tfjsModel(bundle);
+    const tfjs = new TfjsScorer(bundle, tfjsNet, 4);
     const label = `${profile}/${model} (${T}×${f}, ${m.architecture.units.join('/')}, ${real} real windows)`;
-    const err = maxAbsDiff(fast.network.predict(x, n), tfjsPredict(bundle.model, x, n, T, f));
+    const err = maxAbsDiff(fast.network.predict(x, n), tfjsPredict(tfjsNet, x, n, T, f));
     assert.ok(err <= TOLERANCE, `${label}: reconstruction differs from tfjs predict by ${err}`);
     const a = fast.score(x, n);
     const b = tfjs.score(x, n);

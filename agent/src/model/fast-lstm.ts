@@ -929,8 +929,6 @@ export class FastScorer implements Scorer {
     return normalizeErrors(this.raw, n, this.bundle.manifest.errorScale, this.bundle.manifest.aggregate);
   }
 
-  /** Releases the bundle's tfjs model, as TfjsScorer does: the scorer owns the loaded bundle. */
-  dispose(): void {
-    this.bundle.model.dispose();
-  }
+  /** Nothing to release: the network is typed arrays, which the garbage collector reclaims. */
+  dispose(): void {}
 }

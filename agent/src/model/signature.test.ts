@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { CHANNELS } from '../core/profiles.js';
-import { selectBackend } from './backend.js';
+import { TFJS_PROBE_ENV, tensorflowModules } from '../daemon/daemon-fixture.js';
 import { BundleError, loadBundle } from './bundle.js';
 import { generateSigningKey, signBundle, trustedKeys, type Trust } from './signature.js';
 
@@ -21,7 +21,6 @@ const stranger = generateSigningKey();
 const trust = (requireSigned: boolean): Trust => ({ keys: trustedKeys([{ pem: plant.publicPem, source: 'plant.pub' }]), requireSigned });
 
 before(async () => {
-  await selectBackend('auto');
   dir = await mkdtemp(join(tmpdir(), 'signature-'));
   bundle = join(dir, 'rpm');
   await cp(join(PACKAGE_ROOT, 'models', 'rpm_1200', 'rpm'), bundle, { recursive: true });
@@ -37,7 +36,7 @@ async function refused(d: string, t: Trust, pattern: RegExp): Promise<void> {
 }
 
 test('an unsigned bundle loads unless signatures are required', async () => {
-  (await loadBundle(bundle, { knownFeatures: CHANNELS, trust: trust(false) })).model.dispose();
+  await loadBundle(bundle, { knownFeatures: CHANNELS, trust: trust(false) });
   await refused(bundle, trust(true), /the bundle is not signed \(no signature\.json\) and models\.requireSigned is on/);
 });
 
@@ -46,7 +45,7 @@ test('signed by a trusted key it loads; a changed bundle.json or another key is 
   await cp(bundle, signed, { recursive: true });
   const sig = await signBundle(signed, plant.privatePem);
   assert.equal(sig.keyId, plant.keyId);
-  (await loadBundle(signed, { knownFeatures: CHANNELS, trust: trust(true) })).model.dispose();
+  await loadBundle(signed, { knownFeatures: CHANNELS, trust: trust(true) });
 
   // A threshold raised after signing: every file hash still matches, the signature does not.
   const tampered = join(dir, 'tampered');
@@ -62,7 +61,7 @@ test('signed by a trusted key it loads; a changed bundle.json or another key is 
   await refused(foreign, trust(true), new RegExp(`signed by key ${stranger.keyId}, which is not among the trusted keys \\[${plant.keyId}\\]`));
 });
 
-test('anomaly-agent models keygen, sign and verify', { timeout: 60_000 }, async () => {
+test('anomaly-agent models keygen, sign and verify; sign and verify do not load TensorFlow.js (nor print its banner)', { timeout: 60_000 }, async () => {
   const name = join(dir, 'cli-key');
   const kg = await run(process.execPath, [MAIN, 'models', 'keygen', '--out', name]);
   assert.match(kg.stdout, /^key [0-9a-f]{16}: /);
@@ -76,7 +75,12 @@ test('anomaly-agent models keygen, sign and verify', { timeout: 60_000 }, async 
   const unsigned = await run(process.execPath, [MAIN, 'models', 'verify', b, '--trusted', `${name}.pub`]).catch((e: { code: number; stdout: string }) => e);
   assert.equal((unsigned as { code: number }).code, 1);
   assert.match(unsigned.stdout, /REFUSED .*check 'signature' failed: the bundle is not signed/);
-  await run(process.execPath, [MAIN, 'models', 'sign', b, '--key', `${name}.key`]);
-  const ok = await run(process.execPath, [MAIN, 'models', 'verify', b, '--trusted', `${name}.pub`]);
+  const probed = { env: { ...process.env, ...TFJS_PROBE_ENV } };
+  const signed = await run(process.execPath, [MAIN, 'models', 'sign', b, '--key', `${name}.key`], probed);
+  const ok = await run(process.execPath, [MAIN, 'models', 'verify', b, '--trusted', `${name}.pub`], probed);
   assert.match(ok.stdout, /^ok +/);
+  for (const r of [signed, ok]) {
+    assert.deepEqual(tensorflowModules(r.stderr), []);
+    assert.doesNotMatch(r.stdout + r.stderr, /TensorFlow\.js/);
+  }
 });

@@ -6,18 +6,9 @@
  * (core/rng.ts), so they are equal in distribution to tfjs's, not bit for bit.
  */
 import { Rng } from '../core/rng.js';
-import type { WeightSpec } from '../model/fast-lstm.js';
 import type { AutoencoderSpec } from '../model/autoencoder.js';
-
-/** What a bundle's model.json and weights.bin hold: the contract every engine reads. */
-export interface ModelArtifacts {
-  modelTopology: unknown;
-  weightSpecs: WeightSpec[];
-  weightData: Uint8Array;
-}
-
-/** The tfjs-layers version whose model.json format this writes (and the tfjs trainer uses). */
-export const LAYERS_FORMAT = 'tfjs-layers 4.22.0';
+import { tfjsVersion, type BundleArtifacts } from '../model/bundle.js';
+import type { WeightSpec } from '../model/fast-lstm.js';
 
 /** Glorot (fan_avg) uniform in [-limit, limit), limit = √(6 / (fanIn + fanOut)). */
 function glorotUniform(rng: Rng, fanIn: number, fanOut: number, out: Float32Array): void {
@@ -93,7 +84,7 @@ function lstmConfig(name: string, units: number, returnSequences: boolean, seed:
  * The untrained autoencoder: LSTM(units[0], seq) → … → LSTM(units[last]) → RepeatVector(seqLen)
  * → the LSTMs mirrored (seq) → TimeDistributed(Dense(nFeatures)), as buildAutoencoder makes it.
  */
-export function initialAutoencoder(spec: AutoencoderSpec): ModelArtifacts {
+export function initialAutoencoder(spec: AutoencoderSpec): BundleArtifacts {
   const { seqLen, nFeatures, units, seed } = spec;
   if (units.length === 0) throw new Error('autoencoder needs at least one LSTM size');
   const layers: unknown[] = [];
@@ -160,7 +151,7 @@ export function initialAutoencoder(spec: AutoencoderSpec): ModelArtifacts {
     modelTopology: {
       class_name: 'Sequential',
       config: { name: 'lstm_autoencoder', layers },
-      keras_version: LAYERS_FORMAT,
+      keras_version: `tfjs-layers ${tfjsVersion()}`,
       backend: 'tensor_flow.js',
     },
     weightSpecs: weights.map((w) => w.spec),

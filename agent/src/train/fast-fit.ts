@@ -7,7 +7,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { planNetwork } from '../model/fast-lstm.js';
-import { concatWeights, type ModelArtifacts } from './autoencoder-init.js';
+import type { BundleArtifacts } from '../model/bundle.js';
+import { concatWeights } from './autoencoder-init.js';
 import { runEpochs, type FitOptions, type FitResult, type Learner, type WindowSet } from './epochs.js';
 import { TrainableNetwork } from './fast-network.js';
 
@@ -118,7 +119,7 @@ class InlinePool implements Pool {
 
 /** What a worker thread gets at start (train/fast-worker.ts). */
 export interface WorkerSetup {
-  artifacts: ModelArtifacts;
+  artifacts: BundleArtifacts;
   seqLen: number;
   nFeatures: number;
   chunk: number;
@@ -145,7 +146,7 @@ class WorkerPool implements Pool {
   private readonly valCount: number;
   private failed: Error | undefined;
 
-  constructor(artifacts: ModelArtifacts, train: WindowSet, val: WindowSet, size: number, threads: number, o: { seqLen: number; nFeatures: number; chunk: number; kernel: 'wasm' | 'js' }) {
+  constructor(artifacts: BundleArtifacts, train: WindowSet, val: WindowSet, size: number, threads: number, o: { seqLen: number; nFeatures: number; chunk: number; kernel: 'wasm' | 'js' }) {
     const paramsBuf = new SharedArrayBuffer(size * 8);
     this.params = new Float64Array(paramsBuf);
     this.valCount = val.n;
@@ -215,7 +216,7 @@ class WorkerPool implements Pool {
  * train/autoencoder-init.ts, or a bundle's) on `train`, stopping early on `val`; returns the fit
  * and the best weights as new artifacts of the same topology.
  */
-export async function fitFast(artifacts: ModelArtifacts, train: WindowSet, val: WindowSet, opts: FastFitOptions): Promise<{ fit: FitResult; artifacts: ModelArtifacts; kernel: 'wasm' | 'js'; threads: number }> {
+export async function fitFast(artifacts: BundleArtifacts, train: WindowSet, val: WindowSet, opts: FastFitOptions): Promise<{ fit: FitResult; artifacts: BundleArtifacts; kernel: 'wasm' | 'js'; threads: number }> {
   const { seqLen, nFeatures } = opts;
   const threads = Math.max(1, Math.min(opts.threads ?? defaultThreads(), opts.batchSize));
   const chunk = Math.max(1, Math.min(opts.chunk ?? 16, Math.ceil(opts.batchSize / threads)));

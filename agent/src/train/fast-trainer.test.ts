@@ -15,7 +15,8 @@ import { FastLstmNetwork, planNetwork, UnsupportedModelError, type WeightSpec } 
 import { readCsvDir } from '../preprocess/csv.js';
 import { fitMinMax } from '../preprocess/scaler.js';
 import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
-import { concatWeights, initialAutoencoder, type ModelArtifacts } from './autoencoder-init.js';
+import type { BundleArtifacts } from '../model/bundle.js';
+import { concatWeights, initialAutoencoder } from './autoencoder-init.js';
 import { Adam, fitFast } from './fast-fit.js';
 import { TrainableNetwork } from './fast-network.js';
 import { trainAutoencoder } from './trainer.js';
@@ -43,14 +44,14 @@ function windows(rng: Rng, n: number, seqLen: number, nFeatures: number): Float3
 }
 
 /** `init`'s network with the parameter vector `params` as its weights. */
-function withParams(init: ModelArtifacts, seqLen: number, nFeatures: number, params: Float64Array): ModelArtifacts {
+function withParams(init: BundleArtifacts, seqLen: number, nFeatures: number, params: Float64Array): BundleArtifacts {
   const plan = planNetwork(init.modelTopology, init.weightSpecs, init.weightData, seqLen, nFeatures);
   new TrainableNetwork(plan, 1, 'js').exportParams(params);
   return { ...init, weightData: concatWeights(plan.weights) };
 }
 
 /** A gradient vector in Keras layout, tensor by tensor, named as model.json names them. */
-function kerasTensors(artifacts: ModelArtifacts, seqLen: number, nFeatures: number, vector: Float64Array): Map<string, Float32Array> {
+function kerasTensors(artifacts: BundleArtifacts, seqLen: number, nFeatures: number, vector: Float64Array): Map<string, Float32Array> {
   const plan = planNetwork(artifacts.modelTopology, artifacts.weightSpecs, artifacts.weightData, seqLen, nFeatures);
   new TrainableNetwork(plan, 1, 'js').exportParams(vector);
   return new Map(artifacts.weightSpecs.map((s, i) => [s.name, plan.weights[i]!]));

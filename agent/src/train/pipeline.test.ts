@@ -33,7 +33,6 @@ test('a tiny model trains in seconds, writes a loadable bundle, and its error se
 
   const bundle = await loadBundle(r.dir, { knownFeatures: CHANNELS });
   const ev = await evaluateBundle(bundle, join(root, 'data', 'rpm_600', 'test'), join(root, 'data'));
-  bundle.model.dispose();
   // Obvious vibration faults (×3.5 imbalance, 6 m/s² bearing impacts, an axis stuck at its rail …)
   // must score above normal windows. ROC AUC is threshold-free, so this holds for a barely trained
   // model that separates at all.
@@ -66,7 +65,6 @@ test('a temperature model gets the window shape as a second input, and it sees o
   assert.equal(r.manifest.errorScale.length, 2);
   const bundle = await loadBundle(r.dir, { knownFeatures: CHANNELS });
   const ev = await evaluateBundle(bundle, join(root, 'data', 'rpm_600', 'test'), join(root, 'data'));
-  bundle.model.dispose();
   // The shape input's own error, threshold-free: three minutes of training at one ambient leave
   // the level input guessing at other ambients, which is not what this test is about.
   const shapeError = { fault: [] as number[], normal: [] as number[] };

@@ -6,7 +6,8 @@
  */
 import type { AutoencoderSpec } from '../model/autoencoder.js';
 import { FastLstmNetwork, planNetwork } from '../model/fast-lstm.js';
-import { initialAutoencoder, type ModelArtifacts } from './autoencoder-init.js';
+import type { BundleArtifacts } from '../model/bundle.js';
+import { initialAutoencoder } from './autoencoder-init.js';
 import type { FitOptions, FitResult, WindowSet } from './epochs.js';
 import { defaultThreads, fitFast } from './fast-fit.js';
 
@@ -21,7 +22,7 @@ export interface TrainerChoice {
 
 export interface Trained {
   fit: FitResult;
-  artifacts: ModelArtifacts;
+  artifacts: BundleArtifacts;
   /** What trained it, for bundle.json and logs: `fast (wasm, 2 threads)`, `tfjs (wasm)`. */
   engine: string;
   /** Trainable parameters. */
@@ -51,7 +52,7 @@ export async function trainAutoencoder(spec: AutoencoderSpec, train: WindowSet, 
  * Per window and model input, the mean over steps of the squared reconstruction error, on the fast
  * engine (proven equal to tfjs by its tests): what calibration and evaluation need of a model.
  */
-export function featureErrors(artifacts: ModelArtifacts, x: Float32Array, n: number, seqLen: number, nFeatures: number): Float32Array {
+export function featureErrors(artifacts: BundleArtifacts, x: Float32Array, n: number, seqLen: number, nFeatures: number): Float32Array {
   const net = new FastLstmNetwork(planNetwork(artifacts.modelTopology, artifacts.weightSpecs, artifacts.weightData, seqLen, nFeatures));
   return net.featureErrors(x, n);
 }

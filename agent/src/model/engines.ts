@@ -1,0 +1,20 @@
+/**
+ * The names of the scoring engines and of the TensorFlow.js backends, apart from the code that runs
+ * them: configuration and flag parsing import these without loading TensorFlow.js, which is most of
+ * the daemon's memory and is loaded only when a bundle is scored with it (model/scorer.ts).
+ */
+
+/**
+ * Which engine scores a bundle: `fast` (model/fast-lstm.ts, typed arrays, no tfjs at all), `tfjs`
+ * (the bundle's own tfjs model), or `auto`: fast when it supports the bundle, else tfjs.
+ */
+export const SCORER_ENGINES = ['auto', 'fast', 'tfjs'] as const;
+export type ScorerEngine = (typeof SCORER_ENGINES)[number];
+
+/**
+ * TensorFlow.js backends (model/backend.ts). `tensorflow` comes from @tensorflow/tfjs-node, an
+ * optional dependency whose install downloads libtensorflow (impossible offline and on many Pis);
+ * `wasm` ships its .wasm in the npm package; `cpu` is pure JavaScript and always there.
+ */
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendPreference = (typeof BACKENDS)[number];
