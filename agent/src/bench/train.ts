@@ -30,14 +30,16 @@ interface Runner {
   trainer: TrainerChoice;
   /** tfjs backend for the tfjs trainer. */
   backend?: 'wasm' | 'tensorflow';
+  /** Windows in the timed epoch: a second or more of work for each runner (at most the data's). */
+  windows: number;
 }
 
 const THREADS = availableParallelism();
 const RUNNERS: Runner[] = [
-  { id: 'fast-1', label: 'fast, 1 thread', trainer: { trainer: 'fast', threads: 1 } },
-  { id: 'fast-all', label: `fast, ${THREADS} threads`, trainer: { trainer: 'fast', threads: THREADS } },
-  { id: 'tfjs-wasm', label: 'tfjs wasm', trainer: { trainer: 'tfjs' }, backend: 'wasm' },
-  { id: 'tfjs-node', label: 'tfjs-node', trainer: { trainer: 'tfjs' }, backend: 'tensorflow' },
+  { id: 'fast-1', label: 'fast, 1 thread', trainer: { trainer: 'fast', threads: 1 }, windows: 512 },
+  { id: 'fast-all', label: `fast, ${THREADS} threads`, trainer: { trainer: 'fast', threads: THREADS }, windows: 512 },
+  { id: 'tfjs-wasm', label: 'tfjs wasm', trainer: { trainer: 'tfjs' }, backend: 'wasm', windows: 128 },
+  { id: 'tfjs-node', label: 'tfjs-node', trainer: { trainer: 'tfjs' }, backend: 'tensorflow', windows: 128 },
 ];
 
 interface Row {
@@ -77,7 +79,8 @@ function secondEpochTimer(): ProgressSink & { seconds(): number } {
   };
 }
 
-async function child(runner: Runner, dataDir: string, windows: number): Promise<void> {
+async function child(runner: Runner, dataDir: string, scale: number): Promise<void> {
+  const windows = Math.max(1, Math.round(runner.windows * scale));
   if (runner.backend) {
     const { selectBackend } = await import('../model/backend.js');
     await selectBackend(runner.backend);
@@ -98,13 +101,14 @@ async function child(runner: Runner, dataDir: string, windows: number): Promise<
   }
 }
 
-function parent(dataDir: string, windows: number): void {
+function parent(dataDir: string, scale: number): void {
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
-  console.log(`bench:train — ${cpu}, ${cpus().length} cores, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}; batch ${TRAIN_DEFAULTS.batchSize}, ${windows} windows per epoch, the 2nd epoch timed`);
+  const sizes = RUNNERS.map((r) => `${r.label} ${Math.max(1, Math.round(r.windows * scale))}`).join(', ');
+  console.log(`bench:train — ${cpu}, ${cpus().length} cores, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}; batch ${TRAIN_DEFAULTS.batchSize}; the 2nd epoch timed, windows per epoch: ${sizes} (at most the data's)`);
   const rows: Row[] = [];
   const missing: string[] = [];
   for (const runner of RUNNERS) {
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', runner.id, '--data', dataDir, '--windows', String(windows)], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', runner.id, '--data', dataDir, '--scale', String(scale)], { encoding: 'utf8' });
     if (r.status !== 0) {
       // The thrown message, not the source line Node echoes above it.
       const why = (r.stderr.match(/Error: (backend '[^']+' is not available: [^\n]*)/)?.[1] ?? r.stderr.trim().split('\n').pop() ?? '').replace(/ imported from .*/, '');
@@ -144,13 +148,14 @@ function parent(dataDir: string, windows: number): void {
 }
 
 const { values } = parseArgs({
-  options: { child: { type: 'string' }, data: { type: 'string', default: DEFAULT_DIRS.data }, windows: { type: 'string', default: '128' } },
+  options: { child: { type: 'string' }, data: { type: 'string', default: DEFAULT_DIRS.data }, scale: { type: 'string', default: '1' } },
   strict: true,
 });
-const windows = Number(values.windows);
-if (!Number.isInteger(windows) || windows < 1) throw new Error(`--windows must be a positive integer, got '${values.windows}'`);
+// --scale shrinks (or grows) every runner's timed epoch: a quick look, or steadier figures.
+const scale = Number(values.scale);
+if (!(scale > 0)) throw new Error(`--scale must be a positive number, got '${values.scale}'`);
 if (values.child) {
   const runner = RUNNERS.find((r) => r.id === values.child);
   if (!runner) throw new Error(`unknown runner '${values.child}'`);
-  await child(runner, values.data, windows);
-} else parent(values.data, windows);
+  await child(runner, values.data, scale);
+} else parent(values.data, scale);

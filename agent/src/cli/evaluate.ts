@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { backendFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage } from './options.js';
+import { backendFlag, engineFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage } from './options.js';
+import { TaskProgress } from '../train/progress.js';
 import { CHANNELS } from '../core/profiles.js';
 import { createLogger } from '../core/log.js';
 import { loadBundle, updateManifest } from '../model/bundle.js';
@@ -22,6 +23,7 @@ options:
 ${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.json', 'warn')}
   --write          record the metrics in bundle.json and write report.md + report/*.svg beside it
   --check          fail (exit 1) unless the metrics reproduce those recorded in bundle.json
+  --engine E       auto (default: the fast engine, tfjs for a bundle it cannot run), fast or tfjs
 `,
   async run(argv, io) {
     const { values } = parseArgs({
@@ -30,25 +32,31 @@ ${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.jso
         ...selectionOptions('warn'),
         write: { type: 'boolean', default: false },
         check: { type: 'boolean', default: false },
+        engine: { type: 'string' },
       },
       strict: true,
     });
     if (values.write && values.check) throw new UsageError('--write and --check exclude each other: --check compares with what --write recorded');
     const log = createLogger({ level: values['log-level'], fd: 2 });
-    // Imported now, not with the CLI: evaluation scores with TensorFlow.js (evaluate/bundle-eval.ts), other commands do not.
-    const { selectBackend } = await import('../model/backend.js');
-    const { backend } = await selectBackend(backendFlag(values.backend));
-    log.info({ backend }, `TensorFlow.js backend: ${backend}`);
+    const engine = engineFlag(values.engine);
+    if (engine === 'tfjs') {
+      // Imported only for the tfjs engine: the fast one never loads TensorFlow.js.
+      const { selectBackend } = await import('../model/backend.js');
+      const { backend } = await selectBackend(backendFlag(values.backend));
+      log.info({ backend }, `TensorFlow.js backend: ${backend}`);
+    }
 
     let failed = false;
     for (const profile of profilesFlag(values.profile)) {
       const rows: { model: string; metrics: EvaluationMetrics }[] = [];
       for (const modelType of modelsFlag(values.model)) {
         const bundle = await loadBundle(join(values.models, profile, modelType), { knownFeatures: CHANNELS });
-        const ev = await evaluateBundle(bundle, join(values.data, profile, 'test'), values.data);
+        const progress = new TaskProgress(io.err, `${profile}/${modelType} windows scored`);
+        const ev = await evaluateBundle(bundle, join(values.data, profile, 'test'), values.data, { engine, onProgress: (d, t) => progress.update(d, t) });
+        progress.done(`${ev.files.reduce((n, f) => n + f.windows.length, 0)} windows on the ${ev.engine} engine`);
         rows.push({ model: modelType, metrics: ev.metrics });
         if (values.write) {
-          bundle.manifest.metrics = { ...ev.metrics, testData: ev.testData, backend } satisfies RecordedMetrics;
+          bundle.manifest.metrics = { ...ev.metrics, testData: ev.testData, backend: ev.engine } satisfies RecordedMetrics;
           await updateManifest(bundle.dir, bundle.manifest);
           io.out(`${bundle.manifest.name}: report → ${await writeReport(bundle, ev)}`);
         }
@@ -68,7 +76,7 @@ ${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.jso
           }
         }
       }
-      io.out(`\n${profile} (test data ${join(values.data, profile, 'test')}, backend ${backend})`);
+      io.out(`\n${profile} (test data ${join(values.data, profile, 'test')})`);
       io.out(formatMetricsTable(rows));
     }
     return failed ? 1 : 0;

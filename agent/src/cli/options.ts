@@ -1,6 +1,6 @@
 import { UsageError } from './command.js';
 import { isModelType, isProfileName, MODEL_TYPES, PROFILE_NAMES, type ModelType, type ProfileName } from '../core/profiles.js';
-import { BACKENDS, type BackendPreference } from '../model/engines.js';
+import { BACKENDS, SCORER_ENGINES, type BackendPreference, type ScorerEngine } from '../model/engines.js';
 import { TRAINERS, type TrainerChoice, type TrainerName } from '../train/trainer.js';
 
 /** Flag parsers shared by the workstation commands, each naming the flag it rejects. */
@@ -30,6 +30,12 @@ export function backendFlag(value: string | undefined): BackendPreference {
   if (value === undefined) return 'auto';
   if (!(BACKENDS as readonly string[]).includes(value)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${value}'`);
   return value as BackendPreference;
+}
+
+export function engineFlag(value: string | undefined): ScorerEngine {
+  if (value === undefined) return 'auto';
+  if (!(SCORER_ENGINES as readonly string[]).includes(value)) throw new UsageError(`--engine must be one of ${SCORER_ENGINES.join(', ')}, got '${value}'`);
+  return value as ScorerEngine;
 }
 
 export function trainerFlag(value: string | undefined): TrainerName {

@@ -7,6 +7,7 @@ const CHANNEL_COUNT = CHANNELS.length;
 import { readCsvDir } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
 import { createScorer } from '../model/scorer.js';
+import type { ScorerEngine } from '../model/engines.js';
 import { digestFiles, type DataDigest, type LoadedBundle } from '../model/bundle.js';
 import { computeMetrics, type EvalFile, type EvaluationMetrics, type WindowScore } from './metrics.js';
 import { renderReport } from './report.js';
@@ -36,23 +37,35 @@ async function readFaults(testDir: string): Promise<FaultManifest> {
  * Scores every window of the labelled test files the way the device would cut them (bundle scaler,
  * seqLen, hop, maxGapMs) and computes the metrics. `dataRoot` anchors the digest's file names.
  */
-export async function evaluateBundle(bundle: LoadedBundle, testDir: string, dataRoot: string): Promise<BundleEvaluation> {
+export async function evaluateBundle(
+  bundle: LoadedBundle,
+  testDir: string,
+  dataRoot: string,
+  opts: { engine?: ScorerEngine; onProgress?: (done: number, total: number) => void } = {},
+): Promise<BundleEvaluation & { engine: string }> {
   const m = bundle.manifest;
   const series = await readCsvDir(testDir, { labelColumn: 'label' });
   const faults = await readFaults(testDir);
   const w = makeWindows(series, { features: m.features, scaler: m.scaler, shape: m.shape, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
-  // tfjs, not the daemon's default engine: the metrics recorded in bundle.json were computed with it
-  // and an evaluation must reproduce them (the fast engine agrees to ~1e-6, not bit for bit).
-  const scorer = await createScorer(bundle, 'tfjs');
-  let scored: { score: Float32Array; perFeature: Float32Array };
+  // The daemon's engine (fast, unless the bundle needs tfjs): recorded metrics are reproduced by the
+  // engine that recorded them, to the bit (RecordedMetrics.backend names it).
+  const scorer = await createScorer(bundle, opts.engine ?? 'auto');
+  const f = w.f;
+  const score = new Float32Array(w.n);
+  const perFeature = new Float32Array(w.n * f);
   try {
-    scored = scorer.score(w.x, w.n);
+    const step = 256;
+    for (let at = 0; at < w.n; at += step) {
+      const m = Math.min(step, w.n - at);
+      const r = scorer.score(w.x.subarray(at * w.seqLen * f, (at + m) * w.seqLen * f), m);
+      score.set(r.score, at);
+      perFeature.set(r.perFeature, at * f);
+      opts.onProgress?.(at + m, w.n);
+    }
   } finally {
     scorer.dispose();
   }
-  const { score, perFeature } = scored;
   const files: EvalFile[] = series.map((s) => ({ file: s.name, windows: [], episodes: faults[s.name] ?? [] }));
-  const f = w.f;
   for (let i = 0; i < w.n; i++) {
     const pf: Record<string, number> = {};
     w.features.forEach((name, j) => (pf[name] = perFeature[i * f + j]));
@@ -61,7 +74,7 @@ export async function evaluateBundle(bundle: LoadedBundle, testDir: string, data
   }
   const metrics = computeMetrics(files, m.threshold);
   const testData = await digestFiles(dataRoot, series.map((s) => relative(dataRoot, s.file)));
-  return { files, metrics, testData };
+  return { files, metrics, testData, engine: scorer.engine };
 }
 
 /** report.md and report/*.svg beside the bundle's files (not part of the hashed manifest). */

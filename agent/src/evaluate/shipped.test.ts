@@ -3,20 +3,18 @@
  * check and reproduce the metrics recorded in its bundle.json on the committed test data, and the
  * multi-feature models must meet the product's bar on obvious faults: F1 ≥ 0.9 and precision ≥ 0.9.
  */
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { CHANNELS, MODEL_TYPES, PROFILE_NAMES } from '../core/profiles.js';
-import { selectBackend } from '../model/backend.js';
 import { loadBundle } from '../model/bundle.js';
 import { compareWithRecorded, evaluateBundle, type RecordedMetrics } from './bundle-eval.js';
 
 const MODELS = join(PACKAGE_ROOT, 'models');
 const DATA = join(PACKAGE_ROOT, 'datas', 'raw');
 
-before(() => selectBackend('auto'));
 
 for (const profile of PROFILE_NAMES) {
   for (const modelType of MODEL_TYPES) {

@@ -44,3 +44,48 @@ export function formatSeconds(s: number): string {
   const sec = Math.round(s % 60);
   return `${m}:${String(sec).padStart(2, '0')}`;
 }
+
+/**
+ * Progress of one long task in steps (windows scored, files run): a bar with ETA redrawn in place on
+ * a TTY; on anything else a line at every quarter, so logs show it moving without flooding.
+ */
+export class TaskProgress {
+  private readonly started = Date.now();
+  private lastDraw = 0;
+  private lastQuarter = 0;
+
+  constructor(
+    private readonly out: NodeJS.WritableStream & { isTTY?: boolean },
+    private readonly label: string,
+  ) {}
+
+  update(done: number, total: number): void {
+    const frac = total > 0 ? done / total : 1;
+    if (this.out.isTTY) {
+      const now = Date.now();
+      if (now - this.lastDraw < 200 && done < total) return;
+      this.lastDraw = now;
+      this.out.write(`\r${this.line(done, total)}`);
+      return;
+    }
+    const quarter = Math.floor(frac * 4);
+    if (quarter > this.lastQuarter && done < total) {
+      this.lastQuarter = quarter;
+      this.out.write(`${this.line(done, total)}\n`);
+    }
+  }
+
+  /** The closing line (replaces the bar on a TTY). */
+  done(note: string): void {
+    this.out.write(`${this.out.isTTY ? '\r\x1b[K' : ''}${this.label}: ${note} in ${formatSeconds((Date.now() - this.started) / 1000)}\n`);
+  }
+
+  private line(done: number, total: number): string {
+    const width = 24;
+    const frac = total > 0 ? done / total : 1;
+    const filled = Math.round(frac * width);
+    const elapsed = (Date.now() - this.started) / 1000;
+    const eta = frac > 0 ? (elapsed / frac) * (1 - frac) : NaN;
+    return `${this.label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ETA ${formatSeconds(eta)}`;
+  }
+}
