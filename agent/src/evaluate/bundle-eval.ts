@@ -7,6 +7,9 @@ const CHANNEL_COUNT = CHANNELS.length;
 import { readCsvDir } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
 import { createScorer } from '../model/scorer.js';
+import { normalizeErrors } from '../model/error-scale.js';
+import { UnsupportedModelError } from '../model/fast-lstm.js';
+import { featureErrors } from '../train/trainer.js';
 import type { ScorerEngine } from '../model/engines.js';
 import { digestFiles, type DataDigest, type LoadedBundle } from '../model/bundle.js';
 import { computeMetrics, type EvalFile, type EvaluationMetrics, type WindowScore } from './metrics.js';
@@ -47,23 +50,42 @@ export async function evaluateBundle(
   const series = await readCsvDir(testDir, { labelColumn: 'label' });
   const faults = await readFaults(testDir);
   const w = makeWindows(series, { features: m.features, scaler: m.scaler, shape: m.shape, seqLen: m.seqLen, hop: m.hop, maxGapMs: m.maxGapMs });
-  // The daemon's engine (fast, unless the bundle needs tfjs): recorded metrics are reproduced by the
-  // engine that recorded them, to the bit (RecordedMetrics.backend names it).
-  const scorer = await createScorer(bundle, opts.engine ?? 'auto');
+  // The fast engine unless the bundle needs tfjs (or tfjs is asked for): recorded metrics are
+  // reproduced by the engine that recorded them, to the bit (RecordedMetrics.backend names it).
   const f = w.f;
+  const stride = w.seqLen * f;
+  type Errors = (x: Float32Array, n: number) => { score: Float32Array; perFeature: Float32Array };
+  const fast: Errors = (x, n) => normalizeErrors(featureErrors(bundle.artifacts, x, n, m.seqLen, f), n, m.errorScale, m.aggregate);
+  let errors: Errors | undefined;
+  let engine = 'fast';
+  let release = () => {};
+  if (opts.engine !== 'tfjs') {
+    try {
+      fast(w.x.subarray(0, stride), Math.min(1, w.n)); // refuses what the fast engine cannot run
+      errors = fast;
+    } catch (err) {
+      if (!(err instanceof UnsupportedModelError) || opts.engine === 'fast') throw err;
+    }
+  }
+  if (!errors) {
+    const scorer = await createScorer(bundle, 'tfjs');
+    errors = (x, n) => scorer.score(x, n);
+    engine = scorer.engine;
+    release = () => scorer.dispose();
+  }
   const score = new Float32Array(w.n);
   const perFeature = new Float32Array(w.n * f);
   try {
     const step = 256;
     for (let at = 0; at < w.n; at += step) {
-      const m = Math.min(step, w.n - at);
-      const r = scorer.score(w.x.subarray(at * w.seqLen * f, (at + m) * w.seqLen * f), m);
+      const k = Math.min(step, w.n - at);
+      const r = errors(w.x.subarray(at * stride, (at + k) * stride), k);
       score.set(r.score, at);
       perFeature.set(r.perFeature, at * f);
-      opts.onProgress?.(at + m, w.n);
+      opts.onProgress?.(at + k, w.n);
     }
   } finally {
-    scorer.dispose();
+    release();
   }
   const files: EvalFile[] = series.map((s) => ({ file: s.name, windows: [], episodes: faults[s.name] ?? [] }));
   for (let i = 0; i < w.n; i++) {
@@ -74,7 +96,7 @@ export async function evaluateBundle(
   }
   const metrics = computeMetrics(files, m.threshold);
   const testData = await digestFiles(dataRoot, series.map((s) => relative(dataRoot, s.file)));
-  return { files, metrics, testData, engine: scorer.engine };
+  return { files, metrics, testData, engine };
 }
 
 /** report.md and report/*.svg beside the bundle's files (not part of the hashed manifest). */

@@ -100,7 +100,8 @@ export class TrainableNetwork {
   private readonly zsum: Float64Array;
   private readonly zero: Float64Array;
 
-  constructor(plan: NetworkPlan, maxBatch: number, engine: 'wasm' | 'js' = 'wasm') {
+  /** `forwardOnly`: buffers for scoring only (no backward pass), a third of the memory. */
+  constructor(plan: NetworkPlan, maxBatch: number, engine: 'wasm' | 'js' = 'wasm', forwardOnly = false) {
     const T = plan.seqLen;
     const B = maxBatch;
     this.plan = plan;
@@ -160,7 +161,8 @@ export class TrainableNetwork {
         maxDim = Math.max(maxDim, l.inDim);
       }
     }
-    buffers += 2 * size + B * T * (plan.nFeatures + maxGates + 3 * maxDim) + 2 * B * maxUnits + B * maxGates + maxUnits;
+    const back = forwardOnly ? 0 : 1;
+    buffers += 2 * size + B * T * (plan.nFeatures + back * (maxGates + 3 * maxDim)) + back * 2 * B * maxUnits + B * maxGates + maxUnits;
     const arena = new KernelArena(buffers, engine);
     this.engine = arena.engine;
     this.gemm = arena.gemm;
@@ -191,11 +193,11 @@ export class TrainableNetwork {
     this.params = arena.alloc(size);
     this.grad = arena.alloc(size);
     this.x = arena.alloc(B * T * plan.nFeatures);
-    this.zt = arena.alloc(B * T * maxGates);
-    this.at = arena.alloc(B * T * maxDim);
-    this.d = [arena.alloc(B * T * maxDim), arena.alloc(B * T * maxDim)];
-    this.dh = arena.alloc(B * maxUnits);
-    this.dc = arena.alloc(B * maxUnits);
+    this.zt = arena.alloc(back * B * T * maxGates);
+    this.at = arena.alloc(back * B * T * maxDim);
+    this.d = [arena.alloc(back * B * T * maxDim), arena.alloc(back * B * T * maxDim)];
+    this.dh = arena.alloc(back * B * maxUnits);
+    this.dc = arena.alloc(back * B * maxUnits);
     this.zsum = arena.alloc(B * maxGates);
     this.zero = arena.alloc(maxUnits);
     this.setParams(this.initialParams());
@@ -306,6 +308,31 @@ export class TrainableNetwork {
       }
       src = l.h;
       srcDim = u;
+    }
+  }
+
+  /**
+   * Per window and input, the mean over steps of the squared reconstruction error of windows
+   * [from, to) of `data`, into out[(w − from)·f …]: what scores are made of, for many windows at
+   * once (the engine's FastLstmNetwork does one window at a time, the daemon's case).
+   */
+  featureErrors(data: Float32Array, from: number, to: number, out: Float32Array): void {
+    const T = this.seqLen;
+    const f = this.nFeatures;
+    const idx = Uint32Array.from({ length: to - from }, (_, i) => from + i);
+    const m = this.gather(data, idx, 0, idx.length);
+    this.forward(m);
+    const y = (this.layers[this.layers.length - 1] as DenseLayer).y;
+    for (let w = 0; w < m; w++) {
+      for (let j = 0; j < f; j++) {
+        let s = 0;
+        for (let t = 0; t < T; t++) {
+          const k = (w * T + t) * f + j;
+          const e = y[k]! - this.x[k]!;
+          s += e * e;
+        }
+        out[w * f + j] = s / T;
+      }
     }
   }
 

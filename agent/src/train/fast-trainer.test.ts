@@ -19,7 +19,7 @@ import type { BundleArtifacts } from '../model/bundle.js';
 import { concatWeights, initialAutoencoder } from './autoencoder-init.js';
 import { Adam, fitFast } from './fast-fit.js';
 import { TrainableNetwork } from './fast-network.js';
-import { trainAutoencoder } from './trainer.js';
+import { featureErrors, trainAutoencoder } from './trainer.js';
 
 before(async () => {
   await selectBackend('cpu');
@@ -279,4 +279,18 @@ test('fast and tfjs trainers reach comparable validation loss on the committed d
   assert.ok(ratio > 0.75 && ratio < 1.33, `fast val loss ${fast.fit.valLoss.toExponential(3)}, tfjs ${ref.fit.valLoss.toExponential(3)}`);
   assert.match(fast.engine, /^fast \((wasm|js), 2 threads\)$/);
   assert.match(ref.engine, /^tfjs \(cpu\)$/);
+});
+
+test('many windows at once (featureErrors) give the one-window engine\'s errors', () => {
+  const rng = new Rng(14);
+  for (const s of SHAPES) {
+    const init = initialAutoencoder({ ...s, seed: 21 });
+    const net = new TrainableNetwork(planNetwork(init.modelTopology, init.weightSpecs, init.weightData, s.seqLen, s.nFeatures), 1);
+    const artifacts = withParams(init, s.seqLen, s.nFeatures, shaken(net, rng));
+    const n = 37; // more than one chunk, and not a multiple of it
+    const x = windows(rng, n, s.seqLen, s.nFeatures);
+    const many = featureErrors(artifacts, x, n, s.seqLen, s.nFeatures);
+    const one = new FastLstmNetwork(planNetwork(artifacts.modelTopology, artifacts.weightSpecs, artifacts.weightData, s.seqLen, s.nFeatures)).featureErrors(x, n);
+    for (let i = 0; i < one.length; i++) assert.ok(Math.abs(many[i]! - one[i]!) <= 1e-6 * Math.abs(one[i]!) + 1e-12, `${i}: ${many[i]} vs ${one[i]}`);
+  }
 });

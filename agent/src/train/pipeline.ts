@@ -148,7 +148,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
 
   const dir = join(o.modelsDir, o.profile, o.modelType);
   const manifest = await writeBundle(dir, trained.artifacts, {
-    name: label,
+    name: `${o.profile}/${o.modelType}`,
     profile: o.profile,
     modelType: o.modelType,
     features,

@@ -5,7 +5,8 @@
  * and hand back the same artifacts: what a bundle's model.json and weights.bin hold.
  */
 import type { AutoencoderSpec } from '../model/autoencoder.js';
-import { FastLstmNetwork, planNetwork } from '../model/fast-lstm.js';
+import { FastLstmNetwork, planNetwork, UnsupportedModelError } from '../model/fast-lstm.js';
+import { TrainableNetwork } from './fast-network.js';
 import type { BundleArtifacts } from '../model/bundle.js';
 import { initialAutoencoder } from './autoencoder-init.js';
 import type { FitOptions, FitResult, WindowSet } from './epochs.js';
@@ -48,11 +49,28 @@ export async function trainAutoencoder(spec: AutoencoderSpec, train: WindowSet, 
   return { fit: r.fit, artifacts: r.artifacts, engine: `fast (${r.kernel}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`, parameters: r.artifacts.weightSpecs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1), 0) };
 }
 
+/** Windows scored at once by featureErrors: enough rows for the kernel, little memory. */
+const SCORE_CHUNK = 16;
+
 /**
- * Per window and model input, the mean over steps of the squared reconstruction error, on the fast
- * engine (proven equal to tfjs by its tests): what calibration and evaluation need of a model.
+ * Per window and model input ([n][f]), the mean over steps of the squared reconstruction error:
+ * what calibration and evaluation need of a model. Many windows at once on the trainer's network
+ * (the same float64 arithmetic as the daemon's one-window engine, in another order: tested equal to
+ * 1e-9); a network only the engine runs goes through the engine window by window.
  */
 export function featureErrors(artifacts: BundleArtifacts, x: Float32Array, n: number, seqLen: number, nFeatures: number): Float32Array {
-  const net = new FastLstmNetwork(planNetwork(artifacts.modelTopology, artifacts.weightSpecs, artifacts.weightData, seqLen, nFeatures));
-  return net.featureErrors(x, n);
+  const plan = planNetwork(artifacts.modelTopology, artifacts.weightSpecs, artifacts.weightData, seqLen, nFeatures);
+  let net: TrainableNetwork;
+  try {
+    net = new TrainableNetwork(plan, Math.max(1, Math.min(SCORE_CHUNK, n)), 'wasm', true);
+  } catch (err) {
+    if (!(err instanceof UnsupportedModelError)) throw err;
+    return new FastLstmNetwork(plan).featureErrors(x, n);
+  }
+  const out = new Float32Array(n * nFeatures);
+  for (let at = 0; at < n; at += net.maxBatch) {
+    const to = Math.min(n, at + net.maxBatch);
+    net.featureErrors(x, at, to, out.subarray(at * nFeatures, to * nFeatures));
+  }
+  return out;
 }
