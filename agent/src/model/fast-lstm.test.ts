@@ -7,8 +7,9 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { artifactsOf } from './autoencoder.js';
 import { selectBackend, tf } from './backend.js';
-import { bundleInputs, loadBundle } from './bundle.js';
+import { bundleInputs, loadBundle, type BundleArtifacts } from './bundle.js';
 import { FastLstmNetwork, FastScorer, UnsupportedModelError, fastSigmoid, fastTanh, planNetwork, type WeightSpec } from './fast-lstm.js';
 import { TfjsScorer, tfjsModel } from './tfjs-model.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
@@ -22,25 +23,6 @@ const TOLERANCE = 1e-4;
 before(async () => {
   await selectBackend('cpu');
 });
-
-interface Artifacts {
-  modelTopology: unknown;
-  weightSpecs: WeightSpec[];
-  weightData: Uint8Array;
-}
-
-/** What tfjs writes for `model` (model.json's topology and weight specs, weights.bin's bytes). */
-async function artifactsOf(model: tf.LayersModel): Promise<Artifacts> {
-  let out: Artifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      const data = a.weightData as ArrayBuffer;
-      out = { modelTopology: JSON.parse(JSON.stringify(a.modelTopology)), weightSpecs: a.weightSpecs as WeightSpec[], weightData: new Uint8Array(data.slice(0)) };
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return out!;
-}
 
 function tfjsPredict(model: tf.LayersModel, x: Float32Array, n: number, seqLen: number, nFeatures: number): Float32Array {
   return tf.tidy(() => (model.predict(tf.tensor3d(x, [n, seqLen, nFeatures])) as tf.Tensor).dataSync() as Float32Array);
@@ -259,7 +241,7 @@ test('randomly configured small models: the fast engine matches tfjs predict', a
 // Refusals
 
 /** A small autoencoder's artifacts, to be edited into something the engine must refuse. */
-async function tinyArtifacts(): Promise<Artifacts> {
+async function tinyArtifacts(): Promise<BundleArtifacts> {
   const m = tf.sequential();
   m.add(tf.layers.lstm({ units: 3, returnSequences: false, recurrentActivation: 'sigmoid', inputShape: [5, 2] }));
   m.add(tf.layers.repeatVector({ n: 5 }));
@@ -271,9 +253,9 @@ async function tinyArtifacts(): Promise<Artifacts> {
 }
 
 type Layers = { class_name: string; config: Record<string, unknown> }[];
-const layersOf = (a: Artifacts) => (a.modelTopology as { config: { layers: Layers } }).config.layers;
+const layersOf = (a: BundleArtifacts) => (a.modelTopology as { config: { layers: Layers } }).config.layers;
 
-function refusal(a: Artifacts): UnsupportedModelError {
+function refusal(a: BundleArtifacts): UnsupportedModelError {
   try {
     planNetwork(a.modelTopology, a.weightSpecs, a.weightData, 5, 2);
   } catch (err) {
