@@ -1,6 +1,6 @@
 /**
  * Build step (npm run build, after tsc): WebAssembly text of the trainer's kernel → dist/…/gemm.wasm,
- * beside the module that loads it (agent/src/model/wasm-gemm.ts).
+ * beside the module that loads it (agent/src/model/gemm.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

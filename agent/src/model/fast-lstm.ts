@@ -30,6 +30,7 @@
 
 import { bundleInputs, type LoadedBundle } from './bundle.js';
 import { normalizeErrors } from './error-scale.js';
+import { KernelArena, type Gemm } from './gemm.js';
 import type { Scorer } from './scorer.js';
 
 /** A model the fast engine will not run, with the layer and the option that stopped it. */
@@ -399,225 +400,6 @@ export function planNetwork(modelTopology: unknown, weightSpecs: readonly Weight
 // measured about 20 % faster here than with Float32Array; the arithmetic is double anyway.
 
 /**
- * The one matrix kernel of the engine and the trainer, every product written as rows of A times
- * rows of W (so every inner loop is a contiguous dot product):
- *
- *   out[oOff + r·oStride + o] = init[iOff + r·iStride + o] + Σ_{k<depth} a[aOff + r·aStride + k] · w[wOff + o·wStride + k]
- *
- * for r < rows, o < cols. `init` null starts from zero; `init` = `out` with the same offset and
- * stride accumulates; iStride 0 repeats one row (a bias). Two rows × four outputs per block, so
- * each load serves several multiply-adds; long products are cut into depth tiles so the eight rows a
- * block reads stay in cache.
- */
-export function gemm(
-  out: Float64Array,
-  oOff: number,
-  oStride: number,
-  a: Float64Array,
-  aOff: number,
-  aStride: number,
-  rows: number,
-  w: Float64Array,
-  wOff: number,
-  wStride: number,
-  cols: number,
-  depth: number,
-  init: Float64Array | null,
-  iOff: number,
-  iStride: number,
-): void {
-  gemmStart(out, oOff, oStride, rows, cols, init, iOff, iStride);
-  for (let k0 = 0; k0 < depth; k0 += GEMM_TILE) {
-    const k1 = Math.min(depth, k0 + GEMM_TILE);
-    gemmTile(out, oOff, oStride, a, aOff, aStride, rows, w, wOff, wStride, cols, k0, k1);
-  }
-}
-
-/** The `init` part of gemm: each output row set to its init row, or to zero. */
-export function gemmStart(out: Float64Array, oOff: number, oStride: number, rows: number, cols: number, init: Float64Array | null, iOff: number, iStride: number): void {
-  for (let r = 0; r < rows; r++) {
-    const o0 = oOff + r * oStride;
-    if (init === null) out.fill(0, o0, o0 + cols);
-    else if (init !== out || iOff + r * iStride !== o0) for (let o = 0; o < cols; o++) out[o0 + o] = init[iOff + r * iStride + o]!;
-  }
-}
-
-/** Depth tile of gemm: products are added to `out`. */
-const GEMM_TILE = 512;
-
-function gemmTile(out: Float64Array, oOff: number, oStride: number, a: Float64Array, aOff: number, aStride: number, rows: number, w: Float64Array, wOff: number, wStride: number, cols: number, k0: number, k1: number): void {
-  const c4 = cols - (cols % 4);
-  let r = 0;
-  for (; r + 1 < rows; r += 2) {
-    const x0 = aOff + r * aStride;
-    const x1 = x0 + aStride;
-    const p0 = oOff + r * oStride;
-    const p1 = p0 + oStride;
-    let o = 0;
-    for (; o < c4; o += 4) {
-      const w0 = wOff + o * wStride;
-      const w1 = w0 + wStride;
-      const w2 = w1 + wStride;
-      const w3 = w2 + wStride;
-      let a0 = 0,
-        a1 = 0,
-        a2 = 0,
-        a3 = 0,
-        c0 = 0,
-        c1 = 0,
-        c2 = 0,
-        c3 = 0;
-      for (let k = k0; k < k1; k++) {
-        const u = a[x0 + k]!;
-        const v = a[x1 + k]!;
-        const q0 = w[w0 + k]!,
-          q1 = w[w1 + k]!,
-          q2 = w[w2 + k]!,
-          q3 = w[w3 + k]!;
-        a0 += u * q0;
-        a1 += u * q1;
-        a2 += u * q2;
-        a3 += u * q3;
-        c0 += v * q0;
-        c1 += v * q1;
-        c2 += v * q2;
-        c3 += v * q3;
-      }
-      out[p0 + o] += a0;
-      out[p0 + o + 1] += a1;
-      out[p0 + o + 2] += a2;
-      out[p0 + o + 3] += a3;
-      out[p1 + o] += c0;
-      out[p1 + o + 1] += c1;
-      out[p1 + o + 2] += c2;
-      out[p1 + o + 3] += c3;
-    }
-    for (; o < cols; o++) {
-      const wr = wOff + o * wStride;
-      let s0 = 0;
-      let s1 = 0;
-      for (let k = k0; k < k1; k++) {
-        s0 += a[x0 + k]! * w[wr + k]!;
-        s1 += a[x1 + k]! * w[wr + k]!;
-      }
-      out[p0 + o] += s0;
-      out[p1 + o] += s1;
-    }
-  }
-  for (; r < rows; r++) {
-    const x0 = aOff + r * aStride;
-    const p0 = oOff + r * oStride;
-    let o = 0;
-    for (; o < c4; o += 4) {
-      const w0 = wOff + o * wStride;
-      const w1 = w0 + wStride;
-      const w2 = w1 + wStride;
-      const w3 = w2 + wStride;
-      let a0 = 0,
-        a1 = 0,
-        a2 = 0,
-        a3 = 0;
-      for (let k = k0; k < k1; k++) {
-        const u = a[x0 + k]!;
-        a0 += u * w[w0 + k]!;
-        a1 += u * w[w1 + k]!;
-        a2 += u * w[w2 + k]!;
-        a3 += u * w[w3 + k]!;
-      }
-      out[p0 + o] += a0;
-      out[p0 + o + 1] += a1;
-      out[p0 + o + 2] += a2;
-      out[p0 + o + 3] += a3;
-    }
-    for (; o < cols; o++) {
-      const wr = wOff + o * wStride;
-      let s = 0;
-      for (let k = k0; k < k1; k++) s += a[x0 + k]! * w[wr + k]!;
-      out[p0 + o] += s;
-    }
-  }
-}
-
-/**
- * out[r·g + o] = b[o] + Σ_k x[xOff + r·inDim + k] · wt[o·inDim + k] for r < rows, o < g:
- * x (rows × inDim) times the transposed weights.
- */
-function matmulBias(out: Float64Array, x: Float64Array, xOff: number, rows: number, inDim: number, wt: Float64Array, b: Float64Array, g: number): void {
-  gemm(out, 0, g, x, xOff, inDim, rows, wt, 0, inDim, g, inDim, b, 0, 0);
-}
-
-/**
- * One LSTM step's gate pre-activations: z = xp[po …] + U·h, h = out[hp …] (the previous step's
- * output). `ut` is the recurrent kernel transposed and gate-interleaved (row 4·j + g = gate g of
- * unit j), so each unit's four gates are contiguous dot products; two units per pass share every
- * load of h.
- */
-function recurrentGates(z: Float64Array, xp: Float64Array, po: number, u: number, ut: Float64Array, out: Float64Array, hp: number): void {
-  const u2 = 2 * u,
-    u3 = 3 * u,
-    u4 = 4 * u,
-    u5 = 5 * u,
-    u6 = 6 * u,
-    u7 = 7 * u;
-  const pairs = u - (u % 2);
-  let j = 0;
-  for (; j < pairs; j += 2) {
-    const r = po + 4 * j;
-    let a0 = xp[r],
-      a1 = xp[r + 1],
-      a2 = xp[r + 2],
-      a3 = xp[r + 3],
-      b0 = xp[r + 4],
-      b1 = xp[r + 5],
-      b2 = xp[r + 6],
-      b3 = xp[r + 7];
-    const w0 = 4 * j * u;
-    for (let k = 0; k < u; k++) {
-      const hv = out[hp + k];
-      const w = w0 + k;
-      a0 += hv * ut[w];
-      a1 += hv * ut[w + u];
-      a2 += hv * ut[w + u2];
-      a3 += hv * ut[w + u3];
-      b0 += hv * ut[w + u4];
-      b1 += hv * ut[w + u5];
-      b2 += hv * ut[w + u6];
-      b3 += hv * ut[w + u7];
-    }
-    const q = 4 * j;
-    z[q] = a0;
-    z[q + 1] = a1;
-    z[q + 2] = a2;
-    z[q + 3] = a3;
-    z[q + 4] = b0;
-    z[q + 5] = b1;
-    z[q + 6] = b2;
-    z[q + 7] = b3;
-  }
-  if (j < u) {
-    const r = po + 4 * j;
-    let a0 = xp[r],
-      a1 = xp[r + 1],
-      a2 = xp[r + 2],
-      a3 = xp[r + 3];
-    const w0 = 4 * j * u;
-    for (let k = 0; k < u; k++) {
-      const hv = out[hp + k];
-      const w = w0 + k;
-      a0 += hv * ut[w];
-      a1 += hv * ut[w + u];
-      a2 += hv * ut[w + u2];
-      a3 += hv * ut[w + u3];
-    }
-    const q = 4 * j;
-    z[q] = a0;
-    z[q + 1] = a1;
-    z[q + 2] = a2;
-    z[q + 3] = a3;
-  }
-}
-
-/**
  * One LSTM step of one sequence with sigmoid gates and tanh (Keras's defaults, and the only cell the
  * trainer builds): the cell both the engine and the trainer run. z[zo …] holds the step's gate
  * pre-activations, gate-interleaved (i, f, c, o per unit); they are replaced by the gate values,
@@ -647,14 +429,15 @@ export function lstmCell(z: Float64Array, zo: number, cPrev: Float64Array, cpo: 
  * at zero, so step 0 needs no product. Sigmoid gates with tanh (the trainer's choice) have their
  * own cell loop; any other pair of activations goes through `activate`.
  */
-function lstm(xp: Float64Array, xs: number, steps: number, u: number, ut: Float64Array, act: number, rec: number, c: Float64Array, z: Float64Array, out: Float64Array): void {
+function lstm(gemm: Gemm, xp: Float64Array, xs: number, steps: number, u: number, ut: Float64Array, act: number, rec: number, c: Float64Array, z: Float64Array, out: Float64Array): void {
   const common = act === TANH && rec === SIGMOID;
+  const g = 4 * u;
   c.fill(0, 0, u);
   for (let t = 0; t < steps; t++) {
     const po = t * xs;
     const ho = t * u;
-    if (t === 0) for (let r = 0; r < 4 * u; r++) z[r] = xp[po + r];
-    else recurrentGates(z, xp, po, u, ut, out, ho - u);
+    // z = x·W + b of this step, plus U·h of the last one (h and c start at zero: no product at step 0).
+    gemm(z, 0, g, out, t === 0 ? 0 : ho - u, u, 1, ut, 0, u, g, t === 0 ? 0 : u, xp, po, 0);
     if (common) {
       lstmCell(z, 0, c, 0, c, 0, out, ho, u);
     } else {
@@ -751,8 +534,12 @@ export class FastLstmNetwork {
   private readonly c: Float64Array;
   private readonly z: Float64Array;
   private readonly output: Place;
+  private readonly gemm: Gemm;
+  /** Which matrix kernel runs: 'wasm', or 'js' where WebAssembly cannot (model/gemm.ts). */
+  readonly engine: 'wasm' | 'js';
 
-  constructor(plan: NetworkPlan) {
+  /** `engine`: the matrix kernel, WebAssembly (default) or the JavaScript reference (model/gemm.ts). */
+  constructor(plan: NetworkPlan, engine: 'wasm' | 'js' = 'wasm') {
     const T = plan.seqLen;
     this.seqLen = T;
     this.nFeatures = plan.nFeatures;
@@ -815,13 +602,28 @@ export class FastLstmNetwork {
       }
     }
     if (dim !== plan.nFeatures || rows !== T) throw new UnsupportedModelError('model', 'output', `is ${rows}×${dim}; windows are ${T}×${plan.nFeatures}`);
+    // Weights and buffers in the kernel's memory (WebAssembly's, or plain arrays for its fallback).
+    const weights = ops.reduce((n, op) => n + op.wt.length + op.b.length + (op.kind === 'lstm' ? op.ut.length : 0), 0);
+    const arena = new KernelArena(weights + 2 * maxAct + T * plan.nFeatures + maxGates + 5 * maxUnits, engine);
+    const place = (a: Float64Array) => {
+      const b = arena.alloc(a.length);
+      b.set(a);
+      return b;
+    };
+    for (const op of ops) {
+      op.wt = place(op.wt);
+      op.b = place(op.b);
+      if (op.kind === 'lstm') op.ut = place(op.ut);
+    }
+    this.gemm = arena.gemm;
+    this.engine = arena.engine;
     this.ops = ops;
     this.output = from;
     this.flops = flops;
-    this.bufs = [new Float64Array(maxAct), new Float64Array(maxAct), new Float64Array(T * plan.nFeatures)];
-    this.xp = new Float64Array(maxGates);
-    this.c = new Float64Array(maxUnits);
-    this.z = new Float64Array(4 * maxUnits);
+    this.bufs = [arena.alloc(maxAct), arena.alloc(maxAct), arena.alloc(T * plan.nFeatures)];
+    this.xp = arena.alloc(maxGates);
+    this.c = arena.alloc(maxUnits);
+    this.z = arena.alloc(4 * maxUnits);
   }
 
   /** Runs window `w` of `x` ([n][seqLen][nFeatures]); the reconstruction is then at `this.output`. */
@@ -836,11 +638,12 @@ export class FastLstmNetwork {
       const dst = this.bufs[op.to]!;
       if (op.kind === 'lstm') {
         const g = 4 * op.u;
-        matmulBias(this.xp, src, op.from.off, op.from.repeated ? 1 : op.steps, op.inDim, op.wt, op.b, g);
+        // x·W + b for every step at once (once for a repeated input), then the recurrence.
+        this.gemm(this.xp, 0, g, src, op.from.off, op.inDim, op.from.repeated ? 1 : op.steps, op.wt, 0, op.inDim, g, op.inDim, op.b, 0, 0);
         const xs = op.from.repeated ? 0 : g;
-        lstm(this.xp, xs, op.steps, op.u, op.ut, op.act, op.rec, this.c, this.z, dst);
+        lstm(this.gemm, this.xp, xs, op.steps, op.u, op.ut, op.act, op.rec, this.c, this.z, dst);
       } else {
-        matmulBias(dst, src, op.from.off, op.rows, op.inDim, op.wt, op.b, op.units);
+        this.gemm(dst, 0, op.units, src, op.from.off, op.inDim, op.rows, op.wt, 0, op.inDim, op.units, op.inDim, op.b, 0, 0);
         if (op.act !== LINEAR) {
           const n = op.rows * op.units;
           for (let k = 0; k < n; k++) dst[k] = activate(op.act, dst[k]!);

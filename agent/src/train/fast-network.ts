@@ -7,7 +7,7 @@
  *
  * It runs the inference engine's cell (model/fast-lstm.ts `lstmCell`) at every step, so trainer
  * and scorer cannot drift apart, and the engine's matrix product for every product: as WebAssembly
- * SIMD (model/wasm-gemm.ts) by default, the JavaScript loop as the reference.
+ * SIMD (model/gemm.ts) by default, the JavaScript loop as the reference.
  *
  * Layout: all parameters live in one Float64Array (so Adam and the data-parallel gradient sum are
  * one loop each), each LSTM as the engine lays it out — kernel [4u][inDim] and recurrent [4u][u],
@@ -17,7 +17,7 @@
  * weight gradients are long contiguous dot products over all steps of all windows.
  */
 import { fastTanh, interleaveBias, interleaveGates, LINEAR, lstmCell, SIGMOID, TANH, UnsupportedModelError, type NetworkPlan } from '../model/fast-lstm.js';
-import { KernelArena, type Gemm } from '../model/wasm-gemm.js';
+import { KernelArena, type Gemm } from '../model/gemm.js';
 
 interface LstmLayer {
   kind: 'lstm';
