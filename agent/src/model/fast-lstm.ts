@@ -16,12 +16,13 @@
  * unroll, implementation) are ignored; anything else that is set is refused.
  *
  * How it is fast (one window, batch 1, is the daemon's case):
- * - weights are copied once into Float64Arrays laid out for the inner loops: the LSTM kernels
+ * - weights are copied once into float64 buffers laid out for the inner loops: the LSTM kernels
  *   transposed and gate-interleaved (row 4·j + g holds gate g of unit j), so each step's gates are
- *   contiguous dot products, two units' eight at a time sharing each load of h, then one pass of
- *   cell updates;
- * - each LSTM's input projection x·W + b is one blocked matrix product over all steps before the
- *   recurrence; the decoder's first LSTM, fed the same repeated vector every step, projects it once;
+ *   contiguous dot products, then one pass of cell updates (lstmCell, the trainer's cell too);
+ * - every product runs on the matrix kernel of model/gemm.ts (WebAssembly SIMD, the JavaScript loop
+ *   where WebAssembly cannot run): each LSTM's input projection x·W + b as one product over all
+ *   steps before the recurrence, the decoder's first LSTM, fed the same repeated vector every step,
+ *   projecting it once, then one product per step for U·h;
  * - tanh and sigmoid are a rational approximation accurate to 3e-8 (below float32 resolution, the
  *   precision tfjs computes in), under half the cost of Math.tanh / Math.exp per call;
  * - every buffer is allocated at construction: the forward pass allocates nothing (a score call
