@@ -35,6 +35,15 @@ test('no command, an unknown command and a bad flag value are usage errors (exit
   const badEpochs = cli('train', '--epochs', 'many');
   assert.equal(badEpochs.code, 2);
   assert.match(badEpochs.err, /--epochs must be an integer >= 1, got 'many'/);
+  const badTrainer = cli('train', '--trainer', 'keras');
+  assert.equal(badTrainer.code, 2);
+  assert.match(badTrainer.err, /--trainer must be one of fast, tfjs, got 'keras'/);
+  const badThreads = cli('train', '--threads', '0');
+  assert.equal(badThreads.code, 2);
+  assert.match(badThreads.err, /--threads must be an integer >= 1, got '0'/);
+  const badEngine = cli('evaluate', '--engine', 'gpu');
+  assert.equal(badEngine.code, 2);
+  assert.match(badEngine.err, /--engine must be one of auto, fast, tfjs, got 'gpu'/);
   const badFlag = cli('evaluate', '--frobnicate');
   assert.equal(badFlag.code, 2);
   assert.match(badFlag.err, /frobnicate/);
