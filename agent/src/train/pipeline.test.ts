@@ -8,6 +8,7 @@ import { silentLogger } from '../core/log.js';
 import { CHANNELS } from '../core/profiles.js';
 import { selectBackend } from '../model/backend.js';
 import { loadBundle, type BundleManifest } from '../model/bundle.js';
+import { createScorer } from '../model/scorer.js';
 import { evaluateBundle } from '../evaluate/bundle-eval.js';
 import { classifyWindow, confusion, overlaps, rocAuc } from '../evaluate/metrics.js';
 import { trainBundle } from './pipeline.js';
@@ -32,6 +33,16 @@ test('a tiny model trains in seconds, writes a loadable bundle, and its error se
   assert.deepEqual(r.manifest.features, ['accel_x', 'accel_y', 'accel_z']);
 
   const bundle = await loadBundle(r.dir, { knownFeatures: CHANNELS });
+  // The fast trainer's bundle is the tfjs layers format: tfjs builds it and scores it as the fast engine does.
+  assert.match(r.manifest.training.backend, /^fast \(wasm, \d+ threads?\)$/);
+  const n = 8;
+  const x = Float32Array.from({ length: n * bundle.manifest.seqLen * 3 }, (_, i) => ((i * 7919) % 1000) / 1000);
+  const [tfjs, fast] = [await createScorer(bundle, 'tfjs'), await createScorer(bundle, 'fast')];
+  assert.deepEqual([tfjs.engine, fast.engine], ['tfjs', 'fast']);
+  const a = tfjs.score(x, n).score;
+  const b = fast.score(x, n).score;
+  for (let i = 0; i < n; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-4 * Math.abs(a[i]!), `window ${i}: tfjs ${a[i]}, fast ${b[i]}`);
+  tfjs.dispose();
   const ev = await evaluateBundle(bundle, join(root, 'data', 'rpm_600', 'test'), join(root, 'data'));
   // Obvious vibration faults (×3.5 imbalance, 6 m/s² bearing impacts, an axis stuck at its rail …)
   // must score above normal windows. ROC AUC is threshold-free, so this holds for a barely trained
@@ -64,6 +75,16 @@ test('a temperature model gets the window shape as a second input, and it sees o
   assert.ok(r.manifest.shape!.gain[0]! > 1, `gain ${r.manifest.shape!.gain[0]}`);
   assert.equal(r.manifest.errorScale.length, 2);
   const bundle = await loadBundle(r.dir, { knownFeatures: CHANNELS });
+  // The fast trainer's bundle is the tfjs layers format: tfjs builds it and scores it as the fast engine does.
+  assert.match(r.manifest.training.backend, /^fast \(wasm, \d+ threads?\)$/);
+  const n = 8;
+  const x = Float32Array.from({ length: n * bundle.manifest.seqLen * 3 }, (_, i) => ((i * 7919) % 1000) / 1000);
+  const [tfjs, fast] = [await createScorer(bundle, 'tfjs'), await createScorer(bundle, 'fast')];
+  assert.deepEqual([tfjs.engine, fast.engine], ['tfjs', 'fast']);
+  const a = tfjs.score(x, n).score;
+  const b = fast.score(x, n).score;
+  for (let i = 0; i < n; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-4 * Math.abs(a[i]!), `window ${i}: tfjs ${a[i]}, fast ${b[i]}`);
+  tfjs.dispose();
   const ev = await evaluateBundle(bundle, join(root, 'data', 'rpm_600', 'test'), join(root, 'data'));
   // The shape input's own error, threshold-free: three minutes of training at one ambient leave
   // the level input guessing at other ambients, which is not what this test is about.
