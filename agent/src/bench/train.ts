@@ -13,12 +13,8 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MODEL_FEATURES, MODEL_TYPES, PROFILES, PROFILE_NAMES, SHAPE_CHANNELS, type ModelType, type ProfileName } from '../core/profiles.js';
-import { readCsvDir } from '../preprocess/csv.js';
-import { fitMinMax } from '../preprocess/scaler.js';
-import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
-import { fitShape } from '../preprocess/shape.js';
-import { TRAIN_FRACTION } from '../train/pipeline.js';
+import { MODEL_FEATURES, MODEL_TYPES, PROFILES, PROFILE_NAMES, type ModelType, type ProfileName } from '../core/profiles.js';
+import { defaultMaxGapMs, trainingWindows } from '../train/pipeline.js';
 import { TRAIN_DEFAULTS } from '../cli/train.js';
 import { DEFAULT_DIRS } from '../cli/options.js';
 import type { ProgressSink } from '../train/epochs.js';
@@ -56,15 +52,7 @@ interface Row {
 /** The training windows of one model, as `train` cuts them (shape inputs included). */
 async function windowsOf(dataDir: string, profile: ProfileName, modelType: ModelType) {
   const p = PROFILES[profile];
-  const features = [...MODEL_FEATURES[modelType]];
-  const series = await readCsvDir(join(dataDir, profile, 'train'));
-  const scaler = fitMinMax(series, features);
-  const cut = { features, scaler, seqLen: p.seqLen, hop: p.trainHop, maxGapMs: p.periodMs * 5 };
-  const part = splitEachByTime(series, TRAIN_FRACTION).train;
-  const shapeFeatures = features.filter((f) => (SHAPE_CHANNELS as readonly string[]).includes(f));
-  const plain = makeWindows(part, cut);
-  const shape = shapeFeatures.length ? fitShape(plain.x, plain.n, plain.seqLen, features, shapeFeatures) : undefined;
-  return shape ? makeWindows(part, { ...cut, shape }) : plain;
+  return (await trainingWindows(dataDir, profile, [...MODEL_FEATURES[modelType]], p.trainHop, defaultMaxGapMs(p.periodMs))).train;
 }
 
 /** Seconds between the ends of epochs 1 and 2. */

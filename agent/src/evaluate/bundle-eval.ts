@@ -9,7 +9,7 @@ import { makeWindows } from '../preprocess/sequences.js';
 import { createScorer } from '../model/scorer.js';
 import { normalizeErrors } from '../model/error-scale.js';
 import { UnsupportedModelError } from '../model/fast-lstm.js';
-import { featureErrors } from '../train/trainer.js';
+import { errorsOf } from '../train/trainer.js';
 import type { ScorerEngine } from '../model/engines.js';
 import { digestFiles, type DataDigest, type LoadedBundle } from '../model/bundle.js';
 import { computeMetrics, type EvalFile, type EvaluationMetrics, type WindowScore } from './metrics.js';
@@ -55,14 +55,13 @@ export async function evaluateBundle(
   const f = w.f;
   const stride = w.seqLen * f;
   type Errors = (x: Float32Array, n: number) => { score: Float32Array; perFeature: Float32Array };
-  const fast: Errors = (x, n) => normalizeErrors(featureErrors(bundle.artifacts, x, n, m.seqLen, f), n, m.errorScale, m.aggregate);
   let errors: Errors | undefined;
   let engine = 'fast';
   let release = () => {};
   if (opts.engine !== 'tfjs') {
     try {
-      fast(w.x.subarray(0, stride), Math.min(1, w.n)); // refuses what the fast engine cannot run
-      errors = fast;
+      const raw = errorsOf(bundle.artifacts, m.seqLen, f);
+      errors = (x, n) => normalizeErrors(raw(x, n), n, m.errorScale, m.aggregate);
     } catch (err) {
       if (!(err instanceof UnsupportedModelError) || opts.engine === 'fast') throw err;
     }

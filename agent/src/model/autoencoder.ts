@@ -1,5 +1,5 @@
 import { tf } from './backend.js';
-import type { BundleArtifacts } from './bundle.js';
+import { concatWeights, type BundleArtifacts } from './bundle.js';
 
 export interface AutoencoderSpec {
   seqLen: number;
@@ -63,13 +63,7 @@ export async function artifactsOf(model: tf.LayersModel): Promise<BundleArtifact
   );
   if (!saved?.weightData || !saved.weightSpecs) throw new Error('tfjs returned no weights to save');
   const parts = Array.isArray(saved.weightData) ? saved.weightData : [saved.weightData];
-  const weightData = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    weightData.set(new Uint8Array(p), off);
-    off += p.byteLength;
-  }
-  return { modelTopology: saved.modelTopology, weightSpecs: saved.weightSpecs, weightData };
+  return { modelTopology: saved.modelTopology, weightSpecs: saved.weightSpecs, weightData: concatWeights(parts) };
 }
 
 /**

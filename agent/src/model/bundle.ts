@@ -118,6 +118,18 @@ export interface BundleArtifacts {
   weightData: Uint8Array;
 }
 
+/** Weight tensors (or tfjs's weight buffers) back to back, as weights.bin holds them. */
+export function concatWeights(parts: readonly (ArrayBufferView | ArrayBuffer)[]): Uint8Array {
+  const bytes = parts.map((p) => (ArrayBuffer.isView(p) ? new Uint8Array(p.buffer, p.byteOffset, p.byteLength) : new Uint8Array(p)));
+  const out = new Uint8Array(bytes.reduce((s, b) => s + b.byteLength, 0));
+  let off = 0;
+  for (const b of bytes) {
+    out.set(b, off);
+    off += b.byteLength;
+  }
+  return out;
+}
+
 /** The installed TensorFlow.js version, from its package.json: importing tfjs to ask would load all of it. */
 export function tfjsVersion(): string {
   return (createRequire(import.meta.url)('@tensorflow/tfjs/package.json') as { version: string }).version;

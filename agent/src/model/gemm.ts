@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 export type Gemm = typeof jsGemm;
 
 /**
- * The one matrix kernel of the engine and the trainer, every product written as rows of A times
- * rows of W (so every inner loop is a contiguous dot product):
+ * The product both implementations compute, every product written as rows of A times rows of W (so
+ * every inner loop is a contiguous dot product):
  *
  *   out[oOff + r·oStride + o] = init[iOff + r·iStride + o] + Σ_{k<depth} a[aOff + r·aStride + k] · w[wOff + o·wStride + k]
  *
@@ -45,7 +45,7 @@ function jsGemm(
 }
 
 /** The `init` part of gemm: each output row set to its init row, or to zero. */
-export function gemmStart(out: Float64Array, oOff: number, oStride: number, rows: number, cols: number, init: Float64Array | null, iOff: number, iStride: number): void {
+function gemmStart(out: Float64Array, oOff: number, oStride: number, rows: number, cols: number, init: Float64Array | null, iOff: number, iStride: number): void {
   for (let r = 0; r < rows; r++) {
     const o0 = oOff + r * oStride;
     if (init === null) out.fill(0, o0, o0 + cols);
@@ -149,28 +149,21 @@ function gemmTile(out: Float64Array, oOff: number, oStride: number, a: Float64Ar
   }
 }
 
-
 const BYTES = 8;
 const PAGE = 65536;
 
 let compiled: WebAssembly.Module | null | undefined;
-let why = '';
 
-/** The compiled kernel, once per thread; null (with `kernelProblem()` saying why) when it cannot run here. */
-export function gemmModule(): WebAssembly.Module | null {
+/** The compiled kernel, once per thread; null when it cannot run here (the engines then say 'js'). */
+function gemmModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
       compiled = new WebAssembly.Module(readFileSync(new URL('./gemm.wasm', import.meta.url)));
-    } catch (err) {
+    } catch {
       compiled = null;
-      why = (err as Error).message.split('\n')[0] ?? String(err);
     }
   }
   return compiled;
-}
-
-export function kernelProblem(): string {
-  return why;
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import { Rng } from '../core/rng.js';
 import type { AutoencoderSpec } from '../model/autoencoder.js';
-import { tfjsVersion, type BundleArtifacts } from '../model/bundle.js';
+import { concatWeights, tfjsVersion, type BundleArtifacts } from '../model/bundle.js';
 import type { WeightSpec } from '../model/fast-lstm.js';
 
 /** Glorot (fan_avg) uniform in [-limit, limit), limit = √(6 / (fanIn + fanOut)). */
@@ -157,15 +157,4 @@ export function initialAutoencoder(spec: AutoencoderSpec): BundleArtifacts {
     weightSpecs: weights.map((w) => w.spec),
     weightData: concatWeights(weights.map((w) => w.data)),
   };
-}
-
-/** float32 tensors back to back, as weights.bin holds them. */
-export function concatWeights(parts: readonly Float32Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(new Uint8Array(p.buffer, p.byteOffset, p.byteLength), off);
-    off += p.byteLength;
-  }
-  return out;
 }

@@ -7,8 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { planNetwork } from '../model/fast-lstm.js';
-import type { BundleArtifacts } from '../model/bundle.js';
-import { concatWeights } from './autoencoder-init.js';
+import { concatWeights, type BundleArtifacts } from '../model/bundle.js';
 import { runEpochs, type FitOptions, type FitResult, type Learner, type WindowSet } from './epochs.js';
 import { TrainableNetwork } from './fast-network.js';
 

@@ -12,11 +12,9 @@ import { Rng } from '../core/rng.js';
 import { artifactsOf, buildAutoencoder } from '../model/autoencoder.js';
 import { selectBackend, tf } from '../model/backend.js';
 import { FastLstmNetwork, planNetwork, UnsupportedModelError, type WeightSpec } from '../model/fast-lstm.js';
-import { readCsvDir } from '../preprocess/csv.js';
-import { fitMinMax } from '../preprocess/scaler.js';
-import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
-import type { BundleArtifacts } from '../model/bundle.js';
-import { concatWeights, initialAutoencoder } from './autoencoder-init.js';
+import { defaultMaxGapMs, trainingWindows } from './pipeline.js';
+import { concatWeights, type BundleArtifacts } from '../model/bundle.js';
+import { initialAutoencoder } from './autoencoder-init.js';
 import { Adam, fitFast } from './fast-fit.js';
 import { TrainableNetwork } from './fast-network.js';
 import { featureErrors, trainAutoencoder } from './trainer.js';
@@ -222,23 +220,21 @@ test('what the trainer does not implement is refused, naming the layer and the o
   }
 });
 
-/** A few hundred windows of the committed rpm_600 data for one model type. */
+/** Every k-th of a set's windows, at most `limit`, so a subset spans the whole recording set. */
+function spread(set: { x: Float32Array; n: number }, stride: number, limit: number) {
+  const step = Math.max(1, Math.floor(set.n / limit));
+  const n = Math.min(limit, Math.floor(set.n / step));
+  const x = new Float32Array(n * stride);
+  for (let i = 0; i < n; i++) x.set(set.x.subarray(i * step * stride, (i * step + 1) * stride), i * stride);
+  return { x, n };
+}
+
+/** A few hundred windows of the committed rpm_600 data for one model type, cut as `train` cuts them. */
 async function committed(modelType: 'voltage' | 'multi-feature', limit: number) {
   const p = PROFILES.rpm_600;
-  const features = [...MODEL_FEATURES[modelType]];
-  const series = await readCsvDir(join(PACKAGE_ROOT, 'datas', 'raw', 'rpm_600', 'train'));
-  const scaler = fitMinMax(series, features);
-  const parts = splitEachByTime(series, 0.9);
-  const cut = { features, scaler, seqLen: p.seqLen, hop: p.trainHop, maxGapMs: p.periodMs * 5 };
-  const all = makeWindows(parts.train, cut);
-  const val = makeWindows(parts.val, { ...cut, hop: p.hop * 4 });
-  const stride = p.seqLen * features.length;
-  // Every k-th window, so the subset spans the whole recording set.
-  const step = Math.max(1, Math.floor(all.n / limit));
-  const n = Math.min(limit, Math.floor(all.n / step));
-  const x = new Float32Array(n * stride);
-  for (let i = 0; i < n; i++) x.set(all.x.subarray(i * step * stride, (i * step + 1) * stride), i * stride);
-  return { train: { x, n }, val: { x: val.x, n: val.n }, seqLen: p.seqLen, nFeatures: features.length };
+  const { train, val } = await trainingWindows(join(PACKAGE_ROOT, 'datas', 'raw'), 'rpm_600', [...MODEL_FEATURES[modelType]], p.trainHop, defaultMaxGapMs(p.periodMs));
+  const stride = p.seqLen * train.f;
+  return { train: spread(train, stride, limit), val: spread(val, stride, Math.ceil(val.n / 4)), seqLen: p.seqLen, nFeatures: train.f };
 }
 
 test('deterministic for a seed and thread count; the result is a bundle network tfjs and the fast engine run alike', async () => {

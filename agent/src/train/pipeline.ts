@@ -57,7 +57,7 @@ export function defaultMaxGapMs(periodMs: number): number {
  * The training data of a profile as windows, split in time order: the one path both training and
  * re-calibration take, so they see the same windows.
  */
-async function trainingWindows(dataDir: string, profileName: ProfileName, features: string[], trainHop: number, maxGapMs: number, fixedShape?: ShapeInputs) {
+export async function trainingWindows(dataDir: string, profileName: ProfileName, features: string[], trainHop: number, maxGapMs: number, fixedShape?: ShapeInputs) {
   const profile = PROFILES[profileName];
   const series = await readCsvDir(join(dataDir, profileName, 'train'));
   for (const s of series) {

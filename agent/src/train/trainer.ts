@@ -49,28 +49,37 @@ export async function trainAutoencoder(spec: AutoencoderSpec, train: WindowSet, 
   return { fit: r.fit, artifacts: r.artifacts, engine: `fast (${r.kernel}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`, parameters: r.artifacts.weightSpecs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1), 0) };
 }
 
-/** Windows scored at once by featureErrors: enough rows for the kernel, little memory. */
+/** Windows scored at once: enough rows for the kernel, little memory. */
 const SCORE_CHUNK = 16;
 
 /**
- * Per window and model input ([n][f]), the mean over steps of the squared reconstruction error:
- * what calibration and evaluation need of a model. Many windows at once on the trainer's network
- * (the same float64 arithmetic as the daemon's one-window engine, in another order: tested equal to
- * 1e-9); a network only the engine runs goes through the engine window by window.
+ * A function giving, per window and model input ([n][f]), the mean over steps of the squared
+ * reconstruction error: what calibration and evaluation need of a model, built once per model.
+ * Many windows at once on the trainer's network (the same float64 arithmetic as the daemon's
+ * one-window engine, in another order: tested equal to float32 rounding); a network only the engine
+ * runs goes through the engine window by window. Throws UnsupportedModelError for a network neither runs.
  */
-export function featureErrors(artifacts: BundleArtifacts, x: Float32Array, n: number, seqLen: number, nFeatures: number): Float32Array {
+export function errorsOf(artifacts: BundleArtifacts, seqLen: number, nFeatures: number): (x: Float32Array, n: number) => Float32Array {
   const plan = planNetwork(artifacts.modelTopology, artifacts.weightSpecs, artifacts.weightData, seqLen, nFeatures);
   let net: TrainableNetwork;
   try {
-    net = new TrainableNetwork(plan, Math.max(1, Math.min(SCORE_CHUNK, n)), 'wasm', true);
+    net = new TrainableNetwork(plan, SCORE_CHUNK, 'wasm', true);
   } catch (err) {
     if (!(err instanceof UnsupportedModelError)) throw err;
-    return new FastLstmNetwork(plan).featureErrors(x, n);
+    const engine = new FastLstmNetwork(plan);
+    return (x, n) => engine.featureErrors(x, n);
   }
-  const out = new Float32Array(n * nFeatures);
-  for (let at = 0; at < n; at += net.maxBatch) {
-    const to = Math.min(n, at + net.maxBatch);
-    net.featureErrors(x, at, to, out.subarray(at * nFeatures, to * nFeatures));
-  }
-  return out;
+  return (x, n) => {
+    const out = new Float32Array(n * nFeatures);
+    for (let at = 0; at < n; at += net.maxBatch) {
+      const to = Math.min(n, at + net.maxBatch);
+      net.featureErrors(x, at, to, out.subarray(at * nFeatures, to * nFeatures));
+    }
+    return out;
+  };
+}
+
+/** errorsOf for one set of windows. */
+export function featureErrors(artifacts: BundleArtifacts, x: Float32Array, n: number, seqLen: number, nFeatures: number): Float32Array {
+  return errorsOf(artifacts, seqLen, nFeatures)(x, n);
 }
