@@ -21,6 +21,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { trainerChoice } from '../cli/options.js';
+import { runBench } from './usage.js';
 import { NAB_PROFILES, binaryMetrics, nabScore } from '../evaluate/skab-metrics.js';
 import {
   ANOMALY_FREE_GROUP,
@@ -120,4 +121,4 @@ async function main(): Promise<void> {
   console.log(`\n${files.length} files in ${seconds.toFixed(0)} s (training ${scores.reduce((a, s) => a + s.run.trainSeconds, 0).toFixed(0)} s, streaming ${scores.reduce((a, s) => a + s.run.streamSeconds, 0).toFixed(0)} s)`);
 }
 
-await main();
+await runBench('bench:skab', main);

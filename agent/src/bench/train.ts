@@ -16,6 +16,8 @@ import { parseArgs } from 'node:util';
 import { MODEL_FEATURES, MODEL_TYPES, PROFILES, PROFILE_NAMES, type ModelType, type ProfileName } from '../core/profiles.js';
 import { defaultMaxGapMs, trainingWindows } from '../train/pipeline.js';
 import { TRAIN_DEFAULTS } from '../cli/train.js';
+import { UsageError } from '../cli/command.js';
+import { runBench } from './usage.js';
 import { DEFAULT_DIRS } from '../cli/options.js';
 import type { ProgressSink } from '../train/epochs.js';
 import { trainAutoencoder, type TrainerChoice } from '../train/trainer.js';
@@ -135,15 +137,19 @@ function parent(dataDir: string, scale: number): void {
   else console.log('fast vs tfjs-wasm: not measured (tfjs wasm did not run)');
 }
 
-const { values } = parseArgs({
-  options: { child: { type: 'string' }, data: { type: 'string', default: DEFAULT_DIRS.data }, scale: { type: 'string', default: '1' } },
-  strict: true,
-});
-// --scale shrinks (or grows) every runner's timed epoch: a quick look, or steadier figures.
-const scale = Number(values.scale);
-if (!(scale > 0)) throw new Error(`--scale must be a positive number, got '${values.scale}'`);
-if (values.child) {
-  const runner = RUNNERS.find((r) => r.id === values.child);
-  if (!runner) throw new Error(`unknown runner '${values.child}'`);
-  await child(runner, values.data, scale);
-} else parent(values.data, scale);
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { child: { type: 'string' }, data: { type: 'string', default: DEFAULT_DIRS.data }, scale: { type: 'string', default: '1' } },
+    strict: true,
+  });
+  // --scale shrinks (or grows) every runner's timed epoch: a quick look, or steadier figures.
+  const scale = Number(values.scale);
+  if (!(scale > 0)) throw new UsageError(`--scale must be a positive number, got '${values.scale}'`);
+  if (values.child) {
+    const runner = RUNNERS.find((r) => r.id === values.child);
+    if (!runner) throw new UsageError(`unknown runner '${values.child}'`);
+    await child(runner, values.data, scale);
+  } else parent(values.data, scale);
+}
+
+await runBench('bench:train', main);
