@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../agent/src/core/daemon-runtime.js';
 import { PACKAGE_ROOT } from '../agent/src/core/paths.js';
 
 const run = promisify(execFile);
@@ -64,6 +65,18 @@ describe('systemd units', { skip: !hasAnalyze && 'systemd-analyze is not install
       assert.ok(text.split('\n').includes(line), `missing: ${line}`);
     }
   });
+
+  test('the agent unit and npm start run node with the daemon runtime of core/daemon-runtime.ts', async () => {
+    const unit = await readFile(join(PACKAGE_ROOT, 'systemd', 'anomaly-agent.service'), 'utf8');
+    const flags = DAEMON_NODE_FLAGS.join(' ');
+    assert.ok(unit.includes(`ExecStart=@NODE@ ${flags} @PREFIX@/dist/agent/src/cli/main.js run`), `ExecStart runs node ${flags}`);
+    const start = (JSON.parse(await readFile(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+    assert.ok(start.includes(`node ${flags} dist/agent/src/cli/main.js run`), `npm start runs node ${flags}`);
+    for (const [k, v] of Object.entries(DAEMON_ENV)) {
+      assert.ok(unit.split('\n').includes(`Environment=${k}=${v}`), `unit sets ${k}=${v}`);
+      assert.ok(start.includes(`${k}=${v} node`), `npm start sets ${k}=${v}`);
+    }
+  });
 });
 
 describe('deploy/install.sh into a throw-away root', () => {
@@ -85,7 +98,7 @@ describe('deploy/install.sh into a throw-away root', () => {
     }
     assert.ok(!existsSync(join(dest, 'opt/anomaly-agent/node_modules/typescript')), 'development packages pruned');
     const unit = await readFile(join(dest, 'etc/systemd/system/anomaly-agent.service'), 'utf8');
-    assert.ok(unit.includes(`ExecStart=${execFileSync('sh', ['-c', 'command -v node']).toString().trim()} /opt/anomaly-agent/dist/agent/src/cli/main.js run --config /etc/anomaly-agent/agent.json`));
+    assert.ok(unit.includes(`ExecStart=${execFileSync('sh', ['-c', 'command -v node']).toString().trim()} /opt/anomaly-agent/dist/agent/src/cli/main.js run --config /etc/anomaly-agent/agent.json`.replace(' /opt', ` ${DAEMON_NODE_FLAGS.join(' ')} /opt`)));
     assert.doesNotMatch(unit, /@NODE@|@PREFIX@/);
     if (hasAnalyze) await verify([join(dest, 'etc/systemd/system/anomaly-agent.service'), join(dest, 'etc/systemd/system/anomaly-broker.service')]);
 

@@ -16,8 +16,9 @@
  * (d) CPU of the daemon at the rpm_1200 nominal rate (20 ms samples, hop = seqLen/10): replay of
  *     datas/raw/rpm_1200/test/test_01.csv at speed 1 with every rpm_1200 bundle, ~30 s measured.
  *
- * (c) and (d) run the Controller in a child process of their own, so the figures are that process's
- * alone. The whole bench takes about a minute and a half.
+ * (c) and (d) run the Controller in a child process of their own, started with the daemon's Node flags
+ * and environment (core/daemon-runtime.ts), so the figures are that process's alone. The whole
+ * bench takes about a minute and a half.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { connectAsync } from 'mqtt';
 import { pino } from 'pino';
 import { loadConfig } from '../config/load.js';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../core/daemon-runtime.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { CHANNELS, MODEL_TYPES, PROFILE_NAMES, type ProfileName } from '../core/profiles.js';
 import { agentVersion } from '../core/version.js';
@@ -348,7 +350,8 @@ async function cpuChild(outbox: string, seconds: number, present: string[]): Pro
 }
 
 function runChild<T>(args: string[]): T | { error: string } {
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', ...args], { encoding: 'utf8', timeout: 120_000 });
+  // Started as the daemon is started (systemd unit, npm start), so its memory figures are the daemon's.
+  const r = spawnSync(process.execPath, [...DAEMON_NODE_FLAGS, fileURLToPath(import.meta.url), '--child', ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...DAEMON_ENV } });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) {
     const lines = r.stderr.trim().split('\n');
@@ -404,7 +407,7 @@ async function parent(engineArg: string | undefined): Promise<void> {
     }
 
     out('\n(c) daemon RSS with every usable bundle of a profile loaded and scoring (child process, replay ×10)');
-    out('profile   bundles                              at start  all loaded  peak (VmHWM)  TensorFlow.js loaded');
+    out(`profile   ${'bundles'.padEnd(52)}  at start  all loaded  peak (VmHWM)  TensorFlow.js loaded`);
     for (const p of PROFILE_NAMES) {
       const models = inv[p].ok;
       if (models.length === 0) {
@@ -413,7 +416,7 @@ async function parent(engineArg: string | undefined): Promise<void> {
       }
       const r = runChild<RssResult>(['rss', p, join(tmp, `rss-${p}`), models.join(',')]);
       if ('error' in r) out(`${p.padEnd(8)}  failed: ${r.error}`);
-      else out(`${p.padEnd(8)}  ${r.models.join(', ').padEnd(35)}  ${`${r.startRssMB.toFixed(0)} MB`.padStart(8)}  ${`${r.rssMB.toFixed(0)} MB`.padStart(10)}  ${`${r.hwmMB.toFixed(0)} MB`.padStart(12)}  ${r.tfjs ? 'yes' : 'no'}`);
+      else out(`${p.padEnd(8)}  ${r.models.join(', ').padEnd(52)}  ${`${r.startRssMB.toFixed(0)} MB`.padStart(8)}  ${`${r.rssMB.toFixed(0)} MB`.padStart(10)}  ${`${r.hwmMB.toFixed(0)} MB`.padStart(12)}  ${r.tfjs ? 'yes' : 'no'}`);
     }
 
     out('\n(d) CPU at the rpm_1200 nominal rate: test_01.csv replayed at speed 1 (a row every 20 ms), every usable rpm_1200 bundle');

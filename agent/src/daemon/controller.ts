@@ -118,6 +118,10 @@ export class Controller {
     const clientId = c.mqtt.clientId || `anomaly-agent-${c.device.id}`;
     this.client = mqtt.connect(url, {
       clientId,
+      // mqtt-packet would otherwise keep a Buffer for every 16-bit number (65,536 of them, ~6 MB of
+      // heap) to save an allocation per packet id; the setting is global, so the embedded broker's
+      // writes go without it too.
+      writeCache: false,
       ...credentials,
       keepalive: c.mqtt.keepaliveS,
       reconnectPeriod: c.mqtt.reconnectMs,
