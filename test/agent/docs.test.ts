@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from './core/paths.js';
-import { topicsMarkdown } from './publish/topics.js';
-import { schemaMarkdown } from './config/schema.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { topicsMarkdown } from '#agent/publish/topics.js';
+import { schemaMarkdown } from '#agent/config/schema.js';
 
 test('the README topic table is the one generated from publish/topics.ts', async () => {
   const readme = await readFile(join(PACKAGE_ROOT, 'README.md'), 'utf8');

@@ -7,9 +7,9 @@ import { after, describe, test } from 'node:test';
 import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { silentLogger } from '../../agent/src/core/log.js';
-import { BrokerComponent, createBroker, type BrokerOptions, type EmbeddedBroker } from './broker.js';
-import { hashPassword } from './users.js';
+import { silentLogger } from '#agent/core/log.js';
+import { BrokerComponent, createBroker, type BrokerOptions, type EmbeddedBroker } from '#broker/broker.js';
+import { hashPassword } from '#broker/users.js';
 
 const HOST = '127.0.0.1';
 

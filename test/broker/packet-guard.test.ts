@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { MalformedLengthError, PacketGuard, PacketTooLargeError } from './packet-guard.js';
+import { MalformedLengthError, PacketGuard, PacketTooLargeError } from '#broker/packet-guard.js';
 
 /** Feed chunks through a guard; resolves with what passed or the error. */
 function feed(max: number, chunks: Buffer[]): Promise<{ out: Buffer; err?: Error }> {

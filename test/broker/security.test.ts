@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { silentLogger } from '../../agent/src/core/log.js';
-import { PACKAGE_ROOT } from '../../agent/src/core/paths.js';
-import { createBroker, type BrokerOptions, type EmbeddedBroker, type ListenOptions } from './broker.js';
-import { hashPassword, type UserRecord } from './users.js';
+import { silentLogger } from '#agent/core/log.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { createBroker, type BrokerOptions, type EmbeddedBroker, type ListenOptions } from '#broker/broker.js';
+import { hashPassword, type UserRecord } from '#broker/users.js';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../agent/src/core/daemon-runtime.js';
-import { PACKAGE_ROOT } from '../agent/src/core/paths.js';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '#agent/core/daemon-runtime.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
 
 const run = promisify(execFile);
 const INSTALL = join(PACKAGE_ROOT, 'deploy', 'install.sh');

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../core/rng.js';
-import { leastGc } from './gc-probe.js';
-import { SampleRejectedError, SensorBuffer } from './ring.js';
+import { Rng } from '#agent/core/rng.js';
+import { leastGc } from '#agent/buffer/gc-probe.js';
+import { SampleRejectedError, SensorBuffer } from '#agent/buffer/ring.js';
 
 const rows = (b: SensorBuffer) =>
   Array.from({ length: b.size }, (_, i) => [b.timeAt(i), ...Array.from({ length: b.channels }, (_, ch) => b.valueAt(i, ch))]);

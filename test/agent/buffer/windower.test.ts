@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import { CHANNELS } from '../core/profiles.js';
-import { Rng } from '../core/rng.js';
-import { channelIndex, DEFAULT_SENSORS, type SensorSpec } from '../core/sample.js';
-import { readCsvFile, type Series } from '../preprocess/csv.js';
-import { fitMinMax, type MinMaxScaler } from '../preprocess/scaler.js';
-import { makeWindows } from '../preprocess/sequences.js';
-import { SensorBuffer } from './ring.js';
-import { leastGc } from './gc-probe.js';
-import { Windower, type AlignedWindow, type WindowerOptions } from './windower.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { CHANNELS } from '#agent/core/profiles.js';
+import { Rng } from '#agent/core/rng.js';
+import { channelIndex, DEFAULT_SENSORS, type SensorSpec } from '#agent/core/sample.js';
+import { readCsvFile, type Series } from '#agent/preprocess/csv.js';
+import { fitMinMax, type MinMaxScaler } from '#agent/preprocess/scaler.js';
+import { makeWindows } from '#agent/preprocess/sequences.js';
+import { SensorBuffer } from '#agent/buffer/ring.js';
+import { leastGc } from '#agent/buffer/gc-probe.js';
+import { Windower, type AlignedWindow, type WindowerOptions } from '#agent/buffer/windower.js';
 
 interface Got {
   startT: number;

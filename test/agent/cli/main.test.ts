@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
+const CLI = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });

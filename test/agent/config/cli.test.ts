@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { configCommand } from '../cli/config.js';
-import { KEYS } from './schema.js';
+import { configCommand } from '#agent/cli/config.js';
+import { KEYS } from '#agent/config/schema.js';
 
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 
 /** The real entry point, as an operator runs it (few runs: each process loads every command). */
 function cli(args: string[], env: Record<string, string> = {}) {

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import { DEFAULT_SENSORS } from '../core/sample.js';
-import { MODEL_TYPES } from '../core/profiles.js';
-import { ConfigError, loadConfig, redacted, redactUrl, type LoadOptions } from './load.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { DEFAULT_SENSORS } from '#agent/core/sample.js';
+import { MODEL_TYPES } from '#agent/core/profiles.js';
+import { ConfigError, loadConfig, redacted, redactUrl, type LoadOptions } from '#agent/config/load.js';
 
 let dir: string;
 before(() => {

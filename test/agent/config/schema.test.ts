@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KEYS, schemaMarkdown } from './schema.js';
+import { KEYS, schemaMarkdown } from '#agent/config/schema.js';
 
 // The naming rule is what lets an operator guess a variable from a key; a test keeps every key on it.
 const snake = (path: string) => path.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();

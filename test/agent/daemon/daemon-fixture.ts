@@ -20,11 +20,11 @@ import { tmpdir, userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import { signBundle } from '../model/signature.js';
-import type { AlertPayload, StatusPayload } from '../publish/topics.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { signBundle } from '#agent/model/signature.js';
+import type { AlertPayload, StatusPayload } from '#agent/publish/topics.js';
 
-export const AGENT_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+export const AGENT_MAIN = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 export const MOSQUITTO = process.env.MOSQUITTO ?? '/usr/sbin/mosquitto';
 export const MOSQUITTO_SUB = process.env.MOSQUITTO_SUB ?? 'mosquitto_sub';
 export const STDBUF = process.env.STDBUF ?? '/usr/bin/stdbuf';

@@ -17,8 +17,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import type { AlertPayload, ScorePayload } from '../publish/topics.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import type { AlertPayload, ScorePayload } from '#agent/publish/topics.js';
 import {
   Daemon,
   firstMessage,

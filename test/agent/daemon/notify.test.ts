@@ -7,9 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { silentLogger } from '../core/log.js';
+import { silentLogger } from '#agent/core/log.js';
 import { Daemon, killAll, serviceFlags, TEST_DATA, waitFor } from './daemon-fixture.js';
-import { loadUnixDgram, SystemdNotifier } from './notify.js';
+import { loadUnixDgram, SystemdNotifier } from '#agent/daemon/notify.js';
 
 const dgram = loadUnixDgram();
 const skip = dgram === undefined && "the optional package 'unix-dgram' is not installed";

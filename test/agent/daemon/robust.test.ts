@@ -12,7 +12,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { readCsvFile } from '../preprocess/csv.js';
+import { readCsvFile } from '#agent/preprocess/csv.js';
 import { copyBundles, Daemon, DEVICE, type Flags, flipByte, freePort, MODELS_DIR, needBundles, RAW_DATA, scrape, series, serviceFlags, suiteTempDir, waitFor } from './daemon-fixture.js';
 
 function vmRssKb(pid: number): Promise<number> {

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { hashPassword, saveUsers } from '../../../broker/src/users.js';
+import { hashPassword, saveUsers } from '#broker/users.js';
 import { Daemon, DEVICE, firstMessage, killAll, serviceFlags, suiteTempDir, freePort, parseStatus, MOSQUITTO_SUB } from './daemon-fixture.js';
 
 const run = promisify(execFile);

@@ -10,8 +10,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { PROFILES } from '../core/profiles.js';
-import type { AlertPayload, ScorePayload, StatusPayload } from '../publish/topics.js';
+import { PROFILES } from '#agent/core/profiles.js';
+import type { AlertPayload, ScorePayload, StatusPayload } from '#agent/publish/topics.js';
 import { AGENT_MAIN, Daemon, DEVICE, freePort, killAll, MODELS_DIR, needBundles, parseAlert, parseStatus, scrape, series, serviceFlags, suiteTempDir, waitFor } from './daemon-fixture.js';
 
 const MODELS = ['vibration', 'voltage', 'rpm', 'temperature', 'multi-feature'];

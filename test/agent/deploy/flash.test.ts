@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { sha256 } from '../model/bundle.js';
-import { generateSigningKey, signBundle } from '../model/signature.js';
+import { sha256 } from '#agent/model/bundle.js';
+import { generateSigningKey, signBundle } from '#agent/model/signature.js';
 import { bundleVariant, Daemon, firstMessage, freePort, killAll, MODELS_DIR, parseStatus, RAW_DATA, scrape, series, waitFor, waitListening } from '../daemon/daemon-fixture.js';
 
 const run = promisify(execFile);
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 const SSHD = '/usr/sbin/sshd';
 const skip = !existsSync(SSHD) && `no ${SSHD} (Debian package openssh-server)`;
 

@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { sha256 } from '../model/bundle.js';
-import { generateSigningKey, signBundle } from '../model/signature.js';
+import { sha256 } from '#agent/model/bundle.js';
+import { generateSigningKey, signBundle } from '#agent/model/signature.js';
 import { bundleVariant, Daemon, DEVICE, freePort, killAll, Mosquitto, MOSQUITTO, MODELS_DIR, RAW_DATA, serviceFlags, waitFor } from '../daemon/daemon-fixture.js';
-import { parseUpdate } from './mqtt-update.js';
+import { parseUpdate } from '#agent/deploy/mqtt-update.js';
 
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 const key = generateSigningKey();
 
 describe('update messages', () => {

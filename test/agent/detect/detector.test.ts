@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../core/rng.js';
-import { SCHEMA_VERSION } from '../publish/topics.js';
+import { Rng } from '#agent/core/rng.js';
+import { SCHEMA_VERSION } from '#agent/publish/topics.js';
 import {
   type AlertEvent,
   type DetectorOptions,
@@ -13,7 +13,7 @@ import {
   defaultId,
   toAlertPayload,
   topFeatures,
-} from './detector.js';
+} from '#agent/detect/detector.js';
 
 const T = 1; // threshold
 const PERIOD = 1000; // ms between windows

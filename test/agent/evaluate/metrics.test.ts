@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FaultEpisode } from '../core/faults.js';
+import type { FaultEpisode } from '#agent/core/faults.js';
 import {
   classifyWindow,
   computeMetrics,
@@ -11,7 +11,7 @@ import {
   rocAuc,
   type EvalFile,
   type WindowScore,
-} from './metrics.js';
+} from '#agent/evaluate/metrics.js';
 
 const w = (startT: number, endT: number, score: number, labelFraction: number, perFeature?: Record<string, number>): WindowScore => ({
   startT,

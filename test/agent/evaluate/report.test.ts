@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FaultEpisode } from '../core/faults.js';
-import { computeMetrics, LABELLING_RULE, type EvalFile, type WindowScore } from './metrics.js';
-import { formatMetricsTable, md, renderReport, slugify } from './report.js';
+import type { FaultEpisode } from '#agent/core/faults.js';
+import { computeMetrics, LABELLING_RULE, type EvalFile, type WindowScore } from '#agent/evaluate/metrics.js';
+import { formatMetricsTable, md, renderReport, slugify } from '#agent/evaluate/report.js';
 import { xmlProblems } from './xmlcheck.js';
 
 const T0 = 1_700_000_000_000;

@@ -7,10 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import { CHANNELS, MODEL_TYPES, PROFILE_NAMES } from '../core/profiles.js';
-import { loadBundle } from '../model/bundle.js';
-import { compareWithRecorded, evaluateBundle, type RecordedMetrics } from './bundle-eval.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { CHANNELS, MODEL_TYPES, PROFILE_NAMES } from '#agent/core/profiles.js';
+import { loadBundle } from '#agent/model/bundle.js';
+import { compareWithRecorded, evaluateBundle, type RecordedMetrics } from '#agent/evaluate/bundle-eval.js';
 
 const MODELS = join(PACKAGE_ROOT, 'models');
 const DATA = join(PACKAGE_ROOT, 'datas', 'raw');

@@ -12,7 +12,7 @@ import {
   nabScore,
   nabTpScore,
   type NabCounts,
-} from './skab-metrics.js';
+} from '#agent/evaluate/skab-metrics.js';
 
 const [STANDARD, LOW_FP, LOW_FN] = NAB_PROFILES as [(typeof NAB_PROFILES)[0], (typeof NAB_PROFILES)[0], (typeof NAB_PROFILES)[0]];
 const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) <= eps, `${a} ≠ ${b}`);

@@ -4,11 +4,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import type { AlertEvent } from '../detect/detector.js';
-import type { Series } from '../preprocess/csv.js';
-import { fitMinMax } from '../preprocess/scaler.js';
-import { addConfusion, binaryMetrics, changepointsOf, confusion, nabCounts } from './skab-metrics.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import type { AlertEvent } from '#agent/detect/detector.js';
+import type { Series } from '#agent/preprocess/csv.js';
+import { fitMinMax } from '#agent/preprocess/scaler.js';
+import { addConfusion, binaryMetrics, changepointsOf, confusion, nabCounts } from '#agent/evaluate/skab-metrics.js';
 import {
   deviceWindows,
   findSkabFiles,
@@ -22,7 +22,7 @@ import {
   SKAB_TRAIN_ROWS,
   totals,
   type FileRun,
-} from './skab.js';
+} from '#agent/evaluate/skab.js';
 
 // SKAB (GPL-3.0) is not part of this repository: the subset test reads two valve1 files under SKAB_DIR
 // (default ../shared/skab from the package root) and is skipped when they are not there.

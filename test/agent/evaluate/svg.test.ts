@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FaultEpisode } from '../core/faults.js';
-import type { WindowScore } from './metrics.js';
-import { escapeXml, formatClock, formatValue, histogramSvg, timelineSvg } from './svg.js';
+import type { FaultEpisode } from '#agent/core/faults.js';
+import type { WindowScore } from '#agent/evaluate/metrics.js';
+import { escapeXml, formatClock, formatValue, histogramSvg, timelineSvg } from '#agent/evaluate/svg.js';
 import { xmlProblems } from './xmlcheck.js';
 
 const T0 = 1_700_000_000_000;

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { silentLogger } from '../core/log.js';
-import { createMetrics, INFERENCE_BUCKETS, METRIC_PREFIX } from './metrics.js';
-import { HttpServer, type Asset, type HealthReport, type HttpServerOptions } from './server.js';
+import { silentLogger } from '#agent/core/log.js';
+import { createMetrics, INFERENCE_BUCKETS, METRIC_PREFIX } from '#agent/http/metrics.js';
+import { HttpServer, type Asset, type HealthReport, type HttpServerOptions } from '#agent/http/server.js';
 
 const stops: (() => Promise<void>)[] = [];
 after(async () => {

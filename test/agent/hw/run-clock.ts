@@ -3,7 +3,7 @@
  * emulated transfers resolving): time jumps to each due timer in turn and every promise chain that
  * timer set going settles before the next one fires. Test-only (no daemon code imports it).
  */
-import type { ManualClock } from '../core/clock.js';
+import type { ManualClock } from '#agent/core/clock.js';
 
 const drain = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend, tf } from './backend.js';
-import { artifactsOf, buildAutoencoder, reconstructionErrors } from './autoencoder.js';
-import { BundleError, loadBundle, sha256, writeBundle, type BundleManifest } from './bundle.js';
-import { UnsupportedModelError } from './fast-lstm.js';
-import { createScorer } from './scorer.js';
-import { tfjsModel } from './tfjs-model.js';
+import { selectBackend, tf } from '#agent/model/backend.js';
+import { artifactsOf, buildAutoencoder, reconstructionErrors } from '#agent/model/autoencoder.js';
+import { BundleError, loadBundle, sha256, writeBundle, type BundleManifest } from '#agent/model/bundle.js';
+import { UnsupportedModelError } from '#agent/model/fast-lstm.js';
+import { createScorer } from '#agent/model/scorer.js';
+import { tfjsModel } from '#agent/model/tfjs-model.js';
 
 const FEATURES = ['voltage', 'rpm'];
 const KNOWN = ['accel_x', 'accel_y', 'accel_z', 'voltage', 'rpm', 'temperature'];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ERROR_SCALE_FLOOR, fitErrorScale, normalizeErrors } from './error-scale.js';
+import { ERROR_SCALE_FLOOR, fitErrorScale, normalizeErrors } from '#agent/model/error-scale.js';
 
 // Five windows × two features, [n][f] row-major: feature 0 takes 1…5, feature 1 is 0.5 except one 4.5.
 const PER_FEATURE = Float32Array.from([1, 0.5, 2, 0.5, 3, 4.5, 4, 0.5, 5, 0.5]);

@@ -7,16 +7,16 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { artifactsOf } from './autoencoder.js';
-import { selectBackend, tf } from './backend.js';
-import { bundleInputs, loadBundle, type BundleArtifacts } from './bundle.js';
-import { FastLstmNetwork, FastScorer, UnsupportedModelError, fastSigmoid, fastTanh, planNetwork, type WeightSpec } from './fast-lstm.js';
-import { TfjsScorer, tfjsModel } from './tfjs-model.js';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import { CHANNELS } from '../core/profiles.js';
-import { Rng } from '../core/rng.js';
-import { readCsvFile } from '../preprocess/csv.js';
-import { makeWindows } from '../preprocess/sequences.js';
+import { artifactsOf } from '#agent/model/autoencoder.js';
+import { selectBackend, tf } from '#agent/model/backend.js';
+import { bundleInputs, loadBundle, type BundleArtifacts } from '#agent/model/bundle.js';
+import { FastLstmNetwork, FastScorer, UnsupportedModelError, fastSigmoid, fastTanh, planNetwork, type WeightSpec } from '#agent/model/fast-lstm.js';
+import { TfjsScorer, tfjsModel } from '#agent/model/tfjs-model.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { CHANNELS } from '#agent/core/profiles.js';
+import { Rng } from '#agent/core/rng.js';
+import { readCsvFile } from '#agent/preprocess/csv.js';
+import { makeWindows } from '#agent/preprocess/sequences.js';
 
 const TOLERANCE = 1e-4;
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CsvError, parseCsv, readCsvDir, readCsvFile, type Series } from './csv.js';
+import { CsvError, parseCsv, readCsvDir, readCsvFile, type Series } from '#agent/preprocess/csv.js';
 
 const HEADER = 'timestamp,accel_x,accel_y,accel_z,voltage,rpm,temperature';
 const row = (t: number, v = 1) => `${t},${v},${v + 0.5},${-v},230.5,600,41.25`;

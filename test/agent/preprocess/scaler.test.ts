@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Series } from './csv.js';
-import { checkScaler, fitMinMax, inverse, transform, transformRows } from './scaler.js';
+import type { Series } from '#agent/preprocess/csv.js';
+import { checkScaler, fitMinMax, inverse, transform, transformRows } from '#agent/preprocess/scaler.js';
 
 function series(file: string, t: number[], columns: Record<string, number[]>): Series {
   const cols: Record<string, Float64Array> = {};

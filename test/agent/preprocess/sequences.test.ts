@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Series } from './csv.js';
-import { fitMinMax, type MinMaxScaler } from './scaler.js';
-import { gatherX, makeWindows, selectWindows, splitEachByTime, windowStarts } from './sequences.js';
+import type { Series } from '#agent/preprocess/csv.js';
+import { fitMinMax, type MinMaxScaler } from '#agent/preprocess/scaler.js';
+import { gatherX, makeWindows, selectWindows, splitEachByTime, windowStarts } from '#agent/preprocess/sequences.js';
 
 function series(file: string, t: number[], columns: Record<string, number[]>, label?: number[]): Series {
   const cols: Record<string, Float64Array> = {};

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Series } from './csv.js';
-import { fitMinMax } from './scaler.js';
-import { makeWindows } from './sequences.js';
-import { checkShape, fitShape, InputLayout, inputNames } from './shape.js';
+import type { Series } from '#agent/preprocess/csv.js';
+import { fitMinMax } from '#agent/preprocess/scaler.js';
+import { makeWindows } from '#agent/preprocess/sequences.js';
+import { checkShape, fitShape, InputLayout, inputNames } from '#agent/preprocess/shape.js';
 
 const close = (a: ArrayLike<number>, b: number[]) => {
   assert.equal(a.length, b.length);

@@ -12,7 +12,7 @@
  *   `K <seq>`      ack(seq) was called (its persistence is not awaited: a lost ack only means a resend)
  * Not a daemon: it may write to stdout directly.
  */
-import { Outbox } from './outbox.js';
+import { Outbox } from '#agent/publish/outbox.js';
 
 const [dir, mode = 'seq'] = process.argv.slice(2);
 if (!dir) {

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { LOG_FILE, Outbox, _tableCrc32, crc32, scanLog, type OutboxEntry, type OutboxOptions } from './outbox.js';
+import { LOG_FILE, Outbox, _tableCrc32, crc32, scanLog, type OutboxEntry, type OutboxOptions } from '#agent/publish/outbox.js';
 
 const CHILD = fileURLToPath(new URL('./outbox-crash-child.js', import.meta.url));
 

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import { PROFILES, PROFILE_NAMES, type ProfileName } from '../core/profiles.js';
-import { FAULT_KINDS, INTENSITIES, FAULT_MANIFEST_FILE, type FaultManifest } from '../core/faults.js';
-import { CSV_HEADER, CSV_TEST_HEADER, DEFAULT_SEED, generateDataset, OVERHEAT_LABEL_TAIL_MS, planTestFiles, type GenerateResult } from './generate.js';
-import { dataCommand } from '../cli/data.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { PROFILES, PROFILE_NAMES, type ProfileName } from '#agent/core/profiles.js';
+import { FAULT_KINDS, INTENSITIES, FAULT_MANIFEST_FILE, type FaultManifest } from '#agent/core/faults.js';
+import { CSV_HEADER, CSV_TEST_HEADER, DEFAULT_SEED, generateDataset, OVERHEAT_LABEL_TAIL_MS, planTestFiles, type GenerateResult } from '#agent/sim/generate.js';
+import { dataCommand } from '#agent/cli/data.js';
 
 let dir = '';
 let result: GenerateResult;

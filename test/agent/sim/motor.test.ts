@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PROFILES, type Channel } from '../core/profiles.js';
-import type { FaultKind, Intensity } from '../core/faults.js';
-import { MotorSimulator, type MotorOptions, type MotorReading } from './motor.js';
-import { FAULT_MAGNITUDES, SENSOR_RAILS } from './faults.js';
-import { Rng, SmoothNoise, deriveSeed } from '../core/rng.js';
+import { PROFILES, type Channel } from '#agent/core/profiles.js';
+import type { FaultKind, Intensity } from '#agent/core/faults.js';
+import { MotorSimulator, type MotorOptions, type MotorReading } from '#agent/sim/motor.js';
+import { FAULT_MAGNITUDES, SENSOR_RAILS } from '#agent/sim/faults.js';
+import { Rng, SmoothNoise, deriveSeed } from '#agent/core/rng.js';
 import { meanStd, toneAmplitude } from './spectrum.js';
 
 const T0 = Date.UTC(2024, 0, 8, 6, 0, 0);

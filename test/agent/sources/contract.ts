@@ -9,8 +9,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Sample, SensorSpec } from '../core/sample.js';
-import type { SampleSource } from './source.js';
+import type { Sample, SensorSpec } from '#agent/core/sample.js';
+import type { SampleSource } from '#agent/sources/source.js';
 
 export interface ContractHarness {
   /** A constructed, not yet started source. */

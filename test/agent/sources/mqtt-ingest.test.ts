@@ -4,13 +4,13 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { connect, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { ManualClock } from '../core/clock.js';
-import { DEFAULT_SENSORS, type Sample } from '../core/sample.js';
-import { topic } from '../publish/topics.js';
+import { ManualClock } from '#agent/core/clock.js';
+import { DEFAULT_SENSORS, type Sample } from '#agent/core/sample.js';
+import { topic } from '#agent/publish/topics.js';
 import { startBroker, waitFor, type TestBroker } from './broker-fixture.js';
-import { BurstLog } from './burst-log.js';
+import { BurstLog } from '#agent/sources/burst-log.js';
 import { assertValidSamples, sourceContract } from './contract.js';
-import { DROP_REASONS, MqttIngestSource, type DropReason, type MqttIngestOptions } from './mqtt-ingest.js';
+import { DROP_REASONS, MqttIngestSource, type DropReason, type MqttIngestOptions } from '#agent/sources/mqtt-ingest.js';
 
 const START = Date.UTC(2024, 4, 1, 12, 0, 0);
 let tb: TestBroker;

@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { ManualClock } from '../core/clock.js';
-import { silentLogger } from '../core/log.js';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import { DEFAULT_SENSORS, type Sample } from '../core/sample.js';
+import { ManualClock } from '#agent/core/clock.js';
+import { silentLogger } from '#agent/core/log.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { DEFAULT_SENSORS, type Sample } from '#agent/core/sample.js';
 import { startBroker } from './broker-fixture.js';
-import { MqttIngestSource } from './mqtt-ingest.js';
-import { createSource, SOURCE_KINDS, type SourceDeps, type SourceKind } from './registry.js';
-import { loadConfig } from '../config/load.js';
+import { MqttIngestSource } from '#agent/sources/mqtt-ingest.js';
+import { createSource, SOURCE_KINDS, type SourceDeps, type SourceKind } from '#agent/sources/registry.js';
+import { loadConfig } from '#agent/config/load.js';
 import { runClock } from '../hw/run-clock.js';
-import { ReplaySource } from './replay.js';
+import { ReplaySource } from '#agent/sources/replay.js';
 
 const deps = (): SourceDeps => ({ sensors: DEFAULT_SENSORS, clock: new ManualClock(0), log: silentLogger });
 

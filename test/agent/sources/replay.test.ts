@@ -4,12 +4,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManualClock } from '../core/clock.js';
-import { SKAB_COLUMNS, SKAB_SENSORS } from '../evaluate/skab.js';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import { DEFAULT_SENSORS, type Sample, type SensorSpec } from '../core/sample.js';
+import { ManualClock } from '#agent/core/clock.js';
+import { SKAB_COLUMNS, SKAB_SENSORS } from '#agent/evaluate/skab.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { DEFAULT_SENSORS, type Sample, type SensorSpec } from '#agent/core/sample.js';
 import { assertValidSamples, sourceContract } from './contract.js';
-import { LOOP_SEAM_MS, ReplaySource, type ReplayOptions } from './replay.js';
+import { LOOP_SEAM_MS, ReplaySource, type ReplayOptions } from '#agent/sources/replay.js';
 
 const SEED_FILE = join(PACKAGE_ROOT, 'datas/raw/rpm_600/test/test_01.csv');
 /** Only valve1/ and anomaly-free/ of SKAB may be read. */

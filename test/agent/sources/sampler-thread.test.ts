@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig } from '../config/load.js';
-import { systemClock } from '../core/clock.js';
-import { silentLogger } from '../core/log.js';
-import { DEFAULT_SENSORS, type Sample } from '../core/sample.js';
+import { loadConfig } from '#agent/config/load.js';
+import { systemClock } from '#agent/core/clock.js';
+import { silentLogger } from '#agent/core/log.js';
+import { DEFAULT_SENSORS, type Sample } from '#agent/core/sample.js';
 import { assertValidSamples } from './contract.js';
-import { createSource } from './registry.js';
-import { ThreadedSource } from './sampler-thread.js';
+import { createSource } from '#agent/sources/registry.js';
+import { ThreadedSource } from '#agent/sources/sampler-thread.js';
 
 const defaults = loadConfig({});
 

@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig } from '../config/load.js';
-import { ManualClock } from '../core/clock.js';
-import { silentLogger } from '../core/log.js';
-import { PROFILES } from '../core/profiles.js';
-import { DEFAULT_SENSORS, type Sample, type SensorSpec } from '../core/sample.js';
+import { loadConfig } from '#agent/config/load.js';
+import { ManualClock } from '#agent/core/clock.js';
+import { silentLogger } from '#agent/core/log.js';
+import { PROFILES } from '#agent/core/profiles.js';
+import { DEFAULT_SENSORS, type Sample, type SensorSpec } from '#agent/core/sample.js';
 import { runClock } from '../hw/run-clock.js';
-import { topic } from '../publish/topics.js';
+import { topic } from '#agent/publish/topics.js';
 import { startBroker } from './broker-fixture.js';
 import { assertValidSamples, sourceContract } from './contract.js';
-import { parseFaultCommand, parseFaultList, SimSource, type SimSourceOptions } from './sim.js';
+import { parseFaultCommand, parseFaultList, SimSource, type SimSourceOptions } from '#agent/sources/sim.js';
 
 const T0 = Date.UTC(2024, 2, 4, 8);
 const defaults = loadConfig({});

@@ -6,18 +6,18 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../core/paths.js';
-import { MODEL_FEATURES, PROFILES } from '../core/profiles.js';
-import { Rng } from '../core/rng.js';
-import { artifactsOf, buildAutoencoder } from '../model/autoencoder.js';
-import { selectBackend, tf } from '../model/backend.js';
-import { FastLstmNetwork, planNetwork, UnsupportedModelError, type WeightSpec } from '../model/fast-lstm.js';
-import { defaultMaxGapMs, trainingWindows } from './pipeline.js';
-import { concatWeights, type BundleArtifacts } from '../model/bundle.js';
-import { initialAutoencoder } from './autoencoder-init.js';
-import { Adam, fitFast } from './fast-fit.js';
-import { TrainableNetwork } from './fast-network.js';
-import { featureErrors, trainAutoencoder } from './trainer.js';
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { MODEL_FEATURES, PROFILES } from '#agent/core/profiles.js';
+import { Rng } from '#agent/core/rng.js';
+import { artifactsOf, buildAutoencoder } from '#agent/model/autoencoder.js';
+import { selectBackend, tf } from '#agent/model/backend.js';
+import { FastLstmNetwork, planNetwork, UnsupportedModelError, type WeightSpec } from '#agent/model/fast-lstm.js';
+import { defaultMaxGapMs, trainingWindows } from '#agent/train/pipeline.js';
+import { concatWeights, type BundleArtifacts } from '#agent/model/bundle.js';
+import { initialAutoencoder } from '#agent/train/autoencoder-init.js';
+import { Adam, fitFast } from '#agent/train/fast-fit.js';
+import { TrainableNetwork } from '#agent/train/fast-network.js';
+import { featureErrors, trainAutoencoder } from '#agent/train/trainer.js';
 
 before(async () => {
   await selectBackend('cpu');

@@ -1,7 +1,7 @@
 /** The page's bounded series, decimation, gaps and scrolling edge (page/series.ts), run in node. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decimate, Follower, recentSpacing, Ring, withGaps } from './page/series.js';
+import { decimate, Follower, recentSpacing, Ring, withGaps } from '#agent/web/page/series.js';
 
 function filled(n: number, periodMs = 20, f = (i: number) => [i, -i]): Ring {
   const r = new Ring(2, 10_000);

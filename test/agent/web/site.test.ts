@@ -7,11 +7,11 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConfigError, loadConfig, redacted } from '../config/load.js';
-import { silentLogger } from '../core/log.js';
-import { createMetrics } from '../http/metrics.js';
-import { HttpServer } from '../http/server.js';
-import { createSite, type PageConfig } from './site.js';
+import { ConfigError, loadConfig, redacted } from '#agent/config/load.js';
+import { silentLogger } from '#agent/core/log.js';
+import { createMetrics } from '#agent/http/metrics.js';
+import { HttpServer } from '#agent/http/server.js';
+import { createSite, type PageConfig } from '#agent/web/site.js';
 
 const require = createRequire(import.meta.url);
 const version = (pkg: string) => (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;

@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../core/clock.js';
-import { readWordBE, writeWordBE } from '../i2c.js';
-import { EmulatedAds1115 } from '../emulated/ads1115.js';
-import { EmulatedI2cBus } from '../emulated/bus.js';
+import { ManualClock } from '#agent/core/clock.js';
+import { readWordBE, writeWordBE } from '#agent/hw/i2c.js';
+import { EmulatedAds1115 } from '#agent/hw/emulated/ads1115.js';
+import { EmulatedI2cBus } from '#agent/hw/emulated/bus.js';
 import { runClock } from '../run-clock.js';
-import { MotorFeed } from '../emulated/motor-feed.js';
-import { PROFILES } from '../../core/profiles.js';
-import { MotorSimulator } from '../../sim/motor.js';
+import { MotorFeed } from '#agent/hw/emulated/motor-feed.js';
+import { PROFILES } from '#agent/core/profiles.js';
+import { MotorSimulator } from '#agent/sim/motor.js';
 
 const T0 = Date.UTC(2024, 0, 8, 6);
-import { Ads1115, type Ads1115Options } from './ads1115.js';
+import { Ads1115, type Ads1115Options } from '#agent/hw/drivers/ads1115.js';
 
 function setup(volts: { a0?: number | ((t: number) => number); a1?: number } = {}, opts: Partial<Ads1115Options> = {}, vdd = 3.3) {
   const clock = new ManualClock(T0);

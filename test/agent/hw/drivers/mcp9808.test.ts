@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../core/clock.js';
-import { PROFILES } from '../../core/profiles.js';
-import { MotorSimulator, type MotorReading } from '../../sim/motor.js';
-import { readWordBE } from '../i2c.js';
-import { EmulatedAdxl345 } from '../emulated/adxl345.js';
-import { EmulatedI2cBus } from '../emulated/bus.js';
-import { EmulatedMcp9808 } from '../emulated/mcp9808.js';
-import { MotorFeed } from '../emulated/motor-feed.js';
+import { ManualClock } from '#agent/core/clock.js';
+import { PROFILES } from '#agent/core/profiles.js';
+import { MotorSimulator, type MotorReading } from '#agent/sim/motor.js';
+import { readWordBE } from '#agent/hw/i2c.js';
+import { EmulatedAdxl345 } from '#agent/hw/emulated/adxl345.js';
+import { EmulatedI2cBus } from '#agent/hw/emulated/bus.js';
+import { EmulatedMcp9808 } from '#agent/hw/emulated/mcp9808.js';
+import { MotorFeed } from '#agent/hw/emulated/motor-feed.js';
 import { runClock } from '../run-clock.js';
-import { Mcp9808, mcp9808Celsius } from './mcp9808.js';
+import { Mcp9808, mcp9808Celsius } from '#agent/hw/drivers/mcp9808.js';
 
 const T0 = Date.UTC(2024, 0, 8, 6);
 

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../core/clock.js';
-import { PROFILES } from '../../core/profiles.js';
-import { MotorSimulator } from '../../sim/motor.js';
-import type { BinaryValue, EdgeCallback, GpioInput } from '../gpio.js';
-import { MotorFeed } from '../emulated/motor-feed.js';
-import { EmulatedTach } from '../emulated/tach.js';
+import { ManualClock } from '#agent/core/clock.js';
+import { PROFILES } from '#agent/core/profiles.js';
+import { MotorSimulator } from '#agent/sim/motor.js';
+import type { BinaryValue, EdgeCallback, GpioInput } from '#agent/hw/gpio.js';
+import { MotorFeed } from '#agent/hw/emulated/motor-feed.js';
+import { EmulatedTach } from '#agent/hw/emulated/tach.js';
 import { runClock } from '../run-clock.js';
-import { RpmPulse, type RpmPulseOptions } from './rpm-pulse.js';
+import { RpmPulse, type RpmPulseOptions } from '#agent/hw/drivers/rpm-pulse.js';
 
 const T0 = Date.UTC(2024, 0, 8, 6);
 
