@@ -1,13 +1,15 @@
 /**
- * What the daemon's embedded broker needs from configuration: its users (plus one for the daemon
- * itself), its TLS files, its packet limit — read and checked here so a bad path or file stops the
- * start with a message naming the config key.
+ * The daemon's embedded broker (when mqtt.url is empty), and what it needs from configuration: its
+ * users (plus one for the daemon itself), its TLS files, its packet limit — read and checked here so
+ * a bad path or file stops the start with a message naming the config key.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { BrokerOptions, TlsListenOptions } from '../../../broker/src/broker.js';
+import { BrokerComponent, type BrokerOptions, type TlsListenOptions } from '../../../broker/src/broker.js';
 import { hashPassword, loadUsers, type UserRecord } from '../../../broker/src/users.js';
 import type { AgentConfig } from '../config/schema.js';
+import type { Component } from '../core/component.js';
+import type { DaemonContext } from './context.js';
 
 /** The daemon's own account on its embedded broker; '$' keeps it out of any users file's namespace. */
 const SELF = '$anomaly-agent';
@@ -47,4 +49,37 @@ export async function embeddedBrokerSettings(b: AgentConfig['broker']): Promise<
 export function loopbackOf(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The embedded broker as a daemon component: where the daemon's own client connects, and as whom. */
+export class EmbeddedBroker implements Component {
+  readonly name = 'broker';
+  private broker: BrokerComponent | undefined;
+  /** The daemon's credentials on it, when it has users. */
+  self: { username: string; password: string } | undefined;
+
+  constructor(private readonly ctx: DaemonContext) {}
+
+  async start(): Promise<void> {
+    const b = this.ctx.config.broker;
+    const embedded = await embeddedBrokerSettings(b);
+    this.self = embedded.self;
+    this.broker = new BrokerComponent({ log: this.ctx.log('broker'), drainTimeoutMs: b.drainTimeoutMs, host: b.host, port: b.port, wsPort: b.wsPort, topicPrefix: this.ctx.config.mqtt.prefix, ...embedded.options });
+    await this.broker.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.broker?.stop();
+  }
+
+  /** Where it listens (ports chosen at start when configured as 0). */
+  address() {
+    if (!this.broker) throw new Error('the embedded broker has not started');
+    return this.broker.address();
+  }
+
+  /** The URL the daemon's client uses. */
+  url(): string {
+    return `mqtt://${loopbackOf(this.ctx.config.broker.host)}:${this.address().port}`;
+  }
 }

@@ -19,6 +19,8 @@ export interface ModelRuntimeOptions {
   /** The TensorFlow.js backend, should the bundle be scored with tfjs; default auto. */
   backend?: BackendPreference;
   log: Logger;
+  /** The daemon's clock: when a window was last scored (health, the watchdog). */
+  now: () => number;
   onScore: (model: string, p: Omit<ScorePayload, 'v' | 't'>) => void;
   onAlert: (e: AlertEvent) => void;
   /** Seconds one scoring call took and how many windows it scored. */
@@ -138,7 +140,7 @@ export class ModelRuntime {
       return;
     }
     this.o.onScored(this.model, (performance.now() - started) / 1000, n);
-    this.lastScoredAt = Date.now();
+    this.lastScoredAt = this.o.now();
     for (let i = 0; i < n; i++) {
       const perFeature: Record<string, number> = {};
       for (let j = 0; j < f; j++) perFeature[this.inputs[j]!] = result.perFeature[i * f + j]!;

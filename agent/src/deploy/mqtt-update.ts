@@ -16,6 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
+import type { Component } from '../core/component.js';
 import { SCHEMA_VERSION, topic, type ModelUpdatePayload, type ModelUpdateResult } from '../publish/topics.js';
 import { BUNDLE_FILES, InstallError, installBundle, type InstallOptions } from './flash.js';
 
@@ -74,12 +75,17 @@ export function parseUpdate(payload: Buffer): ModelUpdatePayload | string {
   }
 }
 
-export class ModelUpdateReceiver {
+export class ModelUpdateReceiver implements Component {
+  readonly name = 'model-updates';
   private readonly inTopic: string;
   private readonly outTopic: string;
   /** Messages are handled one at a time, in arrival order: chunks append to files. */
   private queue: Promise<void> = Promise.resolve();
   private readonly transfers = new Map<string, Transfer>();
+  private readonly onMessage = (t: string, payload: Buffer) => {
+    if (t !== this.inTopic) return;
+    this.queue = this.queue.then(() => this.handle(payload)).catch((err) => this.o.log.warn({ err: (err as Error).message }, 'model update failed'));
+  };
 
   constructor(private readonly o: ReceiverOptions) {
     this.inTopic = topic(o.prefix, o.device, 'modelUpdate');
@@ -87,10 +93,7 @@ export class ModelUpdateReceiver {
   }
 
   async start(): Promise<void> {
-    this.o.client.on('message', (t, payload) => {
-      if (t !== this.inTopic) return;
-      this.queue = this.queue.then(() => this.handle(payload)).catch((err) => this.o.log.warn({ err: (err as Error).message }, 'model update failed'));
-    });
+    this.o.client.on('message', this.onMessage);
     // mqtt.js queues the subscription while offline and renews it after reconnects: do not block the
     // daemon's start on a broker that is not there yet.
     const subscribed = this.o.client.subscribeAsync(this.inTopic, { qos: 1 }).then(
@@ -100,6 +103,16 @@ export class ModelUpdateReceiver {
       (err: Error) => this.o.log.warn({ err: err.message }, 'model update subscription failed'),
     );
     if (this.o.client.connected) await subscribed;
+  }
+
+  /**
+   * Takes no more messages and lets the one in hand finish (an install is a few renames); a transfer
+   * cut off here resumes from its directory after the restart.
+   */
+  async stop(): Promise<void> {
+    this.o.client.off('message', this.onMessage);
+    if (this.o.client.connected) await this.o.client.unsubscribeAsync(this.inTopic).catch(() => undefined);
+    await this.queue;
   }
 
   private transferDir(id: string): string {

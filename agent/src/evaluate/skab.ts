@@ -367,6 +367,7 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
     const buffers = new Map<string, SensorBuffer>();
     for (const [sensor, { channels: ch }] of Object.entries(SKAB_SENSORS)) buffers.set(sensor, new SensorBuffer({ sensor, channels: ch.length, capacity: 4096 }));
     const models: ModelRun[] = [];
+    const clock = new ManualClock(REPLAY_START);
     for (const tr of trained) {
       const bundle = await loadBundle(tr.dir, { knownFeatures: [...channels.keys()] });
       const m: ModelRun = { name: tr.name, threshold: tr.threshold, trainWindows: tr.windows, epochs: tr.epochs, alerts: [], windows: [] };
@@ -380,13 +381,13 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
           maxBatch: 64,
           engine: 'auto', // the daemon's default: the fast engine where it supports the bundle
           log,
+          now: () => clock.now(),
           onScore: (_m, p) => m.windows.push({ windowEnd: p.windowEnd, score: p.score, threshold: p.threshold, perFeature: p.perFeature }),
           onAlert: (e) => m.alerts.push(e),
           onScored: () => {},
         }),
       );
     }
-    const clock = new ManualClock(REPLAY_START);
     const speed = 1000;
     const source = new ReplaySource({ file: file.path, sensors: SKAB_SENSORS, clock, speed, ...SKAB_CSV, columns: SKAB_COLUMNS });
     const t = new Float64Array(series.rows);

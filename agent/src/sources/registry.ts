@@ -2,13 +2,13 @@
  * Sources by configuration key (CONVENTIONS.md, habit 4): the config names a kind, this module
  * builds it from a plain deps object. The driver-backed kinds (`sim`, `hardware`) are imported lazily
  * inside their factory, and only `hardware` opens i2c-bus and onoff (lazily again, in hw/), so a
- * laptop never loads them — which is why createSource is async. On the system clock (the daemon)
- * they run on a thread of their own (sources/sampler-thread.ts), away from scoring; on an injected
- * clock (tests), in this thread.
+ * laptop never loads them — which is why createSource is async. With `threads` (the daemon) they
+ * run on a thread of their own (sources/sampler-thread.ts), away from scoring; without (tests on an
+ * injected clock), in this thread.
  */
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import type { ProfileName } from '../core/profiles.js';
 import type { SensorSpec } from '../core/sample.js';
 import type { HardwareSettings } from '../hw/build.js';
@@ -24,6 +24,8 @@ export type SourceKind = (typeof SOURCE_KINDS)[number];
 export interface SourceDeps {
   sensors: SensorSpec;
   clock: Clock;
+  /** sim, hardware: sample on a thread of their own (on the system clock only); default false. */
+  threads?: boolean;
   log: Logger;
   /** mqtt: the daemon's connected client. */
   client?: MqttClient;
@@ -62,7 +64,7 @@ const FACTORIES: Record<SourceKind, Factory> = {
     const settings = need('sim', 'hardware settings (deps.hardware)', d.hardware);
     const sim = need('sim', 'simulator settings (deps.sim)', d.sim);
     const mqtt = { client: d.client, device: d.mqtt?.device, prefix: d.mqtt?.prefix };
-    if (d.clock === systemClock) {
+    if (d.threads) {
       const { ThreadedSource } = await import('./sampler-thread.js');
       return new ThreadedSource({ kind: 'sim', sensors: d.sensors, clock: d.clock, log: d.log, profile, settings, sim, ...mqtt });
     }
@@ -72,7 +74,7 @@ const FACTORIES: Record<SourceKind, Factory> = {
   hardware: async (d) => {
     const profile = need('hardware', 'a speed profile (deps.profile)', d.profile);
     const settings = need('hardware', 'hardware settings (deps.hardware)', d.hardware);
-    if (d.clock === systemClock) {
+    if (d.threads) {
       const { ThreadedSource } = await import('./sampler-thread.js');
       return new ThreadedSource({ kind: 'hardware', sensors: d.sensors, clock: d.clock, log: d.log, profile, settings });
     }

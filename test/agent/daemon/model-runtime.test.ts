@@ -84,6 +84,7 @@ function runtime(bundle: LoadedBundle, engine: ScorerEngine, log: pino.Logger): 
     maxBatch: 4,
     engine,
     log,
+    now: () => 0,
     onScore: () => {},
     onAlert: () => {},
     onScored: () => {},

@@ -10,8 +10,8 @@ import { ThreadedSource } from '#agent/sources/sampler-thread.js';
 
 const defaults = loadConfig({});
 
-test('sampler thread: on the system clock the registry runs sim on its own thread; samples, health and commands cross over; stop ends the thread', { timeout: 30_000 }, async () => {
-  const s = await createSource('sim', { sensors: DEFAULT_SENSORS, clock: systemClock, log: silentLogger, profile: 'rpm_600', hardware: { ...defaults.hardware, staleMs: 200, errorMs: 600 }, sim: defaults.source.sim });
+test('sampler thread: with threads the registry runs sim on its own thread; samples, health and commands cross over; stop ends the thread', { timeout: 30_000 }, async () => {
+  const s = await createSource('sim', { sensors: DEFAULT_SENSORS, clock: systemClock, threads: true, log: silentLogger, profile: 'rpm_600', hardware: { ...defaults.hardware, staleMs: 200, errorMs: 600 }, sim: defaults.source.sim });
   assert.ok(s instanceof ThreadedSource);
   assert.equal(s.kind, 'sim');
   const got: Sample[] = [];

@@ -1,0 +1,117 @@
+import type { MqttClient } from 'mqtt';
+import type { Component } from '../core/component.js';
+import type { Timer } from '../core/clock.js';
+import type { Sample } from '../core/sample.js';
+import type { AlertEvent } from '../detect/detector.js';
+import type { Outbox } from '../publish/outbox.js';
+import { Publisher } from '../publish/publisher.js';
+import type { StatusPayload } from '../publish/topics.js';
+import type { DaemonContext } from './context.js';
+import type { DaemonEventMap } from './events.js';
+
+/** How long an alert the outbox refused (disk full, I/O error) waits before it is offered again. */
+const ALERT_RETRY_MS = 1000;
+
+/**
+ * What the daemon says on MQTT: telemetry from accepted samples, scores, status on every change, and
+ * alerts — handed to the publisher in order, each one durable in the outbox before the next; one the
+ * outbox refuses is retried, never dropped.
+ */
+export class Publishing implements Component {
+  readonly name = 'publisher';
+  readonly publisher: Publisher;
+  /** Alerts not yet durable in the outbox, oldest first. */
+  private readonly unsaved: AlertEvent[] = [];
+  private saving: Promise<void> | undefined;
+  private retry: Timer | undefined;
+  private stopped = false;
+  /** Outbox evictions already added to the counter (the outbox keeps a running total). */
+  private evictedReported = 0;
+  private readonly onSample = (s: Sample) => this.publisher.telemetry(s);
+  private readonly onScore = (e: DaemonEventMap['score']) => this.publisher.score(e.model, e.payload);
+  private readonly onStatus = () => this.publisher.publishStatus();
+  private readonly onAlert = (e: AlertEvent) => this.alert(e);
+
+  constructor(
+    private readonly ctx: DaemonContext,
+    client: MqttClient,
+    private readonly outbox: Outbox,
+    status: () => Omit<StatusPayload, 'v' | 't' | 'state'>,
+  ) {
+    const c = ctx.config;
+    this.publisher = new Publisher({
+      client,
+      outbox,
+      prefix: c.mqtt.prefix,
+      device: c.device.id,
+      clock: ctx.clock,
+      log: ctx.log('publisher'),
+      channels: Object.fromEntries(Object.entries(c.sensors).map(([s, v]) => [s, v.channels])),
+      telemetryIntervalMs: c.publish.telemetryIntervalMs,
+      publishScores: c.publish.scores,
+      status,
+    });
+  }
+
+  async start(): Promise<void> {
+    const ev = this.ctx.events;
+    ev.on('sample', this.onSample);
+    ev.on('score', this.onScore);
+    ev.on('status', this.onStatus);
+    ev.on('alert', this.onAlert);
+    await this.publisher.start();
+  }
+
+  /** Alerts still waiting get one more try; then telemetry is flushed and `offline` said. */
+  async stop(): Promise<void> {
+    const ev = this.ctx.events;
+    ev.off('sample', this.onSample);
+    ev.off('score', this.onScore);
+    ev.off('status', this.onStatus);
+    ev.off('alert', this.onAlert);
+    this.stopped = true;
+    this.retry?.cancel();
+    await this.saving;
+    await this.save();
+    await this.publisher.stop();
+  }
+
+  /** Brings the gauges that mirror the outbox up to date for a scrape. */
+  beforeScrape(): void {
+    const m = this.ctx.metrics;
+    for (const kind of ['alert', 'telemetry'] as const) {
+      m.outboxDepth.set({ kind }, this.outbox.depth[kind]);
+      m.outboxBytes.set({ kind }, this.outbox.bytes[kind]);
+    }
+    const evicted = this.outbox.counters.evictedTelemetry;
+    if (evicted > this.evictedReported) m.outboxEvicted.inc({ kind: 'telemetry' }, evicted - this.evictedReported);
+    this.evictedReported = evicted;
+  }
+
+  private alert(e: AlertEvent): void {
+    this.ctx.metrics.alerts.inc({ model: e.model, state: e.state });
+    this.ctx.log('detector').warn({ id: e.id, model: e.model, state: e.state, score: e.score, threshold: e.threshold, top: e.topFeatures.map((f) => f.feature) }, `alert ${e.state}`);
+    this.unsaved.push(e);
+    void this.save();
+  }
+
+  /**
+   * Hands alerts to the publisher in order, one pass at a time (a pass in progress takes the alerts
+   * that arrive meanwhile); on a refusal, tries again after ALERT_RETRY_MS.
+   */
+  private save(): Promise<void> {
+    this.saving ??= (async () => {
+      while (this.unsaved.length > 0) {
+        try {
+          await this.publisher.alert(this.unsaved[0]!);
+          this.unsaved.shift();
+        } catch (err) {
+          this.ctx.log('publisher').error({ err: (err as Error).message, pending: this.unsaved.length }, `alert not stored; retrying in ${ALERT_RETRY_MS / 1000} s`);
+          if (!this.stopped) this.retry = this.ctx.clock.setTimeout(() => void this.save(), ALERT_RETRY_MS);
+          return;
+        }
+      }
+    })().finally(() => (this.saving = undefined));
+    return this.saving;
+  }
+}
