@@ -1,15 +1,16 @@
 /**
  * The daemon's one configuration schema (CONVENTIONS.md habit 7). Every key has its doc, format,
- * default, env var (ANOMALY_<PATH_IN_SNAKE_CAPS>) and flag (--<path-in-kebab-case>); defaults live
- * here and nowhere else. load.ts turns defaults < file < env < flags into an `AgentConfig`; the
- * README's config reference is `schemaMarkdown()`.
+ * default, env var (ANOMALY_<PATH_IN_SNAKE_CAPS>) and flag (--<path-in-kebab-case>). The defaults
+ * themselves are core/defaults.ts (`DEFAULTS.config`), the one place every default is written; the
+ * compiler holds that object to `AgentConfig`. load.ts turns defaults < file < env < flags into an
+ * `AgentConfig`; docs/configuration.md's table is `schemaMarkdown()` (`anomaly-agent config --schema`).
  */
-import { join } from 'node:path';
 import convict from 'convict';
 import type { LevelWithSilent } from 'pino';
+import { DEFAULTS } from '../core/defaults.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { MODEL_TYPES, PROFILE_NAMES, isModelType, type ModelType, type ProfileName } from '../core/profiles.js';
-import { DEFAULT_SENSORS, channelIndex, type SensorSpec } from '../core/sample.js';
+import { channelIndex, type SensorSpec } from '../core/sample.js';
 import { BACKENDS, SCORER_ENGINES, type BackendPreference, type ScorerEngine } from '../model/engines.js';
 import type { TimeFormat } from '../preprocess/csv.js';
 import type { HardwareSettings } from '../hw/build.js';
@@ -269,16 +270,18 @@ export function registerFormats(): void {
   convict.addFormats(FORMATS);
 }
 
+/** Every key's default (core/defaults.ts); the annotation makes the compiler check it is a whole `AgentConfig`. */
+const D: AgentConfig = DEFAULTS.config;
+
 // ---------------------------------------------------------------------------------------------
-// The schema. `docDefault` (ours; convict ignores extra fields) shows a default that depends on
-// where the package is installed as a portable text in the reference table.
+// The schema.
 
 export const SCHEMA: convict.Schema<AgentConfig> = {
   device: {
     id: {
       doc: "This gateway's name: the <dev> level of every topic (anomaly/<dev>/…). One MQTT topic level: not empty, no '/', '+' or '#'.",
       format: 'topic-level',
-      default: 'motor-1',
+      default: D.device.id,
       env: 'ANOMALY_DEVICE_ID',
       arg: 'device-id',
     },
@@ -287,22 +290,22 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
     url: {
       doc: "Broker to publish to: '' starts the embedded broker and connects to it; else mqtt://host:1883, mqtts://…, ws://…, wss://… (user:password@ in the URL is accepted).",
       format: 'mqtt-url',
-      default: '',
+      default: D.mqtt.url,
       env: 'ANOMALY_MQTT_URL',
       arg: 'mqtt-url',
     },
     prefix: {
       doc: "First topic level(s): topics are <prefix>/<dev>/…. Levels joined by '/', none empty, no '+' or '#'.",
       format: 'topic-path',
-      default: 'anomaly',
+      default: D.mqtt.prefix,
       env: 'ANOMALY_MQTT_PREFIX',
       arg: 'mqtt-prefix',
     },
-    username: { doc: "MQTT user name ('' = none).", format: 'text', default: '', env: 'ANOMALY_MQTT_USERNAME', arg: 'mqtt-username' },
+    username: { doc: "MQTT user name ('' = none).", format: 'text', default: D.mqtt.username, env: 'ANOMALY_MQTT_USERNAME', arg: 'mqtt-username' },
     password: {
       doc: "MQTT password ('' = none). Never printed.",
       format: 'text',
-      default: '',
+      default: D.mqtt.password,
       env: 'ANOMALY_MQTT_PASSWORD',
       arg: 'mqtt-password',
       sensitive: true,
@@ -310,7 +313,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
     clientId: {
       doc: "MQTT client id ('' = derived from device.id).",
       format: 'text',
-      default: '',
+      default: D.mqtt.clientId,
       env: 'ANOMALY_MQTT_CLIENT_ID',
       arg: 'mqtt-client-id',
     },
@@ -319,7 +322,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       format: 'integer-range',
       min: 0,
       max: 65535,
-      default: 30,
+      default: D.mqtt.keepaliveS,
       env: 'ANOMALY_MQTT_KEEPALIVE_S',
       arg: 'mqtt-keepalive-s',
     },
@@ -327,7 +330,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'Delay before reconnecting after the broker connection drops, ms.',
       format: 'integer-range',
       min: 1,
-      default: 2000,
+      default: D.mqtt.reconnectMs,
       env: 'ANOMALY_MQTT_RECONNECT_MS',
       arg: 'mqtt-reconnect-ms',
     },
@@ -336,83 +339,82 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
     host: {
       doc: 'Address the embedded broker listens on (0.0.0.0 = every interface). Used only when mqtt.url is empty.',
       format: 'non-empty',
-      default: '127.0.0.1',
+      default: D.broker.host,
       env: 'ANOMALY_BROKER_HOST',
       arg: 'broker-host',
     },
-    port: { doc: 'Embedded broker MQTT/TCP port (0 = any free port).', format: 'tcp-port', default: 1883, env: 'ANOMALY_BROKER_PORT', arg: 'broker-port' },
+    port: { doc: 'Embedded broker MQTT/TCP port (0 = any free port).', format: 'tcp-port', default: D.broker.port, env: 'ANOMALY_BROKER_PORT', arg: 'broker-port' },
     wsPort: {
       doc: 'Embedded broker MQTT-over-WebSocket port, for the web visualizer (0 = no WebSocket listener).',
       format: 'tcp-port',
-      default: 8083,
+      default: D.broker.wsPort,
       env: 'ANOMALY_BROKER_WS_PORT',
       arg: 'broker-ws-port',
     },
     drainTimeoutMs: {
-      doc: 'On shutdown, how long the embedded broker waits for clients to drain before closing, ms.',
+      doc: 'A subscriber whose socket has not drained after this long is disconnected, so one slow reader cannot hold up delivery to the others, ms.',
       format: 'integer-range',
       min: 0,
-      default: 5000,
+      default: D.broker.drainTimeoutMs,
       env: 'ANOMALY_BROKER_DRAIN_TIMEOUT_MS',
       arg: 'broker-drain-timeout-ms',
     },
     usersFile: {
       doc: "Users file of the embedded broker (scrypt-hashed passwords and roles, made with 'anomaly-broker users add'): every client must authenticate and its role's ACL applies. '' = anonymous clients, which is allowed only on a loopback host.",
       format: 'text',
-      default: '',
+      default: D.broker.usersFile,
       env: 'ANOMALY_BROKER_USERS_FILE',
       arg: 'broker-users-file',
     },
-    tlsPort: { doc: 'Embedded broker MQTT-over-TLS port (0 = no TLS listener); needs broker.tlsCert and broker.tlsKey.', format: 'tcp-port', default: 0, env: 'ANOMALY_BROKER_TLS_PORT', arg: 'broker-tls-port' },
-    tlsCert: { doc: 'PEM certificate (chain) of the TLS listener.', format: 'text', default: '', env: 'ANOMALY_BROKER_TLS_CERT', arg: 'broker-tls-cert' },
-    tlsKey: { doc: 'PEM private key of the TLS listener.', format: 'text', default: '', env: 'ANOMALY_BROKER_TLS_KEY', arg: 'broker-tls-key' },
+    tlsPort: { doc: 'Embedded broker MQTT-over-TLS port (0 = no TLS listener); needs broker.tlsCert and broker.tlsKey.', format: 'tcp-port', default: D.broker.tlsPort, env: 'ANOMALY_BROKER_TLS_PORT', arg: 'broker-tls-port' },
+    tlsCert: { doc: 'PEM certificate (chain) of the TLS listener.', format: 'text', default: D.broker.tlsCert, env: 'ANOMALY_BROKER_TLS_CERT', arg: 'broker-tls-cert' },
+    tlsKey: { doc: 'PEM private key of the TLS listener.', format: 'text', default: D.broker.tlsKey, env: 'ANOMALY_BROKER_TLS_KEY', arg: 'broker-tls-key' },
     maxPacketBytes: {
       doc: 'Largest MQTT packet the embedded broker accepts from a client, bytes; a client that announces a larger one is disconnected before it is read.',
       format: 'integer-range',
       min: 1024,
-      default: 1048576,
+      default: D.broker.maxPacketBytes,
       env: 'ANOMALY_BROKER_MAX_PACKET_BYTES',
       arg: 'broker-max-packet-bytes',
     },
   },
   http: {
-    host: { doc: 'Address of the HTTP server (/healthz, /metrics, the web page).', format: 'non-empty', default: '127.0.0.1', env: 'ANOMALY_HTTP_HOST', arg: 'http-host' },
-    port: { doc: 'HTTP server port (0 = no HTTP server).', format: 'tcp-port', default: 9464, env: 'ANOMALY_HTTP_PORT', arg: 'http-port' },
+    host: { doc: 'Address of the HTTP server (/healthz, /metrics, the web page).', format: 'non-empty', default: D.http.host, env: 'ANOMALY_HTTP_HOST', arg: 'http-host' },
+    port: { doc: 'HTTP server port (0 = no HTTP server).', format: 'tcp-port', default: D.http.port, env: 'ANOMALY_HTTP_PORT', arg: 'http-port' },
   },
   models: {
     dir: {
       doc: 'Root of the model bundles, <dir>/<profile>/<model>/. Must be an existing directory; relative to the working directory.',
       format: 'non-empty',
-      default: join(PACKAGE_ROOT, 'models'),
-      docDefault: '<package>/models',
+      default: D.models.dir,
       env: 'ANOMALY_MODELS_DIR',
       arg: 'models-dir',
     },
     profile: {
       doc: `Speed profile of the watched motor: which bundles to load (${PROFILE_NAMES.join(', ')}).`,
       format: [...PROFILE_NAMES],
-      default: 'rpm_600',
+      default: D.models.profile,
       env: 'ANOMALY_MODELS_PROFILE',
       arg: 'models-profile',
     },
     enabled: {
       doc: `Model types to run (${MODEL_TYPES.join(', ')}); env and flag take a comma list. Each needs its channels declared in sensors.`,
       format: 'model-list',
-      default: [...MODEL_TYPES],
+      default: D.models.enabled,
       env: 'ANOMALY_MODELS_ENABLED',
       arg: 'models-enabled',
     },
     trustedKeys: {
       doc: "Public keys (PEM files from 'anomaly-agent models keygen') whose signatures this device checks; env and flag take a comma list.",
       format: 'path-list',
-      default: [],
+      default: D.models.trustedKeys,
       env: 'ANOMALY_MODELS_TRUSTED_KEYS',
       arg: 'models-trusted-keys',
     },
     requireSigned: {
       doc: 'Refuse a bundle that is not signed by one of models.trustedKeys (a bad signature is refused regardless).',
       format: 'bool',
-      default: false,
+      default: D.models.requireSigned,
       env: 'ANOMALY_MODELS_REQUIRE_SIGNED',
       arg: 'models-require-signed',
     },
@@ -420,7 +422,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
   sensors: {
     doc: 'Sensors and their ordered channels: {"<sensor>": {"channels": ["<channel>", …]}}; env and flag take JSON. Sensor names are topic levels; a channel belongs to one sensor only. A file replaces the whole map.',
     format: 'sensor-map',
-    default: DEFAULT_SENSORS,
+    default: D.sensors,
     env: 'ANOMALY_SENSORS',
     arg: 'sensors',
   },
@@ -428,7 +430,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
     kind: {
       doc: 'Where samples come from: sim (the sensor drivers on emulated chips driven by the motor simulator; no hardware needed), hardware (the drivers on the I2C bus and GPIO pin of hardware.*), replay (a CSV file) or mqtt (<prefix>/<dev>/ingest/<sensor>).',
       format: [...SOURCE_KINDS],
-      default: 'sim',
+      default: D.source.kind,
       env: 'ANOMALY_SOURCE_KIND',
       arg: 'source-kind',
     },
@@ -436,8 +438,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       file: {
         doc: 'CSV replayed when source.kind is replay; must be readable then. Relative to the working directory.',
         format: 'non-empty',
-        default: join(PACKAGE_ROOT, 'datas', 'raw', 'rpm_600', 'test', 'test_01.csv'),
-        docDefault: '<package>/datas/raw/rpm_600/test/test_01.csv',
+        default: D.source.replay.file,
         env: 'ANOMALY_SOURCE_REPLAY_FILE',
         arg: 'source-replay-file',
       },
@@ -445,30 +446,30 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'Replay speed: N × real time (> 0).',
         format: 'number-range',
         gt: 0,
-        default: 1,
+        default: D.source.replay.speed,
         env: 'ANOMALY_SOURCE_REPLAY_SPEED',
         arg: 'source-replay-speed',
       },
-      loop: { doc: 'Start the file again at its end.', format: 'bool', default: true, env: 'ANOMALY_SOURCE_REPLAY_LOOP', arg: 'source-replay-loop' },
-      separator: { doc: 'CSV cell separator.', format: 'non-empty', default: ',', env: 'ANOMALY_SOURCE_REPLAY_SEPARATOR', arg: 'source-replay-separator' },
+      loop: { doc: 'Start the file again at its end.', format: 'bool', default: D.source.replay.loop, env: 'ANOMALY_SOURCE_REPLAY_LOOP', arg: 'source-replay-loop' },
+      separator: { doc: 'CSV cell separator.', format: 'non-empty', default: D.source.replay.separator, env: 'ANOMALY_SOURCE_REPLAY_SEPARATOR', arg: 'source-replay-separator' },
       timeColumn: {
         doc: 'CSV column holding the timestamp.',
         format: 'non-empty',
-        default: 'timestamp',
+        default: D.source.replay.timeColumn,
         env: 'ANOMALY_SOURCE_REPLAY_TIME_COLUMN',
         arg: 'source-replay-time-column',
       },
       timeFormat: {
         doc: 'How timestamps are read: ms or s (epoch numbers), iso, or auto (a number is ms, else ISO).',
         format: [...TIME_FORMATS],
-        default: 'auto',
+        default: D.source.replay.timeFormat,
         env: 'ANOMALY_SOURCE_REPLAY_TIME_FORMAT',
         arg: 'source-replay-time-format',
       },
       columns: {
         doc: 'Column renames: {"<column in file>": "<channel>"}; env and flag take JSON. {} = columns are named like the channels.',
         format: 'column-map',
-        default: {},
+        default: D.source.replay.columns,
         env: 'ANOMALY_SOURCE_REPLAY_COLUMNS',
         arg: 'source-replay-columns',
       },
@@ -479,14 +480,14 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         format: 'integer-range',
         min: 0,
         max: 4294967295,
-        default: 1,
+        default: D.source.sim.seed,
         env: 'ANOMALY_SOURCE_SIM_SEED',
         arg: 'source-sim-seed',
       },
       load: {
         doc: "Motor load, fraction of rated torque (0..1.2), or auto: the simulator's seeded schedule of load steps and ramps every few minutes, as in the training data.",
         format: 'load',
-        default: 'auto',
+        default: D.source.sim.load,
         env: 'ANOMALY_SOURCE_SIM_LOAD',
         arg: 'source-sim-load',
       },
@@ -495,14 +496,14 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         format: 'number-range',
         min: -20,
         max: 60,
-        default: 25,
+        default: D.source.sim.ambientC,
         env: 'ANOMALY_SOURCE_SIM_AMBIENT_C',
         arg: 'source-sim-ambient-c',
       },
       faults: {
         doc: "Simulated faults on from the start: kind:intensity[:channel+channel] joined by commas (e.g. bearing:obvious or stuck:moderate:voltage); '' none. At run time: anomaly-agent fault, or <prefix>/<dev>/cmd/fault.",
         format: 'fault-list',
-        default: '',
+        default: D.source.sim.faults,
         env: 'ANOMALY_SOURCE_SIM_FAULTS',
         arg: 'source-sim-faults',
       },
@@ -511,7 +512,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         format: 'number-range',
         min: 0,
         max: 1,
-        default: 0,
+        default: D.source.sim.i2cErrorRate,
         env: 'ANOMALY_SOURCE_SIM_I2C_ERROR_RATE',
         arg: 'source-sim-i2c-error-rate',
       },
@@ -522,7 +523,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'I2C bus number: /dev/i2c-<n> (1 on a Raspberry Pi: header pins 3 SDA, 5 SCL). Used by source.kind hardware and by probe.',
       format: 'integer-range',
       min: 0,
-      default: 1,
+      default: D.hardware.i2cBus,
       env: 'ANOMALY_HARDWARE_I2C_BUS',
       arg: 'hardware-i2c-bus',
     },
@@ -531,8 +532,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'ADXL345 accelerometer address: 0x53 (ALT ADDRESS to GND) or 0x1D (to VDD). A number or "0x..".',
         format: 'i2c-address',
         choices: [0x53, 0x1d],
-        default: 0x53,
-        docDefault: '0x53',
+        default: D.hardware.adxl345.address,
         env: 'ANOMALY_HARDWARE_ADXL345_ADDRESS',
         arg: 'hardware-adxl345-address',
       },
@@ -540,7 +540,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'ADXL345 range, ±g: 2, 4, 8 or 16. Full resolution keeps 3.9 mg/LSB at every range; ±16 g leaves room for impacts.',
         format: 'number-choice',
         choices: [2, 4, 8, 16],
-        default: 16,
+        default: D.hardware.adxl345.rangeG,
         env: 'ANOMALY_HARDWARE_ADXL345_RANGE_G',
         arg: 'hardware-adxl345-range-g',
       },
@@ -548,7 +548,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'ADXL345 output data rate, Hz (3200, 1600, 800, 400, 200, 100, 50, 25, 12.5): at least one sample per profile period, and a period must fill at most 24 of the 32 FIFO entries. Samples beyond one per period feed the accel_*_rms / accel_*_peak channels.',
         format: 'number-choice',
         choices: [3200, 1600, 800, 400, 200, 100, 50, 25, 12.5],
-        default: 100,
+        default: D.hardware.adxl345.odrHz,
         env: 'ANOMALY_HARDWARE_ADXL345_ODR_HZ',
         arg: 'hardware-adxl345-odr-hz',
       },
@@ -558,8 +558,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'ADS1115 ADC address: 0x48 (ADDR to GND), 0x49 (VDD), 0x4A (SDA), 0x4B (SCL).',
         format: 'i2c-address',
         choices: [0x48, 0x49, 0x4a, 0x4b],
-        default: 0x48,
-        docDefault: '0x48',
+        default: D.hardware.ads1115.address,
         env: 'ANOMALY_HARDWARE_ADS1115_ADDRESS',
         arg: 'hardware-ads1115-address',
       },
@@ -567,7 +566,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'ADS1115 full-scale range (PGA), V: 6.144, 4.096, 2.048, 1.024, 0.512, 0.256. Choose the smallest that holds the front end’s largest output (never above VDD + 0.3 V).',
         format: 'number-choice',
         choices: [6.144, 4.096, 2.048, 1.024, 0.512, 0.256],
-        default: 4.096,
+        default: D.hardware.ads1115.fsrV,
         env: 'ANOMALY_HARDWARE_ADS1115_FSR_V',
         arg: 'hardware-ads1115-fsr-v',
       },
@@ -575,21 +574,21 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'ADS1115 data rate, samples/s (8, 16, 32, 64, 128, 250, 475, 860). A conversion averages its input over 1/rate: 128 (7.8 ms) filters most of a 50 Hz supply’s 100 Hz ripple and fits in half of the shortest profile period (20 ms), as a single-shot conversion must.',
         format: 'number-choice',
         choices: [8, 16, 32, 64, 128, 250, 475, 860],
-        default: 128,
+        default: D.hardware.ads1115.dataRate,
         env: 'ANOMALY_HARDWARE_ADS1115_DATA_RATE',
         arg: 'hardware-ads1115-data-rate',
       },
       mode: {
         doc: 'ADS1115 conversion mode: single (one conversion per read; every read rewrites the configuration) or continuous.',
         format: ['single', 'continuous'],
-        default: 'single',
+        default: D.hardware.ads1115.mode,
         env: 'ANOMALY_HARDWARE_ADS1115_MODE',
         arg: 'hardware-ads1115-mode',
       },
       input: {
         doc: 'ADS1115 input of the voltage front end: AIN0..AIN3 against GND, or a pair AIN0-AIN1, AIN0-AIN3, AIN1-AIN3, AIN2-AIN3.',
         format: ['AIN0', 'AIN1', 'AIN2', 'AIN3', 'AIN0-AIN1', 'AIN0-AIN3', 'AIN1-AIN3', 'AIN2-AIN3'],
-        default: 'AIN0',
+        default: D.hardware.ads1115.input,
         env: 'ANOMALY_HARDWARE_ADS1115_INPUT',
         arg: 'hardware-ads1115-input',
       },
@@ -597,7 +596,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'Voltage front end (divider, or isolation module with RMS-to-DC converter): supply volts RMS per volt at the ADC input. 100: 400 V RMS reads 4.0 V.',
         format: 'number-range',
         gt: 0,
-        default: 100,
+        default: D.hardware.ads1115.ratio,
         env: 'ANOMALY_HARDWARE_ADS1115_RATIO',
         arg: 'hardware-ads1115-ratio',
       },
@@ -607,8 +606,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'MCP9808 temperature sensor address: 0x18..0x1F (A2 A1 A0).',
         format: 'i2c-address',
         choices: [0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f],
-        default: 0x18,
-        docDefault: '0x18',
+        default: D.hardware.mcp9808.address,
         env: 'ANOMALY_HARDWARE_MCP9808_ADDRESS',
         arg: 'hardware-mcp9808-address',
       },
@@ -616,7 +614,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'MCP9808 resolution, °C: 0.5, 0.25, 0.125 or 0.0625 (conversion every 30, 65, 130, 250 ms).',
         format: 'number-choice',
         choices: [0.5, 0.25, 0.125, 0.0625],
-        default: 0.0625,
+        default: D.hardware.mcp9808.resolutionC,
         env: 'ANOMALY_HARDWARE_MCP9808_RESOLUTION_C',
         arg: 'hardware-mcp9808-resolution-c',
       },
@@ -627,7 +625,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         format: 'integer-range',
         min: 0,
         max: 27,
-        default: 17,
+        default: D.hardware.rpm.gpio,
         env: 'ANOMALY_HARDWARE_RPM_GPIO',
         arg: 'hardware-rpm-gpio',
       },
@@ -635,7 +633,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'Added to the GPIO number for the sysfs interface onoff uses: 0, or 512 on Raspberry Pi OS kernels 6.6 and later (gpiochip512).',
         format: 'integer-range',
         min: 0,
-        default: 0,
+        default: D.hardware.rpm.gpioBase,
         env: 'ANOMALY_HARDWARE_RPM_GPIO_BASE',
         arg: 'hardware-rpm-gpio-base',
       },
@@ -644,14 +642,14 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         format: 'integer-range',
         min: 1,
         max: 1000,
-        default: 1,
+        default: D.hardware.rpm.pulsesPerRev,
         env: 'ANOMALY_HARDWARE_RPM_PULSES_PER_REV',
         arg: 'hardware-rpm-pulses-per-rev',
       },
       edge: {
         doc: 'Edge that marks a pulse: falling (an open-collector hall sensor pulls the line low) or rising.',
         format: ['falling', 'rising'],
-        default: 'falling',
+        default: D.hardware.rpm.edge,
         env: 'ANOMALY_HARDWARE_RPM_EDGE',
         arg: 'hardware-rpm-edge',
       },
@@ -659,7 +657,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'Edges closer than this to the previous one are bounces, ms; must stay under half the pulse period at 6000 rpm.',
         format: 'number-range',
         min: 0,
-        default: 0.5,
+        default: D.hardware.rpm.debounceMs,
         env: 'ANOMALY_HARDWARE_RPM_DEBOUNCE_MS',
         arg: 'hardware-rpm-debounce-ms',
       },
@@ -667,7 +665,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         doc: 'No pulse for this long reads 0 rpm (the shaft stands), ms. 2000 at 1 pulse/rev: below 30 rpm reads 0.',
         format: 'integer-range',
         min: 1,
-        default: 2000,
+        default: D.hardware.rpm.timeoutMs,
         env: 'ANOMALY_HARDWARE_RPM_TIMEOUT_MS',
         arg: 'hardware-rpm-timeout-ms',
       },
@@ -677,7 +675,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       format: 'integer-range',
       min: 0,
       max: 10,
-      default: 2,
+      default: D.hardware.retries,
       env: 'ANOMALY_HARDWARE_RETRIES',
       arg: 'hardware-retries',
     },
@@ -685,7 +683,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'Sampler: a sensor with no good reading for this long is stale (status topic, /metrics), ms.',
       format: 'integer-range',
       min: 1,
-      default: 500,
+      default: D.hardware.staleMs,
       env: 'ANOMALY_HARDWARE_STALE_MS',
       arg: 'hardware-stale-ms',
     },
@@ -693,7 +691,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'Sampler: a sensor with no good reading for this long is error, ms (> hardware.staleMs).',
       format: 'integer-range',
       min: 1,
-      default: 5000,
+      default: D.hardware.errorMs,
       env: 'ANOMALY_HARDWARE_ERROR_MS',
       arg: 'hardware-error-ms',
     },
@@ -702,14 +700,14 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
     engine: {
       doc: 'Inference engine: auto (fast when it supports the bundle, else tfjs, with a warning naming why), fast (typed arrays; TensorFlow.js is not loaded, a bundle it cannot run is refused) or tfjs.',
       format: [...SCORER_ENGINES],
-      default: 'auto',
+      default: D.scorer.engine,
       env: 'ANOMALY_SCORER_ENGINE',
       arg: 'scorer-engine',
     },
     backend: {
       doc: 'TensorFlow.js backend, for bundles scored with tfjs (engine tfjs, or auto for a bundle the fast engine does not support; TensorFlow.js is not loaded otherwise): auto (tensorflow, else wasm, else cpu), tensorflow, wasm or cpu.',
       format: [...BACKENDS],
-      default: 'auto',
+      default: D.scorer.backend,
       env: 'ANOMALY_SCORER_BACKEND',
       arg: 'scorer-backend',
     },
@@ -717,7 +715,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'Most windows scored in one predict call.',
       format: 'integer-range',
       min: 1,
-      default: 32,
+      default: D.scorer.maxBatch,
       env: 'ANOMALY_SCORER_MAX_BATCH',
       arg: 'scorer-max-batch',
     },
@@ -727,7 +725,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'Raise an alert when k of the last n windows score over the threshold: k (<= detector.raiseN).',
       format: 'integer-range',
       min: 1,
-      default: 3,
+      default: D.detector.raiseK,
       env: 'ANOMALY_DETECTOR_RAISE_K',
       arg: 'detector-raise-k',
     },
@@ -735,7 +733,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'Raise an alert when k of the last n windows score over the threshold: n.',
       format: 'integer-range',
       min: 1,
-      default: 5,
+      default: D.detector.raiseN,
       env: 'ANOMALY_DETECTOR_RAISE_N',
       arg: 'detector-raise-n',
     },
@@ -743,7 +741,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'Clear an alert after m consecutive windows under the clear threshold.',
       format: 'integer-range',
       min: 1,
-      default: 5,
+      default: D.detector.clearM,
       env: 'ANOMALY_DETECTOR_CLEAR_M',
       arg: 'detector-clear-m',
     },
@@ -752,7 +750,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       format: 'number-range',
       gt: 0,
       max: 1,
-      default: 0.8,
+      default: D.detector.clearRatio,
       env: 'ANOMALY_DETECTOR_CLEAR_RATIO',
       arg: 'detector-clear-ratio',
     },
@@ -760,7 +758,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'After an alert clears, the same model cannot raise again for this long, ms.',
       format: 'integer-range',
       min: 0,
-      default: 30000,
+      default: D.detector.cooldownMs,
       env: 'ANOMALY_DETECTOR_COOLDOWN_MS',
       arg: 'detector-cooldown-ms',
     },
@@ -770,17 +768,17 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'Telemetry readings are batched and published this often, ms.',
       format: 'integer-range',
       min: 1,
-      default: 1000,
+      default: D.publish.telemetryIntervalMs,
       env: 'ANOMALY_PUBLISH_TELEMETRY_INTERVAL_MS',
       arg: 'publish-telemetry-interval-ms',
     },
-    scores: { doc: 'Publish every window score on <prefix>/<dev>/score/<model>.', format: 'bool', default: true, env: 'ANOMALY_PUBLISH_SCORES', arg: 'publish-scores' },
+    scores: { doc: 'Publish every window score on <prefix>/<dev>/score/<model>.', format: 'bool', default: D.publish.scores, env: 'ANOMALY_PUBLISH_SCORES', arg: 'publish-scores' },
   },
   outbox: {
     dir: {
       doc: 'Store-and-forward directory for alerts not yet acknowledged by the broker; relative to the working directory (the systemd unit sets /var/lib/anomaly-agent/outbox).',
       format: 'non-empty',
-      default: 'state/outbox',
+      default: D.outbox.dir,
       env: 'ANOMALY_OUTBOX_DIR',
       arg: 'outbox-dir',
     },
@@ -788,7 +786,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'Most bytes the outbox keeps; the oldest alerts go first beyond it.',
       format: 'integer-range',
       min: 1,
-      default: 16 * 1024 * 1024,
+      default: D.outbox.maxBytes,
       env: 'ANOMALY_OUTBOX_MAX_BYTES',
       arg: 'outbox-max-bytes',
     },
@@ -798,7 +796,7 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: '/healthz fails when no sample arrived, or no window was scored, for this long, ms.',
       format: 'integer-range',
       min: 1,
-      default: 15000,
+      default: D.health.stallMs,
       env: 'ANOMALY_HEALTH_STALL_MS',
       arg: 'health-stall-ms',
     },
@@ -808,40 +806,40 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       doc: 'On SIGTERM, components that have not stopped after this long are abandoned and the process exits, ms.',
       format: 'integer-range',
       min: 1,
-      default: 5000,
+      default: D.shutdown.timeoutMs,
       env: 'ANOMALY_SHUTDOWN_TIMEOUT_MS',
       arg: 'shutdown-timeout-ms',
     },
   },
   log: {
-    level: { doc: `pino log level: ${LOG_LEVELS.join(', ')}.`, format: [...LOG_LEVELS], default: 'info', env: 'ANOMALY_LOG_LEVEL', arg: 'log-level' },
+    level: { doc: `pino log level: ${LOG_LEVELS.join(', ')}.`, format: [...LOG_LEVELS], default: D.log.level, env: 'ANOMALY_LOG_LEVEL', arg: 'log-level' },
   },
   web: {
     enabled: {
       doc: 'Serve the web visualizer (/, /config.json and its scripts) from the HTTP server; needs http.port.',
       format: 'bool',
-      default: true,
+      default: D.web.enabled,
       env: 'ANOMALY_WEB_ENABLED',
       arg: 'web-enabled',
     },
     brokerUrl: {
       doc: "MQTT-over-WebSocket URL the page connects to: '' = ws://<the host the page was loaded from>:<broker.wsPort> (the embedded broker); else ws://… or wss://…, e.g. a plant broker's.",
       format: 'ws-url',
-      default: '',
+      default: D.web.brokerUrl,
       env: 'ANOMALY_WEB_BROKER_URL',
       arg: 'web-broker-url',
     },
     username: {
       doc: "User name the page connects with ('' = none): a viewer credential, handed to every browser that loads the page.",
       format: 'text',
-      default: '',
+      default: D.web.username,
       env: 'ANOMALY_WEB_USERNAME',
       arg: 'web-username',
     },
     password: {
       doc: "Password the page connects with ('' = none). Served in /config.json to whoever can reach the HTTP server, so give it a subscribe-only user; never printed.",
       format: 'text',
-      default: '',
+      default: D.web.password,
       env: 'ANOMALY_WEB_PASSWORD',
       arg: 'web-password',
       sensitive: true,
@@ -855,8 +853,6 @@ export interface KeySpec {
   path: string;
   doc: string;
   default: unknown;
-  /** The default as the reference table shows it (package-relative paths). */
-  docDefault?: string;
   env: string;
   /** Flag name without the dashes. */
   arg: string;
@@ -876,7 +872,6 @@ function collectKeys(node: Record<string, unknown>, prefix: string, out: KeySpec
       path,
       doc: String(item.doc ?? ''),
       default: item.default,
-      ...(typeof item.docDefault === 'string' ? { docDefault: item.docDefault } : {}),
       env: String(item.env ?? ''),
       arg: String(item.arg ?? ''),
       sensitive: item.sensitive === true,
@@ -889,14 +884,22 @@ function collectKeys(node: Record<string, unknown>, prefix: string, out: KeySpec
 /** Every key in schema order. */
 export const KEYS: readonly KeySpec[] = collectKeys(SCHEMA as Record<string, unknown>, '', []);
 
+/**
+ * A key's default as the reference shows it: I2C addresses in hex, as data sheets write them; paths
+ * inside the package relative to it, so the committed reference does not depend on the checkout.
+ */
+function shownDefault(k: KeySpec): string {
+  if (k.format === 'i2c-address' && typeof k.default === 'number') return hex2(k.default);
+  if (typeof k.default === 'string' && k.default.startsWith(PACKAGE_ROOT)) return `<package>/${k.default.slice(PACKAGE_ROOT.length)}`;
+  return JSON.stringify(k.default);
+}
+
+// '|' ends a cell even inside code; a bare '<dev>' would be read as an HTML tag and vanish.
+const mdCode = (s: string) => s.replace(/\|/g, '\\|');
+const mdText = (s: string) => mdCode(s).replace(/</g, '\\<');
+
 /** The config reference as a markdown table: key, default, env var, flag, description. */
 export function schemaMarkdown(): string {
-  // '|' ends a cell even inside code; a bare '<dev>' would be read as an HTML tag and vanish.
-  const code = (s: string) => s.replace(/\|/g, '\\|');
-  const text = (s: string) => code(s).replace(/</g, '\\<');
-  const rows = KEYS.map((k) => {
-    const def = k.docDefault ?? JSON.stringify(k.default);
-    return `| \`${k.path}\` | \`${code(def)}\` | \`${k.env}\` | \`--${k.arg}\` | ${text(k.doc)} |`;
-  });
+  const rows = KEYS.map((k) => `| \`${k.path}\` | \`${mdCode(shownDefault(k))}\` | \`${k.env}\` | \`--${k.arg}\` | ${mdText(k.doc)} |`);
   return ['| key | default | env | flag | description |', '|---|---|---|---|---|', ...rows].join('\n');
 }

@@ -13,7 +13,7 @@ import { RpmPulse } from './drivers/rpm-pulse.js';
 import type { GpioInput } from './gpio.js';
 import type { I2cBus } from './i2c.js';
 
-/** Settings of the parts and the sampler (config: `hardware.*`; defaults live in the schema). */
+/** Settings of the parts and the sampler (config: `hardware.*`; defaults in core/defaults.ts). */
 export interface HardwareSettings {
   i2cBus: number;
   adxl345: { address: number; rangeG: number; odrHz: number };
