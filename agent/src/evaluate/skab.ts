@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import { SensorBuffer } from '../buffer/ring.js';
 import { Windower } from '../buffer/windower.js';
 import { ManualClock } from '../core/clock.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 import { channelIndex, type SensorSpec } from '../core/sample.js';
 import { ModelRuntime } from '../daemon/model-runtime.js';
@@ -379,7 +380,7 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
           buffers,
           detector: s.detector,
           maxBatch: 64,
-          engine: 'auto', // the daemon's default: the fast engine where it supports the bundle
+          engine: DEFAULTS.config.scorer.engine, // the daemon's: the fast engine where it supports the bundle
           log,
           now: () => clock.now(),
           onScore: (_m, p) => m.windows.push({ windowEnd: p.windowEnd, score: p.score, threshold: p.threshold, perFeature: p.perFeature }),
@@ -389,7 +390,7 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
       );
     }
     const speed = 1000;
-    const source = new ReplaySource({ file: file.path, sensors: SKAB_SENSORS, clock, speed, ...SKAB_CSV, columns: SKAB_COLUMNS });
+    const source = new ReplaySource({ file: file.path, sensors: SKAB_SENSORS, clock, speed, loop: false, ...SKAB_CSV, columns: SKAB_COLUMNS });
     const t = new Float64Array(series.rows);
     let row = 0;
     const clockSensor = Object.keys(SKAB_SENSORS)[0]!;

@@ -8,6 +8,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { DEFAULTS } from '../core/defaults.js';
 import { CHANNELS } from '../core/profiles.js';
 
 /** One file's data, column-oriented so windowing and scaling work on contiguous typed arrays. */
@@ -38,9 +39,9 @@ export type TimeFormat = 'auto' | 'ms' | 's' | 'iso';
 export interface CsvOptions {
   /** Name used in messages and `Series.file` (readCsvFile/readCsvDir fill it in). */
   file?: string;
-  /** Cell separator, default `,`. */
+  /** Cell separator, default the seed's (`DEFAULTS.csv`: `,`). */
   separator?: string;
-  /** Timestamp column, default `timestamp`. */
+  /** Timestamp column, default the seed's (`timestamp`). */
   timeColumn?: string;
   /** Timestamp format, default `auto`. */
   parseTime?: TimeFormat;
@@ -50,7 +51,7 @@ export interface CsvOptions {
   labelColumn?: string;
   /** Header renames applied before anything else: name in the file → name used here. */
   rename?: Readonly<Record<string, string>>;
-  /** Problems listed in the error message (all are counted). Default 20. */
+  /** Problems listed in the error message (all are counted). Default `DEFAULTS.csv.maxErrors`. */
   maxErrors?: number;
 }
 
@@ -83,8 +84,6 @@ function formatIssues(issues: readonly CsvIssue[], total: number): string {
   if (total > issues.length) lines.push(`  … and ${total - issues.length} more`);
   return [head, ...lines].join('\n');
 }
-
-const DEFAULT_MAX_ERRORS = 20;
 
 /** Collects issues up to a cap but keeps counting, so the message says how many remain. */
 class IssueList {
@@ -163,12 +162,12 @@ function fmtTime(v: number, raw: string): string {
  */
 export function parseCsv(text: string, opts: CsvOptions = {}): Series {
   const file = opts.file ?? '<csv>';
-  const sep = opts.separator ?? ',';
-  const timeColumn = opts.timeColumn ?? 'timestamp';
-  const fmt = opts.parseTime ?? 'auto';
+  const sep = opts.separator ?? DEFAULTS.csv.separator;
+  const timeColumn = opts.timeColumn ?? DEFAULTS.csv.timeColumn;
+  const fmt = opts.parseTime ?? DEFAULTS.csv.timeFormat;
   const required = opts.requiredColumns ?? CHANNELS;
   const labelColumn = opts.labelColumn;
-  const issues = new IssueList(file, opts.maxErrors ?? DEFAULT_MAX_ERRORS);
+  const issues = new IssueList(file, opts.maxErrors ?? DEFAULTS.csv.maxErrors);
   if (sep.length === 0) throw new Error('separator must not be empty');
 
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);

@@ -23,6 +23,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../core/clock.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 import { channelIndex, type Sample, type SensorSpec } from '../core/sample.js';
 import { CsvError, readCsvFile, type Series, type TimeFormat } from '../preprocess/csv.js';
@@ -34,25 +35,26 @@ export interface ReplayOptions {
   sensors: SensorSpec;
   clock: Clock;
   log?: Logger;
-  /** Playback rate: 1 = real time, 10 = ten times faster. Default 1. */
+  /** Playback rate: 1 = real time, 10 = ten times faster. Default: source.replay.speed's. */
   speed?: number;
-  /** Start over after the last row (time keeps increasing). Default false. */
+  /** Start over after the last row (time keeps increasing). Default: source.replay.loop's (on). */
   loop?: boolean;
-  /** Cell separator, default ','. SKAB: ';'. */
+  /** Cell separator, default the seed's (preprocess/csv.ts). SKAB: ';'. */
   separator?: string;
-  /** Timestamp column, default 'timestamp'. SKAB: 'datetime'. */
+  /** Timestamp column, default the seed's. SKAB: 'datetime'. */
   timeColumn?: string;
-  /** How timestamps are written (see preprocess/csv.ts), default 'auto'. */
+  /** How timestamps are written (see preprocess/csv.ts), default the seed's. */
   timeFormat?: TimeFormat;
   /** File column → channel name, for files whose headers are not channel names. */
   columns?: Readonly<Record<string, string>>;
-  /** Clock time between emission ticks, default 25 ms. */
+  /** Clock time between emission ticks, ms. Default `DEFAULTS.component.replay`. */
   tickMs?: number;
-  /** A sensor that emitted nothing for this long (clock time) is 'stale'. Default 5000 ms. */
+  /** A sensor that emitted nothing for this long (clock time) is 'stale', ms. Default `DEFAULTS.component.replay`. */
   staleMs?: number;
 }
 
-export const REPLAY_DEFAULTS = { speed: 1, loop: false, tickMs: 25, staleMs: 5000 } as const;
+/** source.replay.* of the configuration and the replay's own options (core/defaults.ts). */
+const REPLAY_DEFAULTS = { speed: DEFAULTS.config.source.replay.speed, loop: DEFAULTS.config.source.replay.loop, ...DEFAULTS.component.replay };
 
 /** Sample-time silence between looping passes (see the header). */
 export const LOOP_SEAM_MS = 60_000;
@@ -177,7 +179,7 @@ async function prepare(o: ReplayOptions): Promise<Prepared> {
   const index = channelIndex(o.sensors); // rejects a channel declared twice
   const required = [...index.keys()];
   if (required.length === 0) throw new Error(`replay ${o.file}: no sensors configured`);
-  const timeColumn = o.timeColumn ?? 'timestamp';
+  const timeColumn = o.timeColumn ?? DEFAULTS.csv.timeColumn;
   let series: Series;
   try {
     series = await readCsvFile(o.file, {

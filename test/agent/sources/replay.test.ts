@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '#agent/core/clock.js';
+import { DEFAULTS } from '#agent/core/defaults.js';
 import { SKAB_COLUMNS, SKAB_SENSORS } from '#agent/evaluate/skab.js';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { DEFAULT_SENSORS, type Sample, type SensorSpec } from '#agent/core/sample.js';
@@ -33,9 +34,10 @@ interface Run {
   of(sensor: string): Sample[];
 }
 
+/** One pass over the file unless `opts` asks to loop (the source's default, source.replay.loop's, loops). */
 async function startReplay(opts: Partial<ReplayOptions> & { file: string; sensors?: SensorSpec }): Promise<Run> {
   const clock = new ManualClock(START);
-  const source = new ReplaySource({ sensors: DEFAULT_SENSORS, clock, ...opts });
+  const source = new ReplaySource({ sensors: DEFAULT_SENSORS, clock, loop: false, ...opts });
   const got: Run['got'] = [];
   source.onSample((s) => got.push({ s, at: clock.now() }));
   await source.start();
@@ -110,7 +112,7 @@ test('looping continues forward: each pass shifted by duration + one period + th
 
 test('without loop, replay stops at the last row and the sensors go stale', async () => {
   const n = seedRows().length;
-  const r = await startReplay({ file: SEED_FILE, speed: 100, staleMs: 2000 });
+  const r = await startReplay({ file: SEED_FILE, speed: 100, loop: false, staleMs: 2000 });
   try {
     r.clock.advance(10_000);
     assert.equal(r.of('temperature').length, n);
@@ -120,6 +122,25 @@ test('without loop, replay stops at the last row and the sensors go stale', asyn
     assert.deepEqual(r.source.health(), { vibration: 'stale', voltage: 'stale', rpm: 'stale', temperature: 'stale' });
   } finally {
     await r.source.stop();
+  }
+});
+
+test("options left out are the configuration's source.replay.* (core/defaults.ts): real time, looping", async () => {
+  const n = seedRows().length;
+  const clock = new ManualClock(START);
+  const source = new ReplaySource({ file: SEED_FILE, sensors: { voltage: { channels: ['voltage'] } }, clock });
+  let got = 0;
+  source.onSample(() => got++);
+  await source.start();
+  try {
+    assert.equal(DEFAULTS.config.source.replay.speed, 1);
+    clock.advance(1000);
+    assert.equal(got, 1000 / 50, 'speed 1: a 50 ms row per 50 ms of clock');
+    assert.equal(DEFAULTS.config.source.replay.loop, true);
+    clock.advance(n * 50 + LOOP_SEAM_MS + 1000);
+    assert.ok(got > n, `looped: ${got} samples from a file of ${n} rows`);
+  } finally {
+    await source.stop();
   }
 });
 
