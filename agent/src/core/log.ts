@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { DEFAULTS } from './defaults.js';
 
 /**
  * One root pino logger per process; modules take `log.child({ module })`.
@@ -6,7 +7,7 @@ import { pino, type Logger } from 'pino';
  * stdout carries only results.
  */
 export function createLogger(opts: { level?: string; fd?: 1 | 2 } = {}): Logger {
-  return pino({ level: opts.level ?? 'info', base: { name: 'anomaly-agent' } }, pino.destination({ fd: opts.fd ?? 1, sync: true }));
+  return pino({ level: opts.level ?? DEFAULTS.config.log.level, base: { name: 'anomaly-agent' } }, pino.destination({ fd: opts.fd ?? 1, sync: true }));
 }
 
 /** For tests and library callers that want no output. */

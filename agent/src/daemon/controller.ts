@@ -4,6 +4,7 @@ import type { AgentConfig } from '../config/schema.js';
 import { redactUrl } from '../config/load.js';
 import { systemClock, type Clock, type Timer } from '../core/clock.js';
 import type { Component } from '../core/component.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { ModelUpdateReceiver } from '../deploy/mqtt-update.js';
 import { createMetrics, type Metrics } from '../http/metrics.js';
 import type { HealthReport } from '../http/server.js';
@@ -19,8 +20,8 @@ import { Models } from './models.js';
 import { MqttConnection } from './mqtt-connection.js';
 import { Publishing } from './publishing.js';
 
-/** How long a bundle received over MQTT has to load and score its first window before it is rolled back. */
-const UPDATE_LIVE_TIMEOUT_MS = 60_000;
+/** How long a bundle received over MQTT has to load and score its first window before it is rolled back (as `models install --timeout`). */
+const UPDATE_LIVE_TIMEOUT_MS = DEFAULTS.component.modelUpdate.liveTimeoutMs;
 
 export interface ControllerOptions {
   config: AgentConfig;

@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Component } from '../core/component.js';
+import { DEFAULTS } from '../core/defaults.js';
 
 export interface HealthReport {
   ok: boolean;
@@ -43,7 +44,7 @@ const CACHE_CONTROL: Record<CachePolicy, string> = {
 };
 
 export interface HttpServerOptions {
-  /** Default 127.0.0.1. */
+  /** Default: http.host's. */
   host?: string;
   /** 0 picks a free port. */
   port: number;
@@ -52,12 +53,10 @@ export interface HttpServerOptions {
   log: Logger;
   /** Static files by URL path (`/`, `/app.js` …); none by default. */
   assets?: ReadonlyMap<string, Asset>;
-  /** How long stop() lets in-flight requests finish before cutting connections. Default 2000 ms. */
+  /** How long stop() lets in-flight requests finish before cutting connections, ms. Default `DEFAULTS.component.http`. */
   stopTimeoutMs?: number;
 }
 
-export const DEFAULT_HTTP_HOST = '127.0.0.1';
-const DEFAULT_STOP_TIMEOUT_MS = 2000;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 export class HttpServer implements Component {
@@ -70,7 +69,7 @@ export class HttpServer implements Component {
   async start(): Promise<void> {
     if (this.server) return;
     const server = createServer((req, res) => this.dispatch(req, res));
-    const host = this.opts.host ?? DEFAULT_HTTP_HOST;
+    const host = this.opts.host ?? DEFAULTS.config.http.host;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.opts.port, host, () => {
@@ -96,7 +95,7 @@ export class HttpServer implements Component {
     if (!server) return this.stopping ?? Promise.resolve();
     this.server = undefined;
     this.stopping = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => server.closeAllConnections(), this.opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+      const timer = setTimeout(() => server.closeAllConnections(), this.opts.stopTimeoutMs ?? DEFAULTS.component.http.stopTimeoutMs);
       timer.unref();
       server.close(() => {
         clearTimeout(timer);

@@ -23,6 +23,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../core/clock.js';
+import { DEFAULTS } from '../core/defaults.js';
 import type { SensorHealth } from '../publish/topics.js';
 import { ChipResetError, IdentityError, sleep, type Driver } from './drivers/driver.js';
 import { CheckError, errorText, isTransferError } from './i2c.js';
@@ -32,21 +33,23 @@ export interface SamplerOptions {
   clock: Clock;
   log: Logger;
   periodMs: number;
-  /** Extra attempts after a failed read. Default 2. */
+  /** Extra attempts after a failed read. Default: hardware.retries's. */
   retries?: number;
-  /** Wait before the first retry, doubled for each next one, ms. Default 1. */
+  /** Wait before the first retry, doubled for each next one, ms. Default `DEFAULTS.component.sampler`. */
   retryDelayMs?: number;
-  /** No good reading for this long: stale, ms. Default 500. */
+  /** No good reading for this long: stale, ms. Default: hardware.staleMs's. */
   staleMs?: number;
-  /** No good reading for this long: error, ms. Default 5000. */
+  /** No good reading for this long: error, ms. Default: hardware.errorMs's. */
   errorMs?: number;
-  /** Longest wait between init attempts, ms. Default 5000. */
+  /** Longest wait between init attempts, ms. Default `DEFAULTS.component.sampler`. */
   reinitMaxMs?: number;
   /** Each good reading, stamped at read. Its exceptions are logged and do not stop sampling. */
   onReading: (device: Driver, t: number, values: Float64Array) => void;
 }
 
-export const SAMPLER_DEFAULTS = { retries: 2, retryDelayMs: 1, staleMs: 500, errorMs: 5000, reinitMaxMs: 5000 } as const;
+/** The configuration's hardware.* values and the sampler's own, from core/defaults.ts. */
+const hw = DEFAULTS.config.hardware;
+const SAMPLER_DEFAULTS = { retries: hw.retries, staleMs: hw.staleMs, errorMs: hw.errorMs, ...DEFAULTS.component.sampler };
 
 /** Offsets of readings from their grid instant, ms: exact moments plus a 10 µs histogram for quantiles. */
 export class JitterStats {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { DEFAULTS } from '../core/defaults.js';
 import type { BackendPreference } from './engines.js';
 
 /**
@@ -41,7 +42,7 @@ let chosen: Promise<BackendChoice> | undefined;
  * Selects the backend once per process. `auto` tries tensorflow → wasm → cpu; an explicit choice
  * that fails is an error (the user asked for it), not a silent fallback.
  */
-export function selectBackend(preference: BackendPreference = 'auto'): Promise<BackendChoice> {
+export function selectBackend(preference: BackendPreference = DEFAULTS.config.scorer.backend): Promise<BackendChoice> {
   chosen ??= (async () => {
     // tfjs prints a banner recommending tfjs-node on the cpu backend; we log our own choice instead.
     tf.env().set('IS_TEST', false);

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { DEFAULTS } from '../core/defaults.js';
 import type { LoadedBundle } from './bundle.js';
 import type { BackendPreference, ScorerEngine } from './engines.js';
 import { FastScorer, UnsupportedModelError } from './fast-lstm.js';
@@ -32,9 +33,9 @@ export interface Scorer {
 export async function createScorer(
   bundle: LoadedBundle,
   engine: ScorerEngine,
-  maxBatch = 32,
+  maxBatch = DEFAULTS.config.scorer.maxBatch,
   log?: Pick<Logger, 'warn' | 'info'>,
-  backend: BackendPreference = 'auto',
+  backend: BackendPreference = DEFAULTS.config.scorer.backend,
 ): Promise<Scorer> {
   if (engine !== 'tfjs') {
     try {

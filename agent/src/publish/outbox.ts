@@ -66,6 +66,7 @@ import * as zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../core/clock.js';
 import type { Component } from '../core/component.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 
 export type OutboxKind = 'alert' | 'telemetry';
@@ -98,9 +99,9 @@ export interface OutboxOptions {
   /** Bound on the live entries' record bytes. Telemetry is evicted to stay under it; alerts never are. */
   maxBytes: number;
   log?: Logger;
-  /** Unsynced telemetry is fdatasync'ed at most this many ms after it was written. Default 1000. */
+  /** Unsynced telemetry is fdatasync'ed at most this many ms after it was written. Default `DEFAULTS.component.outbox`. */
   telemetrySyncMs?: number;
-  /** Compact when dead bytes in the log exceed both the live bytes and this. Default 1 MiB. */
+  /** Compact when dead bytes in the log exceed both the live bytes and this. Default `DEFAULTS.component.outbox`. */
   compactMinBytes?: number;
   clock?: Clock;
 }
@@ -386,10 +387,10 @@ export class Outbox implements Component {
     return path.join(this.opts.dir, TMP_FILE);
   }
   private get telemetrySyncMs(): number {
-    return this.opts.telemetrySyncMs ?? 1000;
+    return this.opts.telemetrySyncMs ?? DEFAULTS.component.outbox.telemetrySyncMs;
   }
   private get compactMinBytes(): number {
-    return this.opts.compactMinBytes ?? 1024 * 1024;
+    return this.opts.compactMinBytes ?? DEFAULTS.component.outbox.compactMinBytes;
   }
 
   // ----- lifecycle ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
  * without an anti-alias filter would). Slow random wander comes from `SmoothNoise`, a function of
  * time; white sensor noise is drawn per read.
  */
+import { DEFAULTS } from '../core/defaults.js';
 import type { Channel, Profile } from '../core/profiles.js';
 import type { FaultKind, Intensity } from '../core/faults.js';
 import { Rng, SmoothNoise, deriveSeed } from '../core/rng.js';
@@ -66,7 +67,7 @@ export interface MotorOptions {
   seed: number;
   /** Simulation start, ms epoch. The first sampleAt must be ≥ this. */
   startMs: number;
-  /** Ambient air temperature, °C. Default 25. */
+  /** Ambient air temperature, °C. Default: source.sim.ambientC's. */
   ambientC?: number;
   /** Fixed load fraction. Omit to run the seeded automatic schedule (steps/ramps every few minutes). */
   load?: number;
@@ -255,7 +256,7 @@ export class MotorSimulator {
     this.profile = options.profile;
     this.seed = options.seed >>> 0;
     this.startMs = options.startMs;
-    this.ambientC = options.ambientC ?? 25;
+    this.ambientC = options.ambientC ?? DEFAULTS.config.source.sim.ambientC;
     this.nominalVoltage = options.nominalVoltage ?? 230;
     this.supplyHz = options.supplyHz ?? 50;
     this.tauThermalMs = (options.thermalTauMin ?? 12) * 60_000;

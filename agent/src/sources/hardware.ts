@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../core/clock.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 import type { Sample, SensorSpec } from '../core/sample.js';
 import { buildDrivers, type HardwareSettings, type Part } from '../hw/build.js';
@@ -38,7 +39,7 @@ export interface HardwareSourceOptions {
   kind?: string;
   /** The bus and pin. Default: /dev/i2c-<settings.i2cBus> and the rpm GPIO, through i2c-bus and onoff. */
   wire?: () => Promise<Wiring>;
-  /** How often the sampling statistics are logged, ms (0 = never). Default 60 000. */
+  /** How often the sampling statistics are logged, ms (0 = never). Default `DEFAULTS.component.hardwareSource`. */
   statsIntervalMs?: number;
 }
 
@@ -117,7 +118,7 @@ export class HardwareSource implements SampleSource {
     });
     this.running = true;
     await this.sampler.start();
-    const every = o.statsIntervalMs ?? 60_000;
+    const every = o.statsIntervalMs ?? DEFAULTS.component.hardwareSource.statsIntervalMs;
     if (every > 0) this.statsTimer = o.clock.setInterval(() => this.logStats(), every);
     this.log.info({ periodMs: o.periodMs, devices: [...this.drivers.values()].map((d) => d.id) }, `sampling ${this.drivers.size} part(s) every ${o.periodMs} ms`);
   }

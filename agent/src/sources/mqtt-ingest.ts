@@ -13,9 +13,10 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 import type { Sample, SensorSpec } from '../core/sample.js';
-import { checkLevel, topicFilter } from '../publish/topics.js';
+import { checkLevel, topicFilter, TOPICS } from '../publish/topics.js';
 import { BurstLog } from './burst-log.js';
 import { allSensors, healthFromLastSeen, positive, SampleHandlers, type SampleSource, type SensorHealth } from './source.js';
 
@@ -45,24 +46,25 @@ export interface MqttIngestOptions {
   clock: Clock;
   /** Device id: the `<dev>` topic level. */
   device: string;
-  /** Topic prefix, default 'anomaly'. */
+  /** Topic prefix, default: mqtt.prefix's. */
   prefix?: string;
   log?: Logger;
-  /** A sensor with no accepted sample for this long (clock time) is 'stale'. Default 5000 ms. */
+  /** A sensor with no accepted sample for this long (clock time) is 'stale', ms. Defaults of this and the next three: `DEFAULTS.component.mqttIngest`. */
   staleMs?: number;
-  /** Largest accepted payload in bytes, default 4096. */
+  /** Largest accepted payload in bytes. */
   maxPayloadBytes?: number;
-  /** How far ahead of the clock `t` may be, default 1 h. */
+  /** How far ahead of the clock `t` may be, ms. */
   maxFutureMs?: number;
-  /** Length of a logging burst, default 10 s. */
+  /** Length of a logging burst, ms. */
   burstMs?: number;
-  /** Subscription QoS, default 0 (TOPICS.ingest). */
+  /** Subscription QoS, default the topic's (TOPICS.ingest). */
   qos?: 0 | 1 | 2;
   /** Called for every dropped payload (after counting). Its exceptions are swallowed. */
   onDropped?: (reason: DropReason, topic: string) => void;
 }
 
-export const MQTT_INGEST_DEFAULTS = { prefix: 'anomaly', staleMs: 5000, maxPayloadBytes: 4096, maxFutureMs: 3_600_000, burstMs: 10_000, qos: 0 } as const;
+/** mqtt.prefix of the configuration and the ingest's own options (core/defaults.ts). */
+const MQTT_INGEST_DEFAULTS = { prefix: DEFAULTS.config.mqtt.prefix, ...DEFAULTS.component.mqttIngest };
 
 const NON_FINITE_WORD = /^[+-]?(?:nan|inf|infinity)$/i;
 
@@ -107,7 +109,7 @@ export class MqttIngestSource implements SampleSource {
     this.subscribeFailed = false;
     this.running = true;
     o.client.on('message', this.onMessage);
-    const qos = o.qos ?? MQTT_INGEST_DEFAULTS.qos;
+    const qos = o.qos ?? TOPICS.ingest.qos;
     const subscribed = o.client.subscribeAsync(this.filter, { qos }).then(
       (granted) => {
         // MQTT 3.1.1 reports a refused subscription as granted qos 128 rather than an error.

@@ -13,6 +13,7 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 import { PROFILES, type ProfileName } from '../core/profiles.js';
 import type { Sample, SensorSpec } from '../core/sample.js';
@@ -212,7 +213,7 @@ export class CommandListener {
   private listening = false;
 
   constructor(private readonly o: CommandListenerOptions) {
-    this.topic = topic(o.prefix ?? 'anomaly', checkLevel('device id', o.device ?? ''), 'fault');
+    this.topic = topic(o.prefix ?? DEFAULTS.config.mqtt.prefix, checkLevel('device id', o.device ?? ''), 'fault');
     this.burst = new BurstLog(o.clock, o.log, 'fault command refused');
   }
 
