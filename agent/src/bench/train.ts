@@ -14,12 +14,11 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DEFAULTS } from '../core/defaults.js';
 import { MODEL_FEATURES, MODEL_TYPES, PROFILES, PROFILE_NAMES, type ModelType, type ProfileName } from '../core/profiles.js';
 import { defaultMaxGapMs, trainingWindows } from '../train/pipeline.js';
-import { TRAIN_DEFAULTS } from '../cli/train.js';
 import { UsageError } from '../cli/command.js';
 import { runBench } from './usage.js';
-import { DEFAULT_DIRS } from '../cli/options.js';
 import type { ProgressSink } from '../train/epochs.js';
 import { trainAutoencoder, type TrainerChoice } from '../train/trainer.js';
 
@@ -87,7 +86,7 @@ async function child(runner: Runner, dataDir: string, scale: number): Promise<vo
       const f = all.f;
       const train = { x: all.x.subarray(0, n * p.seqLen * f), n };
       const timer = epochTimer();
-      const fit = { seqLen: p.seqLen, nFeatures: f, maxEpochs: EPOCHS, patience: EPOCHS, batchSize: TRAIN_DEFAULTS.batchSize, seed: 1, progress: timer };
+      const fit = { seqLen: p.seqLen, nFeatures: f, maxEpochs: EPOCHS, patience: EPOCHS, batchSize: DEFAULTS.train.batchSize, seed: 1, progress: timer };
       await trainAutoencoder({ seqLen: p.seqLen, nFeatures: f, units: p.units, seed: 1 }, train, { x: train.x, n: 1 }, fit, runner.trainer);
       const row: Row = { runner: runner.id, profile, model, units: p.units.join('/'), shape: `${p.seqLen}×${f}`, windowsPerS: n / timer.seconds(), trainWindows: all.n, rssMB: process.memoryUsage().rss / 1e6 };
       process.stdout.write(JSON.stringify(row) + '\n');
@@ -98,7 +97,7 @@ async function child(runner: Runner, dataDir: string, scale: number): Promise<vo
 function parent(dataDir: string, scale: number): void {
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
   const sizes = RUNNERS.map((r) => `${r.label} ${Math.max(1, Math.round(r.windows * scale))}`).join(', ');
-  console.log(`bench:train — ${cpu}, ${cpus().length} cores, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}; batch ${TRAIN_DEFAULTS.batchSize}; the faster of epochs 2 and 3 timed, windows per epoch: ${sizes} (at most the data's)`);
+  console.log(`bench:train — ${cpu}, ${cpus().length} cores, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}; batch ${DEFAULTS.train.batchSize}; the faster of epochs 2 and 3 timed, windows per epoch: ${sizes} (at most the data's)`);
   const rows: Row[] = [];
   const missing: string[] = [];
   for (const runner of RUNNERS) {
@@ -143,7 +142,7 @@ function parent(dataDir: string, scale: number): void {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { child: { type: 'string' }, data: { type: 'string', default: DEFAULT_DIRS.data }, scale: { type: 'string', default: '1' } },
+    options: { child: { type: 'string' }, data: { type: 'string', default: DEFAULTS.cli.dirs.data }, scale: { type: 'string', default: '1' } },
     strict: true,
   });
   // --scale shrinks (or grows) every runner's timed epoch: a quick look, or steadier figures.

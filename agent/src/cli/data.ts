@@ -4,16 +4,13 @@
  * datas/generated (git-ignored) on demand.
  */
 import { parseArgs } from 'node:util';
+import { DEFAULTS } from '../core/defaults.js';
 import { PROFILE_NAMES, isProfileName, type ProfileName } from '../core/profiles.js';
 import { type Command, UsageError } from './command.js';
-import {
-  DEFAULT_SEED,
-  DEFAULT_TEST_FILES,
-  DEFAULT_TRAIN_FILES,
-  DEFAULT_TRAIN_MINUTES,
-  generateDataset,
-  type GeneratedFile,
-} from '../sim/generate.js';
+import { generateDataset, type GeneratedFile } from '../sim/generate.js';
+
+const D = DEFAULTS.dataset;
+const RAW = DEFAULTS.cli.dirs.data;
 
 const USAGE = `usage: anomaly-agent data generate [options]
 
@@ -22,22 +19,22 @@ Simulate induction motors (normal running + labelled faults) and write the seed'
 Same seed → byte-identical files.
 
 options:
-  --out DIR            output directory (default datas/raw; datas/generated when --hours or
+  --out DIR            output directory (default ${RAW}; ${D.largeOut} when --hours or
                        --train-minutes is given)
-  --seed N             integer seed (default ${DEFAULT_SEED})
+  --seed N             integer seed (default ${D.seed})
   --profile P          ${PROFILE_NAMES.join(' | ')} | all (default all)
-  --train-minutes N    minutes of normal data per profile (default ${Object.entries(DEFAULT_TRAIN_MINUTES)
+  --train-minutes N    minutes of normal data per profile (default ${Object.entries(D.trainMinutes)
     .map(([p, m]) => `${p} ${m}`)
     .join(', ')})
   --hours N            hours of normal data per profile (same as --train-minutes 60·N)
-  --train-files N      train files per profile (default ${DEFAULT_TRAIN_FILES}, or one per hour for large sets)
-  --test-files N       test files per profile (default ${DEFAULT_TEST_FILES}); every fault kind × intensity
+  --train-files N      train files per profile (default ${D.trainFiles}, or one per hour for large sets)
+  --test-files N       test files per profile (default ${D.testFiles}); every fault kind × intensity
                        appears once per profile whatever N is
   -h, --help           this text
 
 examples:
-  anomaly-agent data generate                       # the committed set in datas/raw
-  anomaly-agent data generate --hours 4             # 4 h of normal data per profile → datas/generated
+  anomaly-agent data generate                       # the committed set in ${RAW}
+  anomaly-agent data generate --hours 4             # 4 h of normal data per profile → ${D.largeOut}
 `;
 
 function positiveNumber(flag: string, v: string | undefined): number | undefined {
@@ -87,7 +84,7 @@ export const dataCommand: Command = {
     }
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
 
-    const seedText = values.seed ?? String(DEFAULT_SEED);
+    const seedText = values.seed ?? String(D.seed);
     const seed = Number(seedText);
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
       throw new UsageError(`--seed must be an integer 0..4294967295, got '${seedText}'`);
@@ -106,11 +103,11 @@ export const dataCommand: Command = {
     }
     const trainMinutes = hours !== undefined ? hours * 60 : minutesFlag;
     const large = trainMinutes !== undefined;
-    const out = values.out ?? (large ? 'datas/generated' : 'datas/raw');
+    const out = values.out ?? (large ? D.largeOut : RAW);
     const trainFiles =
       positiveInt('--train-files', values['train-files']) ??
-      (large ? Math.max(DEFAULT_TRAIN_FILES, Math.ceil((trainMinutes ?? 0) / 60)) : DEFAULT_TRAIN_FILES);
-    const testFiles = positiveInt('--test-files', values['test-files']) ?? DEFAULT_TEST_FILES;
+      (large ? Math.max(D.trainFiles, Math.ceil((trainMinutes ?? 0) / 60)) : D.trainFiles);
+    const testFiles = positiveInt('--test-files', values['test-files']) ?? D.testFiles;
 
     io.err.write(`data generate: seed ${seed}, profiles ${profiles.join(', ')} → ${out}\n`);
     const started = Date.now();

@@ -5,11 +5,14 @@ import { UsageError } from './command.js';
 import { backendFlag, engineFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage } from './options.js';
 import { TaskProgress } from '../train/progress.js';
 import { CHANNELS } from '../core/profiles.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { createLogger } from '../core/log.js';
 import { loadBundle, updateManifest } from '../model/bundle.js';
 import { compareWithRecorded, evaluateBundle, writeReport, type RecordedMetrics } from '../evaluate/bundle-eval.js';
 import { formatMetricsTable } from '../evaluate/report.js';
 import type { EvaluationMetrics } from '../evaluate/metrics.js';
+
+const LOG_LEVEL = DEFAULTS.cli.logLevel.evaluate;
 
 export const evaluateCommand: Command = {
   name: 'evaluate',
@@ -20,7 +23,7 @@ Loads each bundle <models>/<profile>/<model>/ (verifying every check), scores th
 <data>/<profile>/test/*.csv and prints precision, recall and F1 per model and per fault kind.
 
 options:
-${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.json', 'warn')}
+${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.json', LOG_LEVEL)}
   --write          record the metrics in bundle.json and write report.md + report/*.svg beside it
   --check          fail (exit 1) unless the metrics reproduce those recorded in bundle.json
   --engine E       auto (default: the fast engine, tfjs for a bundle it cannot run), fast or tfjs
@@ -29,7 +32,7 @@ ${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.jso
     const { values } = parseArgs({
       args: argv,
       options: {
-        ...selectionOptions('warn'),
+        ...selectionOptions(LOG_LEVEL),
         write: { type: 'boolean', default: false },
         check: { type: 'boolean', default: false },
         engine: { type: 'string' },

@@ -5,6 +5,7 @@
  */
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { DEFAULTS } from '../core/defaults.js';
 import { CHANNELS } from '../core/profiles.js';
 import { BundleError, loadBundle } from '../model/bundle.js';
 import { generateSigningKey, signBundle, trustedKeys } from '../model/signature.js';
@@ -14,9 +15,7 @@ import { flashOverSsh, healthzLiveProblem, installBundle, InstallError, reloadBy
 import { flashOverMqtt } from '../deploy/mqtt-update.js';
 import { type Command, UsageError } from './command.js';
 
-const DEFAULT_REMOTE_AGENT = 'sudo -n /usr/bin/env node /opt/anomaly-agent/dist/agent/src/cli/main.js';
-const DEFAULT_REMOTE_CONFIG = '/etc/anomaly-agent/agent.json';
-const DEFAULT_RELOAD = 'systemctl reload anomaly-agent';
+const D = DEFAULTS.cli.models;
 
 const USAGE = `usage: anomaly-agent models keygen --out NAME
        anomaly-agent models sign <bundle dir>… --key NAME.key
@@ -34,12 +33,12 @@ verify   loads each bundle as a device with models.requireSigned would: every ch
 flash    copies the bundle to the device over ssh and runs 'models install' there over ssh:
            --identity FILE      ssh key (else ssh's own configuration and agent)
            --ssh-option OPT     passed to ssh and scp as -o OPT (repeatable)
-           --remote-agent CMD   how to run this CLI on the device (default: ${DEFAULT_REMOTE_AGENT})
-           --remote-config F    the device's configuration (default ${DEFAULT_REMOTE_CONFIG})
-           --reload-cmd CMD     how the device reloads the agent (default: ${DEFAULT_RELOAD})
-           --timeout S          how long the new bundle has to come up (default 60)
+           --remote-agent CMD   how to run this CLI on the device (default: ${D.remoteAgent})
+           --remote-config F    the device's configuration (default ${D.remoteConfig})
+           --reload-cmd CMD     how the device reloads the agent (default: ${D.reloadCommand})
+           --timeout S          how long the new bundle has to come up (default ${D.liveTimeoutS})
          --mqtt URL --device ID: for a device without SSH, the same through the broker, in acknowledged
-           chunks (--chunk-bytes, default 49152) on <prefix>/<device>/models/update, resuming after a
+           chunks (--chunk-bytes, default ${D.chunkBytes}) on <prefix>/<device>/models/update, resuming after a
            reconnect or a broker restart; the device installs it as below and answers on
            <prefix>/<device>/models/result. Credentials in the URL (mqtt://user:password@host); with a
            users file, an admin user.
@@ -69,14 +68,14 @@ export const modelsCommand: Command = {
         to: { type: 'string' },
         identity: { type: 'string' },
         'ssh-option': { type: 'string', multiple: true },
-        'remote-agent': { type: 'string', default: DEFAULT_REMOTE_AGENT },
-        'remote-config': { type: 'string', default: DEFAULT_REMOTE_CONFIG },
-        'reload-cmd': { type: 'string', default: DEFAULT_RELOAD },
-        timeout: { type: 'string', default: '60' },
+        'remote-agent': { type: 'string', default: D.remoteAgent },
+        'remote-config': { type: 'string', default: D.remoteConfig },
+        'reload-cmd': { type: 'string', default: D.reloadCommand },
+        timeout: { type: 'string', default: String(D.liveTimeoutS) },
         mqtt: { type: 'string' },
         device: { type: 'string' },
-        prefix: { type: 'string', default: 'anomaly' },
-        'chunk-bytes': { type: 'string', default: '49152' },
+        prefix: { type: 'string', default: D.prefix },
+        'chunk-bytes': { type: 'string', default: String(D.chunkBytes) },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },

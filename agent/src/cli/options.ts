@@ -1,4 +1,5 @@
 import { UsageError } from './command.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { isModelType, isProfileName, MODEL_TYPES, PROFILE_NAMES, type ModelType, type ProfileName } from '../core/profiles.js';
 import { BACKENDS, SCORER_ENGINES, type BackendPreference, type ScorerEngine } from '../model/engines.js';
 import { TRAINERS, type TrainerChoice, type TrainerName } from '../train/trainer.js';
@@ -27,19 +28,19 @@ export function modelsFlag(value: string | undefined): ModelType[] {
 }
 
 export function backendFlag(value: string | undefined): BackendPreference {
-  if (value === undefined) return 'auto';
+  if (value === undefined) return DEFAULTS.config.scorer.backend;
   if (!(BACKENDS as readonly string[]).includes(value)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${value}'`);
   return value as BackendPreference;
 }
 
 export function engineFlag(value: string | undefined): ScorerEngine {
-  if (value === undefined) return 'auto';
+  if (value === undefined) return DEFAULTS.config.scorer.engine;
   if (!(SCORER_ENGINES as readonly string[]).includes(value)) throw new UsageError(`--engine must be one of ${SCORER_ENGINES.join(', ')}, got '${value}'`);
   return value as ScorerEngine;
 }
 
 export function trainerFlag(value: string | undefined): TrainerName {
-  if (value === undefined) return 'fast';
+  if (value === undefined) return DEFAULTS.train.trainer;
   if (!(TRAINERS as readonly string[]).includes(value)) throw new UsageError(`--trainer must be one of ${TRAINERS.join(', ')}, got '${value}'`);
   return value as TrainerName;
 }
@@ -60,16 +61,15 @@ export function unitsFlag(value: string | undefined): number[] | undefined {
   return units;
 }
 
-/** Where data and bundles live unless told otherwise (the repository's own layout). */
-export const DEFAULT_DIRS = { data: 'datas/raw', models: 'models' } as const;
+const DIRS = DEFAULTS.cli.dirs;
 
 /** The flags every workstation command takes: which bundles, where, on which backend. */
 export function selectionOptions(logLevel: string) {
   return {
     profile: { type: 'string' },
     model: { type: 'string' },
-    data: { type: 'string', default: DEFAULT_DIRS.data },
-    models: { type: 'string', default: DEFAULT_DIRS.models },
+    data: { type: 'string', default: DIRS.data },
+    models: { type: 'string', default: DIRS.models },
     backend: { type: 'string' },
     'log-level': { type: 'string', default: logLevel },
   } as const;
@@ -78,8 +78,8 @@ export function selectionOptions(logLevel: string) {
 export function selectionUsage(dataWhat: string, logLevel: string): string {
   return `  --profile P      rpm_600, rpm_1200, a comma list, or all (default all)
   --model M        vibration, voltage, rpm, temperature, multi-feature, a comma list, or all (default all)
-  --data DIR       ${dataWhat} (default ${DEFAULT_DIRS.data})
-  --models DIR     bundle root (default ${DEFAULT_DIRS.models})
+  --data DIR       ${dataWhat} (default ${DIRS.data})
+  --models DIR     bundle root (default ${DIRS.models})
   --backend B      auto, tensorflow, wasm or cpu (default auto: tensorflow, else wasm, else cpu)
   --log-level L    pino level for the log on stderr (default ${logLevel})`;
 }

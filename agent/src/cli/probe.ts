@@ -3,6 +3,7 @@ import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { PROFILES } from '../core/profiles.js';
 import { ManualClock } from '../core/clock.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { buildRig } from '../hw/emulated/rig.js';
 import { hex, openI2cBus, type I2cBus } from '../hw/i2c.js';
 import { configSnippet, probeBus } from '../hw/probe.js';
@@ -19,18 +20,18 @@ reset values; it has no ID register), TMP117 (device ID; no driver here) — and
 and the hardware.* settings for a config file. Reads only: nothing is configured.
 
 options:
-  --bus N   I2C bus number (default 1: the Raspberry Pi's header pins 3 and 5)
+  --bus N   I2C bus number (default ${DEFAULTS.cli.probe.bus}, hardware.i2cBus's; 1 is the Raspberry Pi's header pins 3 and 5)
   --sim     probe the emulated rig the sim source uses instead (no hardware needed)
 `,
   async run(argv, io) {
     const { values } = parseArgs({ args: argv, options: { bus: { type: 'string' }, sim: { type: 'boolean' } }, allowPositionals: false });
-    const busNumber = values.bus === undefined ? 1 : Number(values.bus);
+    const busNumber = values.bus === undefined ? DEFAULTS.cli.probe.bus : Number(values.bus);
     if (!Number.isInteger(busNumber) || busNumber < 0) throw new UsageError(`--bus must be an integer >= 0, got '${values.bus}'`);
     let bus: I2cBus;
     let where: string;
     if (values.sim) {
       const clock = new ManualClock(Date.now());
-      bus = buildRig({ motor: new MotorSimulator({ profile: PROFILES.rpm_600, seed: 1, startMs: clock.now() }), clock }).bus;
+      bus = buildRig({ motor: new MotorSimulator({ profile: PROFILES[DEFAULTS.config.models.profile], seed: DEFAULTS.config.source.sim.seed, startMs: clock.now() }), clock }).bus;
       where = 'the emulated rig (sim source)';
     } else {
       bus = await openI2cBus(busNumber);

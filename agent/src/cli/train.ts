@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from './command.js';
 import { backendFlag, intFlag, modelsFlag, profilesFlag, selectionOptions, selectionUsage, TRAINER_USAGE, trainerChoice, unitsFlag } from './options.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { createLogger } from '../core/log.js';
 import { CHANNELS, PROFILES, PROFILE_NAMES } from '../core/profiles.js';
 import { join } from 'node:path';
@@ -8,7 +9,8 @@ import { SCORE_AGGREGATES, type ScoreAggregate } from '../model/error-scale.js';
 import { calibrateBundle, trainBundle } from '../train/pipeline.js';
 import { formatSeconds } from '../train/progress.js';
 
-export const TRAIN_DEFAULTS = { epochs: 15, patience: 3, batchSize: 64, seed: 42 };
+const TRAIN_DEFAULTS = DEFAULTS.train;
+const LOG_LEVEL = DEFAULTS.cli.logLevel.train;
 
 function aggregateFlag(v: string | undefined): ScoreAggregate | undefined {
   if (v === undefined) return undefined;
@@ -25,7 +27,7 @@ Trains one LSTM autoencoder per profile and model type on <data>/<profile>/train
 the bundle to <models>/<profile>/<model>/ (model.json, weights.bin, bundle.json).
 
 options:
-${selectionUsage('seed-format data root with <profile>/train/*.csv', 'info')}
+${selectionUsage('seed-format data root with <profile>/train/*.csv', LOG_LEVEL)}
   --epochs N       most epochs (default ${TRAIN_DEFAULTS.epochs}); early stopping usually ends sooner
   --patience N     epochs without validation improvement before stopping (default ${TRAIN_DEFAULTS.patience})
   --batch-size N   windows per batch (default ${TRAIN_DEFAULTS.batchSize})
@@ -42,7 +44,7 @@ ${TRAINER_USAGE}
     const { values } = parseArgs({
       args: argv,
       options: {
-        ...selectionOptions('info'),
+        ...selectionOptions(LOG_LEVEL),
         epochs: { type: 'string' },
         patience: { type: 'string' },
         'batch-size': { type: 'string' },

@@ -12,6 +12,7 @@
  */
 import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULTS } from '../core/defaults.js';
 import { CHANNELS, PROFILES, type Channel, type ProfileName } from '../core/profiles.js';
 import {
   FAULT_KINDS,
@@ -42,14 +43,8 @@ export const CSV_DECIMALS: Record<Channel, number> = {
   temperature: 4,
 };
 
-/** Committed default sizes (see datas/README.md): small enough to live in git. */
-export const DEFAULT_TRAIN_MINUTES: Record<ProfileName, number> = { rpm_600: 30, rpm_1200: 15 };
-export const DEFAULT_TRAIN_FILES = 10;
-/** Seed of the committed set in datas/raw. */
-export const DEFAULT_SEED = 1;
-export const DEFAULT_TEST_FILES = 6;
-/** 2024-01-08T06:00:00Z: a Monday morning shift; files are spread over the following days. */
-export const DEFAULT_BASE_MS = Date.UTC(2024, 0, 8, 6, 0, 0);
+/** The committed set's sizes, seed and start (see datas/README.md): small enough to live in git. */
+const D = DEFAULTS.dataset;
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -73,6 +68,7 @@ export const OVERHEAT_LABEL_TAIL_MS = 2 * OVERHEAT_RECOVER_TAU_S * 1000;
 const AMBIENT_C = [15, 35] as const;
 
 
+/** What to write; what is left out is the committed set's (`DEFAULTS.dataset`). */
 export interface GenerateOptions {
   outDir: string;
   seed: number;
@@ -80,11 +76,11 @@ export interface GenerateOptions {
   profiles?: readonly ProfileName[];
   /** Total minutes of normal (train) data per profile: one number for all, or per profile. */
   trainMinutes?: number | Partial<Record<ProfileName, number>>;
-  /** Train files per profile (the minutes are split evenly). Default 3. */
+  /** Train files per profile (the minutes are split evenly). */
   trainFiles?: number;
-  /** Test files per profile. Default 6. Must be ≥ 1; ≥ 2 puts every kind in ≥ 2 files. */
+  /** Test files per profile. Must be ≥ 1; ≥ 2 puts every kind in ≥ 2 files. */
   testFiles?: number;
-  /** Epoch of the first file, ms. Default DEFAULT_BASE_MS. */
+  /** Epoch of the first file, ms. */
   baseMs?: number;
   /** Called after each file is written (progress output). */
   onFile?: (file: GeneratedFile) => void;
@@ -288,14 +284,14 @@ async function cleanDir(dir: string): Promise<void> {
 
 function minutesFor(opt: GenerateOptions['trainMinutes'], profile: ProfileName): number {
   if (typeof opt === 'number') return opt;
-  return opt?.[profile] ?? DEFAULT_TRAIN_MINUTES[profile];
+  return opt?.[profile] ?? D.trainMinutes[profile];
 }
 
 export async function generateDataset(options: GenerateOptions): Promise<GenerateResult> {
   const profiles = options.profiles ?? (Object.keys(PROFILES) as ProfileName[]);
-  const trainFiles = options.trainFiles ?? DEFAULT_TRAIN_FILES;
-  const testFiles = options.testFiles ?? DEFAULT_TEST_FILES;
-  const baseMs = options.baseMs ?? DEFAULT_BASE_MS;
+  const trainFiles = options.trainFiles ?? D.trainFiles;
+  const testFiles = options.testFiles ?? D.testFiles;
+  const baseMs = options.baseMs ?? D.baseMs;
   if (!Number.isInteger(trainFiles) || trainFiles < 1) throw new RangeError('trainFiles must be an integer ≥ 1');
 
   const result: GenerateResult = { files: [], manifests: {} };

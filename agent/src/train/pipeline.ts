@@ -1,5 +1,6 @@
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
+import { DEFAULTS } from '../core/defaults.js';
 import { isProfileName, MODEL_FEATURES, PROFILES, SHAPE_CHANNELS, type ModelType, type ProfileName } from '../core/profiles.js';
 import { readCsvDir } from '../preprocess/csv.js';
 import { fitMinMax } from '../preprocess/scaler.js';
@@ -129,7 +130,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
 
   const { series, scaler, shape, train, val } = await trainingWindows(o.dataDir, o.profile, features, trainHop, maxGapMs);
   const nInputs = train.f;
-  const trainer = o.trainer ?? { trainer: 'fast' };
+  const trainer = o.trainer ?? { trainer: DEFAULTS.train.trainer };
   o.log.info(
     { profile: o.profile, model: o.modelType, files: series.length, rows: series.reduce((s, x) => s + x.rows, 0), trainWindows: train.n, valWindows: val.n, units, trainer: trainer.trainer },
     'training',

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { PROFILES, PROFILE_NAMES, type ProfileName } from '#agent/core/profiles.js';
 import { FAULT_KINDS, INTENSITIES, FAULT_MANIFEST_FILE, type FaultManifest } from '#agent/core/faults.js';
-import { CSV_HEADER, CSV_TEST_HEADER, DEFAULT_SEED, generateDataset, OVERHEAT_LABEL_TAIL_MS, planTestFiles, type GenerateResult } from '#agent/sim/generate.js';
+import { DEFAULTS } from '#agent/core/defaults.js';
+import { CSV_HEADER, CSV_TEST_HEADER, generateDataset, OVERHEAT_LABEL_TAIL_MS, planTestFiles, type GenerateResult } from '#agent/sim/generate.js';
 import { dataCommand } from '#agent/cli/data.js';
 
 let dir = '';
@@ -180,7 +181,7 @@ test('cli: data generate writes a set and reports it; bad flags are usage errors
 test('the committed datas/raw is exactly what the default generator writes', async () => {
   const committed = join(PACKAGE_ROOT, 'datas', 'raw');
   const fresh = join(dir, 'default');
-  await generateDataset({ outDir: fresh, seed: DEFAULT_SEED });
+  await generateDataset({ outDir: fresh, seed: DEFAULTS.dataset.seed });
   for (const p of PROFILE_NAMES) {
     for (const split of ['train', 'test']) {
       const names = (await readdir(join(committed, p, split))).sort();
