@@ -23,6 +23,7 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
 import type { Component } from '../../agent/src/core/component.js';
+import { DEFAULTS } from '../../agent/src/core/defaults.js';
 import { isLoopback, publishRefusal, subscribeRefusal, type Principal } from './acl.js';
 import { MalformedLengthError, PacketGuard, PacketTooLargeError } from './packet-guard.js';
 import { verifyPassword, type UserTable } from './users.js';
@@ -36,11 +37,11 @@ export interface BrokerOptions {
    * otherwise clients are anonymous and may do anything (loopback listeners only).
    */
   users?: UserTable | undefined;
-  /** First topic level the ACL is about (the agent's mqtt.prefix). Default 'anomaly'. */
+  /** First topic level the ACL is about (the agent's mqtt.prefix). Default: the daemon's (`DEFAULTS.config.mqtt.prefix`). */
   topicPrefix?: string;
-  /** Largest MQTT packet a client may send, bytes (header included). Default 1 MiB. */
+  /** Largest MQTT packet a client may send, bytes (header included). Default: the daemon's (`DEFAULTS.config.broker.maxPacketBytes`). */
   maxPacketBytes?: number;
-  /** Upper bound on close(); sockets still open after it are destroyed. Default 5000 ms. */
+  /** Upper bound on close(); sockets still open after it are destroyed. Default `DEFAULTS.component.broker.closeTimeoutMs`. */
   closeTimeoutMs?: number;
 }
 
@@ -70,8 +71,6 @@ export interface BrokerAddress {
   tlsPort: number | null;
 }
 
-export const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024;
-
 export interface EmbeddedBroker {
   /** The aedes instance, for in-process publish/subscribe and tests. */
   readonly aedes: Aedes;
@@ -81,7 +80,6 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 /** CONNACK return code 4 (MQTT 3.1.1 table 3.1): bad user name or password. */
 const BAD_USERNAME_OR_PASSWORD = 4;
 /** Checked against when the username is unknown, so an unknown user costs the same scrypt as a known one. */
@@ -281,7 +279,7 @@ class AedesBroker implements EmbeddedBroker {
 export async function createBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const log = opts.log;
   const users = opts.users;
-  const prefix = opts.topicPrefix ?? 'anomaly';
+  const prefix = opts.topicPrefix ?? DEFAULTS.config.mqtt.prefix;
   const principals = new WeakMap<Client, Principal>();
   const principal = (client: Client | null): Principal | undefined => (client ? (principals.get(client) ?? (users ? undefined : 'anonymous')) : undefined);
   const aedes = await Aedes.createBroker({
@@ -346,7 +344,7 @@ export async function createBroker(opts: BrokerOptions): Promise<EmbeddedBroker>
   aedes.on('clientError', onError);
   aedes.on('connectionError', onError);
 
-  return new AedesBroker(aedes, log, opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS, users !== undefined, opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES);
+  return new AedesBroker(aedes, log, opts.closeTimeoutMs ?? DEFAULTS.component.broker.closeTimeoutMs, users !== undefined, opts.maxPacketBytes ?? DEFAULTS.config.broker.maxPacketBytes);
 }
 
 export type BrokerComponentOptions = BrokerOptions & ListenOptions;

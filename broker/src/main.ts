@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { createBroker, DEFAULT_MAX_PACKET_BYTES, type TlsListenOptions } from './broker.js';
+import { createBroker, type TlsListenOptions } from './broker.js';
+import { brokerFlagDefault as d } from './flags.js';
 import { loadUsers, removeUser, ROLES, upsertUser, type Role, type UserTable } from './users.js';
 
 const USAGE = `usage: anomaly-broker [options]
@@ -18,17 +19,17 @@ An MQTT broker (aedes) for anomaly-agent: MQTT over TCP, and with --ws-port over
 --tls-port over TLS. Logs pino JSON to stdout. SIGINT/SIGTERM close it.
 
 options:
-  --host ADDR          address to listen on (default 127.0.0.1; 0.0.0.0 for every interface — needs --users)
-  --port N             MQTT/TCP port (default 1883; 0 picks a free port)
-  --ws-port N          MQTT-over-WebSocket port (default 0: no WebSocket listener)
-  --tls-port N         MQTT-over-TLS port (default 0: none); needs --tls-cert and --tls-key (PEM files)
+  --host ADDR          address to listen on (default ${d('host')}; 0.0.0.0 for every interface — needs --users)
+  --port N             MQTT/TCP port (default ${d('port')}; 0 picks a free port)
+  --ws-port N          MQTT-over-WebSocket port (default ${d('ws-port')}; 0 = no WebSocket listener)
+  --tls-port N         MQTT-over-TLS port (default ${d('tls-port')}; 0 = none); needs --tls-cert and --tls-key (PEM files)
   --tls-cert FILE, --tls-key FILE
   --users FILE         users file (scrypt-hashed passwords, roles): every client must authenticate and
                        its role's ACL applies. Without it clients are anonymous, loopback only.
-  --topic-prefix P     first topic level the ACL guards (default anomaly, the agent's mqtt.prefix)
-  --max-packet-bytes N drop a client that sends a larger MQTT packet (default ${DEFAULT_MAX_PACKET_BYTES})
-  --drain-timeout-ms N disconnect a subscriber whose socket has not drained after N ms (default 10000)
-  --log-level L        fatal | error | warn | info | debug | trace | silent (default info)
+  --topic-prefix P     first topic level the ACL guards (default ${d('topic-prefix')}, the agent's mqtt.prefix)
+  --max-packet-bytes N drop a client that sends a larger MQTT packet (default ${d('max-packet-bytes')})
+  --drain-timeout-ms N disconnect a subscriber whose socket has not drained after N ms (default ${d('drain-timeout-ms')})
+  --log-level L        fatal | error | warn | info | debug | trace | silent (default ${d('log-level')})
   -h, --help           this text
 
 users:
@@ -37,7 +38,7 @@ users:
   stdin (so it is not in argv or shell history); adding an existing user replaces it.
 
 examples:
-  anomaly-broker                                   # 127.0.0.1:1883, anonymous
+  anomaly-broker                                   # ${d('host')}:${d('port')}, anonymous
   echo "$PW" | anomaly-broker users add pump-7 --role device --device pump-7 --file /etc/anomaly-agent/users.json
   anomaly-broker --host 0.0.0.0 --ws-port 9001 --users /etc/anomaly-agent/users.json
 `;
@@ -76,17 +77,17 @@ function parse(argv: string[]): Settings | 'help' {
   const { values } = parseArgs({
     args: argv,
     options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '1883' },
-      'ws-port': { type: 'string', default: '0' },
-      'tls-port': { type: 'string', default: '0' },
+      host: { type: 'string', default: d('host') },
+      port: { type: 'string', default: d('port') },
+      'ws-port': { type: 'string', default: d('ws-port') },
+      'tls-port': { type: 'string', default: d('tls-port') },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       users: { type: 'string' },
-      'topic-prefix': { type: 'string', default: 'anomaly' },
-      'max-packet-bytes': { type: 'string', default: String(DEFAULT_MAX_PACKET_BYTES) },
-      'drain-timeout-ms': { type: 'string', default: '10000' },
-      'log-level': { type: 'string', default: 'info' },
+      'topic-prefix': { type: 'string', default: d('topic-prefix') },
+      'max-packet-bytes': { type: 'string', default: d('max-packet-bytes') },
+      'drain-timeout-ms': { type: 'string', default: d('drain-timeout-ms') },
+      'log-level': { type: 'string', default: d('log-level') },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
