@@ -5,14 +5,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { topicsMarkdown } from '#agent/publish/topics.js';
-import { schemaMarkdown } from '#agent/config/schema.js';
+import { CONFIGURATION_DOC_COMMAND, configurationMarkdown } from '#agent/config/schema.js';
 
 test('the README topic table is the one generated from publish/topics.ts', async () => {
   const readme = await readFile(join(PACKAGE_ROOT, 'README.md'), 'utf8');
   assert.ok(readme.includes(topicsMarkdown()), 'README.md: paste the output of topicsMarkdown() into the MQTT topics section');
 });
 
-test('docs/configuration.md is the one generated from the config schema', async () => {
+test('docs/configuration.md is exactly the one generated from the config schema and core/defaults.ts', async () => {
   const doc = await readFile(join(PACKAGE_ROOT, 'docs', 'configuration.md'), 'utf8');
-  assert.ok(doc.includes(schemaMarkdown()), "docs/configuration.md: regenerate with 'anomaly-agent config --schema'");
+  assert.equal(doc, configurationMarkdown(), `docs/configuration.md is stale: regenerate with 'npm run docs:config' (${CONFIGURATION_DOC_COMMAND})`);
+  assert.ok(doc.includes('npm run docs:config'), 'the header names the command that regenerates it');
 });

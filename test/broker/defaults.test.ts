@@ -1,10 +1,11 @@
 /**
  * `anomaly-broker` takes its defaults from core/defaults.ts, as the daemon's schema does: its --help,
- * the process itself and the schema's defaults all show the same values.
+ * the process itself, the schema's defaults and docs/configuration.md all show the same values.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULTS } from '#agent/core/defaults.js';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
@@ -48,12 +49,17 @@ test("anomaly-broker's defaults are the embedded broker's, except the ones that 
   );
 });
 
-test('--help shows the defaults it uses', async () => {
+test('--help, docs/configuration.md and the schema show the same defaults', async () => {
   const help = await brokerHelp();
+  const doc = await readFile(join(PACKAGE_ROOT, 'docs', 'configuration.md'), 'utf8');
   for (const f of BROKER_FLAG_DEFAULTS) {
     const line = help.split('\n').find((l) => l.startsWith(`  --${f.flag} `)); // the options section, indented
     assert.ok(line, `--help lists --${f.flag}`);
     assert.equal(/\(default:? ([^;:,)\s]+)/.exec(line)?.[1], String(f.value), `--help: ${line}`);
+    const shown = JSON.stringify(f.value);
+    assert.ok(doc.includes(`| \`--${f.flag}\` | \`${shown}\` | \`${f.key}\``), `docs/configuration.md lists --${f.flag} with ${shown}`);
+    const key = KEYS.find((k) => k.path === f.key)!;
+    assert.ok(doc.includes(`| \`${f.key}\` | \`${JSON.stringify(key.default)}\` |`), `docs/configuration.md lists ${f.key} with its default`);
   }
 });
 

@@ -1,6 +1,6 @@
 import type { Command } from './command.js';
 import { ConfigError, loadConfig, redacted } from '../config/load.js';
-import { KEYS, schemaMarkdown } from '../config/schema.js';
+import { KEYS, configurationMarkdown } from '../config/schema.js';
 
 /** Flag names, wrapped for the usage text (the schema is the one list of them). */
 function flagList(width = 96): string {
@@ -27,14 +27,16 @@ redacted. An invalid configuration prints every problem, each with its key path,
 
 options:
   --config FILE    JSON file of settings, nested like the output, e.g. {"mqtt": {"url": "mqtt://broker:1883"}}
-  --schema         print every key with its doc, default, env var and flag as a markdown table, and exit
+  --schema         print the configuration reference as markdown (every key with its doc, default, env
+                   var and flag; the standalone broker's defaults) and exit: docs/configuration.md is
+                   this output
   --<key-flag> V   set one key; every flag takes a value (--publish-scores false, --models-enabled vibration,rpm,
                    --sensors '{"rpm": {"channels": ["rpm"]}}'):
 ${flagList()}
 `,
   async run(argv, io) {
     if (argv.includes('--schema')) {
-      io.out(schemaMarkdown());
+      io.out(configurationMarkdown().trimEnd());
       return 0;
     }
     try {

@@ -3,10 +3,11 @@
  * default, env var (ANOMALY_<PATH_IN_SNAKE_CAPS>) and flag (--<path-in-kebab-case>). The defaults
  * themselves are core/defaults.ts (`DEFAULTS.config`), the one place every default is written; the
  * compiler holds that object to `AgentConfig`. load.ts turns defaults < file < env < flags into an
- * `AgentConfig`; docs/configuration.md's table is `schemaMarkdown()` (`anomaly-agent config --schema`).
+ * `AgentConfig`; docs/configuration.md is `configurationMarkdown()` (`anomaly-agent config --schema`).
  */
 import convict from 'convict';
 import type { LevelWithSilent } from 'pino';
+import { BROKER_FLAG_DEFAULTS } from '../../../broker/src/flags.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { MODEL_TYPES, PROFILE_NAMES, isModelType, type ModelType, type ProfileName } from '../core/profiles.js';
@@ -902,4 +903,39 @@ const mdText = (s: string) => mdCode(s).replace(/</g, '\\<');
 export function schemaMarkdown(): string {
   const rows = KEYS.map((k) => `| \`${k.path}\` | \`${mdCode(shownDefault(k))}\` | \`${k.env}\` | \`--${k.arg}\` | ${mdText(k.doc)} |`);
   return ['| key | default | env | flag | description |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+/** `anomaly-broker`'s flags with a default, beside the daemon's keys for the same settings. */
+export function brokerFlagsMarkdown(): string {
+  const byPath = new Map(KEYS.map((k) => [k.path, k]));
+  const rows = BROKER_FLAG_DEFAULTS.map((f) => {
+    const key = byPath.get(f.key);
+    if (!key) throw new Error(`anomaly-broker --${f.flag}: no configuration key ${f.key}`);
+    const same = JSON.stringify(f.value) === JSON.stringify(key.default);
+    return `| \`--${f.flag}\` | \`${mdCode(JSON.stringify(f.value))}\` | \`${f.key}\`${same ? '' : ` (\`${mdCode(shownDefault(key))}\`)`} | ${mdText(f.differs ?? '')} |`;
+  });
+  return ['| flag | default | daemon key | differs because |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** The command that writes docs/configuration.md (named in its header). */
+export const CONFIGURATION_DOC_COMMAND = 'anomaly-agent config --schema > docs/configuration.md';
+
+/** docs/configuration.md, whole: what `anomaly-agent config --schema` prints. */
+export function configurationMarkdown(): string {
+  return `# Configuration reference
+
+> Generated; do not edit. Regenerate with \`npm run docs:config\` (a build, then \`${CONFIGURATION_DOC_COMMAND}\`).
+> The defaults come from agent/src/core/defaults.ts; formats, docs, env vars and flags from agent/src/config/schema.ts.
+> test/agent/docs.test.ts fails while this file differs from what the command prints.
+
+Every key of the daemon's configuration. Values come from the schema defaults, then a JSON file (\`--config FILE\`, nested like \`anomaly-agent config\` prints), then \`ANOMALY_*\` environment variables, then flags; later wins. Invalid values are reported all at once, each with its key path, and the daemon does not start.
+
+${schemaMarkdown()}
+
+## anomaly-broker
+
+\`anomaly-broker\` (the embedded broker run on its own; \`anomaly-broker --help\`) takes its defaults from the same place. Its flags and the daemon's keys for the same settings:
+
+${brokerFlagsMarkdown()}
+`;
 }
