@@ -26,9 +26,9 @@ import { Rng } from '../core/rng.js';
 import { artifactsOf, buildAutoencoder } from '../model/autoencoder.js';
 import { selectBackend, tf } from '../model/backend.js';
 import { loadBundle, sha256, writeBundle } from '../model/bundle.js';
-import type { BackendPreference } from '../model/engines.js';
+import type { BackendPreference, Scorer } from '../model/engines.js';
 import { FastLstmNetwork, planNetwork } from '../model/fast-lstm.js';
-import { createScorer, type Scorer } from '../model/scorer.js';
+import { createScorer } from '../model/scorer.js';
 import { readCsvFile } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
 

@@ -3,8 +3,8 @@ import type { SensorBuffer } from '../buffer/ring.js';
 import { Windower } from '../buffer/windower.js';
 import { Detector, DetectorInputError, type AlertEvent, type DetectorOptions, type DetectorState } from '../detect/detector.js';
 import type { LoadedBundle } from '../model/bundle.js';
-import type { BackendPreference, ScorerEngine } from '../model/engines.js';
-import { createScorer, type Scorer } from '../model/scorer.js';
+import type { BackendPreference, Scorer, ScorerEngine } from '../model/engines.js';
+import { createScorer } from '../model/scorer.js';
 import { InputLayout } from '../preprocess/shape.js';
 import type { ScorePayload } from '../publish/topics.js';
 

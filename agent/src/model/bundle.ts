@@ -3,7 +3,6 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { SCORE_AGGREGATES, type ScoreAggregate } from './error-scale.js';
-import type { WeightSpec } from './fast-lstm.js';
 import { checkScaler, type MinMaxScaler } from '../preprocess/scaler.js';
 import { checkShape, inputNames, type ShapeInputs } from '../preprocess/shape.js';
 import { signatureProblem, type Trust } from './signature.js';
@@ -105,6 +104,14 @@ export async function digestFiles(baseDir: string, relFiles: string[]): Promise<
     h.update(await readFile(join(baseDir, f)));
   }
   return { algorithm: 'sha256', files: relFiles, sha256: h.digest('hex') };
+}
+
+/** One tensor of weights.bin as model.json's weightsManifest describes it. */
+export interface WeightSpec {
+  name: string;
+  shape: number[];
+  dtype?: string;
+  quantization?: unknown;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * The names of the scoring engines and of the TensorFlow.js backends, apart from the code that runs
- * them: configuration and flag parsing import these without loading TensorFlow.js, which is most of
+ * The names of the scoring engines and of the TensorFlow.js backends, and the Scorer interface every
+ * engine implements, apart from the code that runs them: configuration and flag parsing import these without loading TensorFlow.js, which is most of
  * the daemon's memory and is loaded only when a bundle is scored with it (model/scorer.ts).
  */
 
@@ -18,3 +18,20 @@ export type ScorerEngine = (typeof SCORER_ENGINES)[number];
  */
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendPreference = (typeof BACKENDS)[number];
+
+/**
+ * Turns scaled windows into reconstruction errors. An interface so a faster engine than tfjs can
+ * take over per bundle; every engine must give the same numbers for the same bundle.
+ */
+export interface Scorer {
+  readonly engine: string;
+  readonly seqLen: number;
+  readonly nFeatures: number;
+  /**
+   * `x` holds `n` scaled windows, row-major [n][seqLen][nFeatures]. Returns per window × feature
+   * ([n][nFeatures]) the reconstruction MSE divided by the bundle's errorScale, and per window their
+   * mean (or max, for a bundle with `aggregate: 'max'`): the score the bundle's threshold applies to.
+   */
+  score(x: Float32Array, n: number): { score: Float32Array; perFeature: Float32Array };
+  dispose(): void;
+}

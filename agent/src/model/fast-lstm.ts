@@ -29,10 +29,10 @@
  *   only its two small result arrays).
  */
 
-import { bundleInputs, type LoadedBundle } from './bundle.js';
+import { bundleInputs, type LoadedBundle, type WeightSpec } from './bundle.js';
 import { normalizeErrors } from './error-scale.js';
 import { KernelArena, type Gemm } from './gemm.js';
-import type { Scorer } from './scorer.js';
+import type { Scorer } from './engines.js';
 
 /** A model the fast engine will not run, with the layer and the option that stopped it. */
 export class UnsupportedModelError extends Error {
@@ -109,14 +109,6 @@ function activate(code: number, x: number): number {
 
 // ---------------------------------------------------------------------------------------------
 // Topology: model.json → a validated plan
-
-/** One tensor of weights.bin as model.json's weightsManifest describes it. */
-export interface WeightSpec {
-  name: string;
-  shape: number[];
-  dtype?: string;
-  quantization?: unknown;
-}
 
 interface LstmPlan {
   kind: 'lstm';

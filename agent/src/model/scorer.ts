@@ -1,25 +1,8 @@
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../core/defaults.js';
 import type { LoadedBundle } from './bundle.js';
-import type { BackendPreference, ScorerEngine } from './engines.js';
+import type { BackendPreference, Scorer, ScorerEngine } from './engines.js';
 import { FastScorer, UnsupportedModelError } from './fast-lstm.js';
-
-/**
- * Turns scaled windows into reconstruction errors. An interface so a faster engine than tfjs can
- * take over per bundle; every engine must give the same numbers for the same bundle.
- */
-export interface Scorer {
-  readonly engine: string;
-  readonly seqLen: number;
-  readonly nFeatures: number;
-  /**
-   * `x` holds `n` scaled windows, row-major [n][seqLen][nFeatures]. Returns per window × feature
-   * ([n][nFeatures]) the reconstruction MSE divided by the bundle's errorScale, and per window their
-   * mean (or max, for a bundle with `aggregate: 'max'`): the score the bundle's threshold applies to.
-   */
-  score(x: Float32Array, n: number): { score: Float32Array; perFeature: Float32Array };
-  dispose(): void;
-}
 
 /**
  * The scorer for `bundle` on `engine` (model/engines.ts). Under `fast` a bundle the fast engine

@@ -8,7 +8,7 @@ import { reconstructionErrors } from './autoencoder.js';
 import { selectBackend, tf } from './backend.js';
 import { BundleError, bundleInputs, checkTopology, type LoadedBundle } from './bundle.js';
 import { normalizeErrors } from './error-scale.js';
-import type { Scorer } from './scorer.js';
+import type { Scorer } from './engines.js';
 
 /**
  * The bundle's tfjs model, on the backend selected for this process (`auto` if none was yet). A model

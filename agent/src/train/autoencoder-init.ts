@@ -7,8 +7,7 @@
  */
 import { Rng } from '../core/rng.js';
 import type { AutoencoderSpec } from '../model/autoencoder.js';
-import { concatWeights, tfjsVersion, type BundleArtifacts } from '../model/bundle.js';
-import type { WeightSpec } from '../model/fast-lstm.js';
+import { concatWeights, tfjsVersion, type BundleArtifacts, type WeightSpec } from '../model/bundle.js';
 
 /** Glorot (fan_avg) uniform in [-limit, limit), limit = √(6 / (fanIn + fanOut)). */
 function glorotUniform(rng: Rng, fanIn: number, fanOut: number, out: Float32Array): void {
