@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
-import { topicsMarkdown } from '#agent/publish/topics.js';
+import { topicsMarkdown } from '#agent/core/topics.js';
 import { CONFIGURATION_DOC_COMMAND, configurationMarkdown } from '#agent/config/schema.js';
 
-test('the README topic table is the one generated from publish/topics.ts', async () => {
+test('the README topic table is the one generated from core/topics.ts', async () => {
   const readme = await readFile(join(PACKAGE_ROOT, 'README.md'), 'utf8');
   assert.ok(readme.includes(topicsMarkdown()), 'README.md: paste the output of topicsMarkdown() into the MQTT topics section');
 });

@@ -40,7 +40,7 @@ import type { ScorerEngine } from '../model/engines.js';
 import { createScorer } from '../model/scorer.js';
 import { readCsvFile } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
-import type { AlertPayload, ScorePayload } from '../publish/topics.js';
+import type { AlertPayload, ScorePayload } from '../core/topics.js';
 
 const MODELS = join(PACKAGE_ROOT, 'models');
 const DATA = join(PACKAGE_ROOT, 'datas', 'raw');

@@ -2,7 +2,7 @@ import { connectAsync } from 'mqtt';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { topic, TOPICS, type FaultCommandPayload } from '../publish/topics.js';
+import { topic, TOPICS, type FaultCommandPayload } from '../core/topics.js';
 import { parseFaultCommand } from '../sources/sim-command.js';
 
 export const faultCommand: Command = {

@@ -9,6 +9,12 @@ export interface Sample {
   values: number[];
 }
 
+/**
+ * How a sensor is delivering (status topic, /metrics, /healthz): `ok`, `stale` (no good reading for a
+ * while) or `error` (none for longer, or its part failed); the models that need it pause meanwhile.
+ */
+export type SensorHealth = 'ok' | 'stale' | 'error';
+
 /** Sensors are configuration, not code: name → ordered channel names (channel names are global). */
 export type SensorSpec = Record<string, { channels: string[] }>;
 

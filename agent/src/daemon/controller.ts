@@ -9,7 +9,7 @@ import { ModelUpdateReceiver } from '../deploy/mqtt-update.js';
 import { createMetrics, type Metrics } from '../http/metrics.js';
 import type { HealthReport } from '../http/server.js';
 import { Outbox } from '../publish/outbox.js';
-import type { StatusPayload } from '../publish/topics.js';
+import type { StatusPayload } from '../core/topics.js';
 import type { DaemonContext } from './context.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { DaemonEvents } from './events.js';

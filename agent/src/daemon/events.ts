@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Sample } from '../core/sample.js';
 import type { AlertEvent } from '../detect/detector.js';
-import type { ScorePayload } from '../publish/topics.js';
+import type { ScorePayload } from '../core/topics.js';
 
 /** What the daemon's components tell each other (DESIGN.md, data flow). */
 export interface DaemonEventMap {

@@ -1,7 +1,7 @@
 import type { Component } from '../core/component.js';
 import type { Timer } from '../core/clock.js';
+import type { SensorHealth } from '../core/sample.js';
 import type { HealthReport } from '../http/server.js';
-import type { SensorHealth } from '../publish/topics.js';
 import type { DaemonContext } from './context.js';
 import type { Intake } from './intake.js';
 import type { Models } from './models.js';

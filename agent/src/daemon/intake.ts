@@ -1,7 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import type { Component } from '../core/component.js';
-import type { Sample } from '../core/sample.js';
-import type { SensorHealth } from '../publish/topics.js';
+import type { Sample, SensorHealth } from '../core/sample.js';
 import { createSource } from '../sources/registry.js';
 import type { SampleSource } from '../sources/source.js';
 import type { DaemonContext } from './context.js';

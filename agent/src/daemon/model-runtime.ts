@@ -6,7 +6,7 @@ import type { LoadedBundle } from '../model/bundle.js';
 import type { BackendPreference, Scorer, ScorerEngine } from '../model/engines.js';
 import { createScorer } from '../model/scorer.js';
 import { InputLayout } from '../preprocess/shape.js';
-import type { ScorePayload } from '../publish/topics.js';
+import type { ScorePayload } from '../core/topics.js';
 
 export interface ModelRuntimeOptions {
   bundle: LoadedBundle;

@@ -2,7 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { redactUrl } from '../config/load.js';
 import type { Component } from '../core/component.js';
 import { Publisher } from '../publish/publisher.js';
-import type { StatusPayload } from '../publish/topics.js';
+import type { StatusPayload } from '../core/topics.js';
 import type { DaemonContext } from './context.js';
 
 /**

@@ -5,7 +5,7 @@ import type { Sample } from '../core/sample.js';
 import type { AlertEvent } from '../detect/detector.js';
 import type { Outbox } from '../publish/outbox.js';
 import { Publisher } from '../publish/publisher.js';
-import type { StatusPayload } from '../publish/topics.js';
+import type { StatusPayload } from '../core/topics.js';
 import type { DaemonContext } from './context.js';
 import type { DaemonEventMap } from './events.js';
 

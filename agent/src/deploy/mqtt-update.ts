@@ -17,7 +17,7 @@ import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import type { Component } from '../core/component.js';
-import { SCHEMA_VERSION, topic, type ModelUpdatePayload, type ModelUpdateResult } from '../publish/topics.js';
+import { SCHEMA_VERSION, topic, type ModelUpdatePayload, type ModelUpdateResult } from '../core/topics.js';
 import { BUNDLE_FILES, InstallError, installBundle, type InstallOptions } from './flash.js';
 
 type Begin = Extract<ModelUpdatePayload, { op: 'begin' }>;

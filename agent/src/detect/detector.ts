@@ -1,7 +1,7 @@
 /**
  * Detector: one per model. Turns the stream of window scores into incidents — one `raised` and one
  * `cleared` alert per episode, never one per window (DESIGN.md, "Detector"; payload: AlertPayload in
- * publish/topics.ts).
+ * core/topics.ts).
  *
  * Rules (a window is "over" when score > threshold, "low" when score < clearRatio × threshold;
  * a score exactly at either level is neither):
@@ -29,8 +29,8 @@
  *   the scorer failed: observe() throws DetectorInputError and changes nothing.
  */
 import { randomBytes } from 'node:crypto';
-import type { AlertPayload, TopFeature } from '../publish/topics.js';
-import { SCHEMA_VERSION } from '../publish/topics.js';
+import type { AlertPayload, TopFeature } from '../core/topics.js';
+import { SCHEMA_VERSION } from '../core/topics.js';
 
 /** How many features an alert names. */
 export const TOP_FEATURES = 3;

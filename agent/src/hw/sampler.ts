@@ -24,7 +24,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
-import type { SensorHealth } from '../publish/topics.js';
+import type { SensorHealth } from '../core/sample.js';
 import { ChipResetError, IdentityError, sleep, type Driver } from './drivers/driver.js';
 import { CheckError, errorText, isTransferError } from './i2c.js';
 

@@ -6,7 +6,7 @@ import type { Component } from '../core/component.js';
 import type { Sample } from '../core/sample.js';
 import { toAlertPayload, type AlertEvent } from '../detect/detector.js';
 import type { Outbox } from './outbox.js';
-import { SCHEMA_VERSION, topic, TOPICS, type ScorePayload, type StatusPayload, type TelemetryPayload } from './topics.js';
+import { SCHEMA_VERSION, topic, TOPICS, type ScorePayload, type StatusPayload, type TelemetryPayload } from '../core/topics.js';
 
 export interface PublisherOptions {
   client: MqttClient;
@@ -29,7 +29,7 @@ interface TelemetryBatch {
 }
 
 /**
- * Everything the agent says on MQTT goes through here, built from publish/topics.ts.
+ * Everything the agent says on MQTT goes through here, built from core/topics.ts.
  *
  * Alerts are store-and-forward: appended durably to the outbox first, then sent in outbox order; an
  * entry leaves the outbox only when the broker has acknowledged it (PUBACK), so neither a broker outage

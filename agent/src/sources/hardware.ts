@@ -13,14 +13,14 @@ import type { Logger } from 'pino';
 import type { Clock, Timer } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
-import type { Sample, SensorSpec } from '../core/sample.js';
+import type { Sample, SensorHealth, SensorSpec } from '../core/sample.js';
 import { buildDrivers, type HardwareSettings, type Part } from '../hw/build.js';
 import type { Driver } from '../hw/drivers/driver.js';
 import type { GpioInput } from '../hw/gpio.js';
 import { openGpioInput } from '../hw/gpio.js';
 import { openI2cBus, type I2cBus } from '../hw/i2c.js';
 import { Sampler, type DeviceStats } from '../hw/sampler.js';
-import { allSensors, SampleHandlers, type SampleSource, type SensorHealth } from './source.js';
+import { allSensors, SampleHandlers, type SampleSource } from './source.js';
 
 /** A bus and a pin to put the drivers on, and how to let them go. */
 export interface Wiring {

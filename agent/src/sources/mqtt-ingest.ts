@@ -15,10 +15,10 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
-import type { Sample, SensorSpec } from '../core/sample.js';
-import { checkLevel, topicFilter, TOPICS } from '../publish/topics.js';
+import type { Sample, SensorHealth, SensorSpec } from '../core/sample.js';
+import { checkLevel, topicFilter, TOPICS } from '../core/topics.js';
 import { BurstLog } from './burst-log.js';
-import { allSensors, healthFromLastSeen, positive, SampleHandlers, type SampleSource, type SensorHealth } from './source.js';
+import { allSensors, healthFromLastSeen, positive, SampleHandlers, type SampleSource } from './source.js';
 
 /** Why a payload was dropped, in the order the checks run. */
 export const DROP_REASONS = [

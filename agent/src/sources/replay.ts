@@ -25,9 +25,9 @@ import type { Logger } from 'pino';
 import type { Clock, Timer } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
-import { channelIndex, type Sample, type SensorSpec } from '../core/sample.js';
+import { channelIndex, type Sample, type SensorHealth, type SensorSpec } from '../core/sample.js';
 import { CsvError, readCsvFile, type Series, type TimeFormat } from '../preprocess/csv.js';
-import { allSensors, healthFromLastSeen, positive, SampleHandlers, type SampleSource, type SensorHealth } from './source.js';
+import { allSensors, healthFromLastSeen, positive, SampleHandlers, type SampleSource } from './source.js';
 
 export interface ReplayOptions {
   /** CSV file to replay. */

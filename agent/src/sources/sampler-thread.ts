@@ -18,11 +18,11 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { silentLogger } from '../core/log.js';
 import type { ProfileName } from '../core/profiles.js';
-import type { Sample, SensorSpec } from '../core/sample.js';
+import type { Sample, SensorHealth, SensorSpec } from '../core/sample.js';
 import type { HardwareSettings } from '../hw/build.js';
 import type { FaultCommand } from './sim-command.js';
 import { CommandListener, type SimSettings } from './sim.js';
-import { allSensors, SampleHandlers, type SampleSource, type SensorHealth } from './source.js';
+import { allSensors, SampleHandlers, type SampleSource } from './source.js';
 
 /** What the worker is built from: plain data only. */
 export interface WorkerConfig {

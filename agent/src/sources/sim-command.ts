@@ -1,5 +1,5 @@
 /**
- * Commands to the sim source (publish/topics.ts FaultCommandPayload), checked: what `anomaly-agent
+ * Commands to the sim source (core/topics.ts FaultCommandPayload), checked: what `anomaly-agent
  * fault` sends, what the source accepts from `<prefix>/<dev>/cmd/fault`, and the syntax of
  * `source.sim.faults`. A light module: the config schema validates with it.
  */

@@ -4,7 +4,7 @@
  * pickup on an emulated GPIO input — all driven by one MotorSimulator (sim/motor.ts), the same
  * physics the training data came from. No hardware, same code path as on the gateway.
  *
- * Faults are switched at run time with a FaultCommandPayload (publish/topics.ts), published on
+ * Faults are switched at run time with a FaultCommandPayload (core/topics.ts), published on
  * `<prefix>/<dev>/cmd/fault` (`anomaly-agent fault …` does it) or passed to `command()`; the
  * configured `source.sim.faults` are switched on at start. Besides the motor's faults, a command can
  * unplug and replug an emulated part or make the bus fail a fraction of its transfers — what the
@@ -16,15 +16,15 @@ import type { Clock } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 import { PROFILES, type ProfileName } from '../core/profiles.js';
-import type { Sample, SensorSpec } from '../core/sample.js';
+import type { Sample, SensorHealth, SensorSpec } from '../core/sample.js';
 import type { HardwareSettings } from '../hw/build.js';
 import { buildRig, type Rig } from '../hw/emulated/rig.js';
 import { MotorSimulator } from '../sim/motor.js';
-import { checkLevel, topic, TOPICS, type FaultCommandPayload } from '../publish/topics.js';
+import { checkLevel, topic, TOPICS, type FaultCommandPayload } from '../core/topics.js';
 import { BurstLog } from './burst-log.js';
 import { HardwareSource } from './hardware.js';
 import { parseFaultCommand, parseFaultList, type FaultCommand } from './sim-command.js';
-import type { SampleSource, SensorHealth } from './source.js';
+import type { SampleSource } from './source.js';
 
 /** Settings of the simulated motor (config: `source.sim.*`). */
 export interface SimSettings {

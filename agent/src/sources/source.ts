@@ -6,10 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Component } from '../core/component.js';
-import type { Sample, SensorSpec } from '../core/sample.js';
-import type { SensorHealth } from '../publish/topics.js';
-
-export type { SensorHealth };
+import type { Sample, SensorHealth, SensorSpec } from '../core/sample.js';
 
 export interface SampleSource extends Component {
   /** Registry key this source was built from: 'replay', 'mqtt', 'sim', … */

@@ -5,7 +5,7 @@
  *   written in (and allowed by the Content-Security-Policy through its hash);
  * - `/style.css`, `/favicon.svg` — beside index.html in the package (agent/src/web/page/);
  * - `/js/…` — the page's modules as tsc built them, laid out as under dist/agent/src/ so that their
- *   relative imports (`../../publish/topics.js`, the one topic module) resolve in the browser too;
+ *   relative imports (`../../core/topics.js`, the one topic module) resolve in the browser too;
  * - `/vendor/<package>@<version>/…` — mqtt.js's browser ESM build and uPlot, read from the installed
  *   packages (found through Node's resolution, at the files their package.json declares): versioned
  *   URLs, so browsers may cache them for good;
@@ -44,7 +44,7 @@ export const PAGE_STATIC_DIR = join(PACKAGE_ROOT, 'agent', 'src', 'web', 'page')
 const COMPILED_ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** The page's modules, relative to COMPILED_ROOT; a test module there is not part of the page. */
 const PAGE_MODULES_DIR = 'web/page';
-const SHARED_MODULES = ['publish/topics.js'];
+const SHARED_MODULES = ['core/topics.js'];
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -17,7 +17,7 @@ import { ManualClock } from '#agent/core/clock.js';
 import { silentLogger } from '#agent/core/log.js';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { Controller } from '#agent/daemon/controller.js';
-import type { AlertPayload, StatusPayload } from '#agent/publish/topics.js';
+import type { AlertPayload, StatusPayload } from '#agent/core/topics.js';
 
 const DATA = join(PACKAGE_ROOT, 'datas', 'raw', 'rpm_600', 'test');
 const FILE = join(DATA, 'test_01.csv');

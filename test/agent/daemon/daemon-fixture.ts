@@ -22,7 +22,7 @@ import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { signBundle } from '#agent/model/signature.js';
-import type { AlertPayload, StatusPayload } from '#agent/publish/topics.js';
+import type { AlertPayload, StatusPayload } from '#agent/core/topics.js';
 
 export const AGENT_MAIN = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 export const MOSQUITTO = process.env.MOSQUITTO ?? '/usr/sbin/mosquitto';
@@ -630,7 +630,7 @@ export async function firstMessage(port: number, topic: string, timeoutS = 10): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Payload checks (DESIGN.md "MQTT topics"; publish/topics.ts)
+// Payload checks (DESIGN.md "MQTT topics"; core/topics.ts)
 
 const ALERT_KEYS = ['id', 'model', 'score', 'since', 'state', 't', 'threshold', 'topFeatures', 'v'];
 const TOP_KEYS = ['error', 'feature', 'share'];

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
-import type { AlertPayload, ScorePayload } from '#agent/publish/topics.js';
+import type { AlertPayload, ScorePayload } from '#agent/core/topics.js';
 import {
   Daemon,
   firstMessage,

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { PROFILES } from '#agent/core/profiles.js';
-import type { AlertPayload, ScorePayload, StatusPayload } from '#agent/publish/topics.js';
+import type { AlertPayload, ScorePayload, StatusPayload } from '#agent/core/topics.js';
 import { AGENT_MAIN, Daemon, DEVICE, freePort, killAll, MODELS_DIR, needBundles, parseAlert, parseStatus, scrape, series, serviceFlags, suiteTempDir, waitFor } from './daemon-fixture.js';
 
 const MODELS = ['vibration', 'voltage', 'rpm', 'temperature', 'multi-feature'];

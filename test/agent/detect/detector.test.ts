@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '#agent/core/rng.js';
-import { SCHEMA_VERSION } from '#agent/publish/topics.js';
+import { SCHEMA_VERSION } from '#agent/core/topics.js';
 import {
   type AlertEvent,
   type DetectorOptions,

@@ -6,7 +6,7 @@ import { connect, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { ManualClock } from '#agent/core/clock.js';
 import { DEFAULT_SENSORS, type Sample } from '#agent/core/sample.js';
-import { topic } from '#agent/publish/topics.js';
+import { topic } from '#agent/core/topics.js';
 import { startBroker, waitFor, type TestBroker } from './broker-fixture.js';
 import { BurstLog } from '#agent/sources/burst-log.js';
 import { assertValidSamples, sourceContract } from './contract.js';

@@ -6,7 +6,7 @@ import { silentLogger } from '#agent/core/log.js';
 import { PROFILES } from '#agent/core/profiles.js';
 import { DEFAULT_SENSORS, type Sample, type SensorSpec } from '#agent/core/sample.js';
 import { runClock } from '../hw/run-clock.js';
-import { topic } from '#agent/publish/topics.js';
+import { topic } from '#agent/core/topics.js';
 import { startBroker } from './broker-fixture.js';
 import { assertValidSamples, sourceContract } from './contract.js';
 import { parseFaultCommand, parseFaultList, SimSource, type SimSourceOptions } from '#agent/sources/sim.js';

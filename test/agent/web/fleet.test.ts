@@ -1,7 +1,7 @@
-/** What the page makes of MQTT messages (page/fleet.ts), run in node with payloads typed by publish/topics.ts. */
+/** What the page makes of MQTT messages (page/fleet.ts), run in node with payloads typed by core/topics.ts. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseTopic, topic, topicFilter, type AlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload } from '#agent/publish/topics.js';
+import { parseTopic, topic, topicFilter, type AlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload } from '#agent/core/topics.js';
 import { alertDuration, Fleet } from '#agent/web/page/fleet.js';
 
 const P = 'plant/line-2';

@@ -77,7 +77,7 @@ describe('web site on the HTTP server', () => {
         queue.push(new URL(spec, `http://x/${u}`).pathname.slice(1));
       }
     }
-    assert.ok(seen.has('js/web/page/app.js') && seen.has('js/publish/topics.js') && seen.has('js/web/page/fleet.js'), [...seen].join(', '));
+    assert.ok(seen.has('js/web/page/app.js') && seen.has('js/core/topics.js') && seen.has('js/web/page/fleet.js'), [...seen].join(', '));
     for (const u of urls.filter((x) => !x.endsWith('.js'))) {
       const res = await fetch(`${base}/${u}`);
       assert.equal(res.status, 200, u);

@@ -32,7 +32,7 @@ import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { silentLogger } from '#agent/core/log.js';
 import { createMetrics } from '#agent/http/metrics.js';
 import { HttpServer } from '#agent/http/server.js';
-import { topic, type StatusPayload, type TelemetryPayload } from '#agent/publish/topics.js';
+import { topic, type StatusPayload, type TelemetryPayload } from '#agent/core/topics.js';
 import { Daemon, freePort, killAll, RAW_DATA, type Flags } from '../daemon/daemon-fixture.js';
 import { chromiumMissing, launchChromium } from './chromium.js';
 import { createSite, type PageConfig } from '#agent/web/site.js';

@@ -8,7 +8,7 @@
  * figure[data-sensor][data-rows], figure[data-model][data-windows], #alerts tr[data-id][data-state].
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import { checkLevel, topicFilter } from '../../publish/topics.js';
+import { checkLevel, topicFilter } from '../../core/topics.js';
 import type { PageConfig } from '../site.js';
 import { channelColor, ScoreChart, SensorCharts, type Drawn } from './charts.js';
 import { alertDuration, Fleet, type AlertEntry, type Device } from './fleet.js';

@@ -1,5 +1,5 @@
 /**
- * What the page knows, built only from MQTT messages (topics and payloads of publish/topics.ts):
+ * What the page knows, built only from MQTT messages (topics and payloads of core/topics.ts):
  * devices and their last status, each sensor's recent readings, each model's recent scores and
  * episodes, and the alert log. No DOM here: node tests feed it messages and read it back.
  *
@@ -7,7 +7,7 @@
  * of rows in the alert log. A payload that does not have the shape its topic promises is counted
  * and dropped.
  */
-import { parseTopic, SCHEMA_VERSION, type AlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload, type TopFeature } from '../../publish/topics.js';
+import { parseTopic, SCHEMA_VERSION, type AlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload, type TopFeature } from '../../core/topics.js';
 import { Follower, Ring } from './series.js';
 
 export interface FleetLimits {

@@ -3,11 +3,10 @@
  * Publishers build topics and payloads only through this module; the README's topic table is tested
  * against TOPICS.
  */
+import type { SensorHealth } from './sample.js';
 
 /** Schema version carried as `v` in every payload; bump on an incompatible change. */
 export const SCHEMA_VERSION = 1;
-
-export type SensorHealth = 'ok' | 'stale' | 'error';
 
 interface Envelope {
   v: typeof SCHEMA_VERSION;
