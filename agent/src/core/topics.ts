@@ -4,6 +4,7 @@
  * against TOPICS.
  */
 import type { SensorHealth } from './sample.js';
+import type { Score } from './score.js';
 
 /** Schema version carried as `v` in every payload; bump on an incompatible change. */
 export const SCHEMA_VERSION = 1;
@@ -35,13 +36,9 @@ export interface TelemetryPayload extends Envelope {
   values: number[][];
 }
 
-export interface ScorePayload extends Envelope {
-  /** Timestamp of the window's last sample. */
-  windowEnd: number;
-  score: number;
+/** A scored window (core/score.ts) and the threshold it was judged against. */
+export interface ScorePayload extends Envelope, Score {
   threshold: number;
-  /** Per model input — each feature, and `<channel>.shape` for a shape input — its error ÷ normal. */
-  perFeature: Record<string, number>;
 }
 
 export interface TopFeature {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
+import type { Alert } from '../core/alert.js';
 import type { Sample } from '../core/sample.js';
-import type { AlertEvent } from '../detect/detector.js';
 import type { ScorePayload } from '../core/topics.js';
 
 /** What the daemon's components tell each other (DESIGN.md, data flow). */
@@ -10,7 +10,7 @@ export interface DaemonEventMap {
   /** A scored window of `model`. */
   score: { model: string; payload: Omit<ScorePayload, 'v' | 't'> };
   /** An episode raised or cleared. */
-  alert: AlertEvent;
+  alert: Alert;
   /** Something the status topic shows changed: the models running, a sensor's health. */
   status: undefined;
 }

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { SensorBuffer } from '../buffer/ring.js';
+import type { Alert } from '../core/alert.js';
 import { Windower } from '../buffer/windower.js';
-import { Detector, DetectorInputError, type AlertEvent, type DetectorOptions, type DetectorState } from '../detect/detector.js';
+import { Detector, DetectorInputError, type DetectorOptions, type DetectorState } from '../detect/detector.js';
 import type { LoadedBundle } from '../model/bundle.js';
 import type { BackendPreference, Scorer, ScorerEngine } from '../model/engines.js';
 import { createScorer } from '../model/scorer.js';
@@ -22,7 +23,7 @@ export interface ModelRuntimeOptions {
   /** The daemon's clock: when a window was last scored (health, the watchdog). */
   now: () => number;
   onScore: (model: string, p: Omit<ScorePayload, 'v' | 't'>) => void;
-  onAlert: (e: AlertEvent) => void;
+  onAlert: (e: Alert) => void;
   /** Seconds one scoring call took and how many windows it scored. */
   onScored: (model: string, seconds: number, windows: number) => void;
 }

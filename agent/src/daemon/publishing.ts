@@ -1,8 +1,8 @@
 import type { MqttClient } from 'mqtt';
+import type { Alert } from '../core/alert.js';
 import type { Component } from '../core/component.js';
 import type { Timer } from '../core/clock.js';
 import type { Sample } from '../core/sample.js';
-import type { AlertEvent } from '../detect/detector.js';
 import type { Outbox } from '../publish/outbox.js';
 import { Publisher } from '../publish/publisher.js';
 import type { StatusPayload } from '../core/topics.js';
@@ -21,7 +21,7 @@ export class Publishing implements Component {
   readonly name = 'publisher';
   readonly publisher: Publisher;
   /** Alerts not yet durable in the outbox, oldest first. */
-  private readonly unsaved: AlertEvent[] = [];
+  private readonly unsaved: Alert[] = [];
   private saving: Promise<void> | undefined;
   private retry: Timer | undefined;
   private stopped = false;
@@ -30,7 +30,7 @@ export class Publishing implements Component {
   private readonly onSample = (s: Sample) => this.publisher.telemetry(s);
   private readonly onScore = (e: DaemonEventMap['score']) => this.publisher.score(e.model, e.payload);
   private readonly onStatus = () => this.publisher.publishStatus();
-  private readonly onAlert = (e: AlertEvent) => this.alert(e);
+  private readonly onAlert = (e: Alert) => this.alert(e);
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -88,7 +88,7 @@ export class Publishing implements Component {
     this.evictedReported = evicted;
   }
 
-  private alert(e: AlertEvent): void {
+  private alert(e: Alert): void {
     this.ctx.metrics.alerts.inc({ model: e.model, state: e.state });
     this.ctx.log('detector').warn({ id: e.id, model: e.model, state: e.state, score: e.score, threshold: e.threshold, top: e.topFeatures.map((f) => f.feature) }, `alert ${e.state}`);
     this.unsaved.push(e);

@@ -1,7 +1,7 @@
 /**
  * Detector: one per model. Turns the stream of window scores into incidents — one `raised` and one
- * `cleared` alert per episode, never one per window (DESIGN.md, "Detector"; payload: AlertPayload in
- * core/topics.ts).
+ * `cleared` alert per episode, never one per window (DESIGN.md, "Detector"; the Alert it returns and
+ * its payload: core/alert.ts, core/topics.ts AlertPayload).
  *
  * Rules (a window is "over" when score > threshold, "low" when score < clearRatio × threshold;
  * a score exactly at either level is neither):
@@ -29,11 +29,9 @@
  *   the scorer failed: observe() throws DetectorInputError and changes nothing.
  */
 import { randomBytes } from 'node:crypto';
-import type { AlertPayload, TopFeature } from '../core/topics.js';
-import { SCHEMA_VERSION } from '../core/topics.js';
-
-/** How many features an alert names. */
-export const TOP_FEATURES = 3;
+import { topFeatures, type Alert } from '../core/alert.js';
+import type { Score } from '../core/score.js';
+import type { TopFeature } from '../core/topics.js';
 
 export interface DetectorOptions {
   /** Model type, e.g. 'vibration'; goes into alerts and default ids. */
@@ -51,20 +49,6 @@ export interface DetectorOptions {
   cooldownMs: number;
   /** Incident id factory; default `${model}-${base36 ms time}-${8 hex random}` (sortable by time). */
   newId?: () => string;
-}
-
-export interface WindowScore {
-  /** ms epoch of the window's last sample. */
-  windowEnd: number;
-  score: number;
-  /** Reconstruction error per feature for this window. */
-  perFeature: Record<string, number>;
-}
-
-/** What observe() returns on a state change: the alert payload without its envelope, plus windowEnd. */
-export interface AlertEvent extends Omit<AlertPayload, 'v' | 't'> {
-  /** windowEnd of the window that raised or cleared (not part of the MQTT payload). */
-  windowEnd: number;
 }
 
 /** A window remembered for the k-of-n rule and as a peak candidate. */
@@ -156,44 +140,6 @@ export function defaultId(model: string, now = Date.now()): string {
   return `${model}-${now.toString(36).padStart(9, '0')}-${randomBytes(4).toString('hex')}`;
 }
 
-/**
- * The `TOP_FEATURES` largest per-feature errors, descending (ties by feature name), each with its
- * share of the window's total error. Shares are in [0, 1] and their sum (added in order) is ≤ 1;
- * a window whose total error is 0 gives shares of 0.
- */
-export function topFeatures(perFeature: Record<string, number>, n = TOP_FEATURES): TopFeature[] {
-  const entries = Object.entries(perFeature);
-  let total = 0;
-  for (const [, e] of entries) total += e;
-  entries.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const top = entries.slice(0, n).map(([feature, error]) => ({ feature, error, share: total > 0 ? Math.min(1, error / total) : 0 }));
-  // e/total rounds, so shares covering every feature can add up to 1 + a few ulps: take the excess
-  // off the smallest shares until the sum a consumer computes is ≤ 1.
-  const sum = () => top.reduce((s, f) => s + f.share, 0);
-  for (let i = top.length - 1, s = sum(), guard = 0; s > 1 && i >= 0 && guard < 64; guard++) {
-    const f = top[i]!;
-    f.share = Math.max(0, f.share - (s - 1));
-    if (f.share === 0) i--;
-    s = sum();
-  }
-  return top;
-}
-
-/** The MQTT alert payload for an event: exactly AlertPayload's fields, nothing else. */
-export function toAlertPayload(e: AlertEvent, t: number): AlertPayload {
-  return {
-    v: SCHEMA_VERSION,
-    t,
-    id: e.id,
-    model: e.model,
-    state: e.state,
-    score: e.score,
-    threshold: e.threshold,
-    topFeatures: e.topFeatures.map((f) => ({ feature: f.feature, error: f.error, share: f.share })),
-    since: e.since,
-  };
-}
-
 const ratio = (w: WindowMark) => w.score / w.threshold;
 const copyTop = (t: TopFeature[]) => t.map((f) => ({ ...f }));
 
@@ -255,7 +201,7 @@ export class Detector {
   }
 
   /** Feeds one window; returns the alert when this window raises or clears an incident, else null. */
-  observe(w: WindowScore): AlertEvent | null {
+  observe(w: Score): Alert | null {
     this.checkInput(w);
     const { windowEnd, score } = w;
     const threshold = this.threshold;
@@ -311,7 +257,7 @@ export class Detector {
     } satisfies DetectorState);
   }
 
-  private checkInput(w: WindowScore): void {
+  private checkInput(w: Score): void {
     const fail = (field: string, msg: string) => new DetectorInputError(this.model, field, `detector '${this.model}': ${msg}; the window is ignored`);
     if (w === null || typeof w !== 'object') throw fail('window', `window must be an object, got ${String(w)}`);
     if (!isNum(w.score)) throw fail('score', `score ${String(w.score)} is not a finite number (scorer failure)`);

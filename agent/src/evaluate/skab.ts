@@ -22,12 +22,13 @@ import { basename, dirname, join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { SensorBuffer } from '../buffer/ring.js';
 import { Windower } from '../buffer/windower.js';
+import type { Alert } from '../core/alert.js';
 import { ManualClock } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 import { channelIndex, type SensorSpec } from '../core/sample.js';
 import { ModelRuntime } from '../daemon/model-runtime.js';
-import type { AlertEvent, DetectorOptions } from '../detect/detector.js';
+import type { DetectorOptions } from '../detect/detector.js';
 import { digestFiles, loadBundle, writeBundle, type ThresholdRule } from '../model/bundle.js';
 import type { ScoreAggregate } from '../model/error-scale.js';
 import { parseCsv, readCsvFile, type Series } from '../preprocess/csv.js';
@@ -249,7 +250,7 @@ export interface ModelRun {
   threshold: number;
   trainWindows: number;
   epochs: number;
-  alerts: AlertEvent[];
+  alerts: Alert[];
   windows: JudgedWindow[];
 }
 
@@ -266,7 +267,7 @@ export interface FileRun {
 }
 
 /** Marks rows by EPISODE_ROWS_RULE from the detector's alerts (in order). */
-export function rowsInEpisodes(t: ArrayLike<number>, alerts: readonly AlertEvent[]): Uint8Array {
+export function rowsInEpisodes(t: ArrayLike<number>, alerts: readonly Alert[]): Uint8Array {
   const spans: [number, number][] = [];
   let open: number | undefined;
   for (const a of alerts) {

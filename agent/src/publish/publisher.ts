@@ -1,10 +1,10 @@
 import type { MqttClient } from 'mqtt';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { toAlertPayload, type Alert } from '../core/alert.js';
 import type { Clock, Timer } from '../core/clock.js';
 import type { Component } from '../core/component.js';
 import type { Sample } from '../core/sample.js';
-import { toAlertPayload, type AlertEvent } from '../detect/detector.js';
 import type { Outbox } from './outbox.js';
 import { SCHEMA_VERSION, topic, TOPICS, type ScorePayload, type StatusPayload, type TelemetryPayload } from '../core/topics.js';
 
@@ -98,7 +98,7 @@ export class Publisher implements Component {
   }
 
   /** Resolves once the alert is durable in the outbox (not when delivered: that may take an outage). */
-  async alert(e: AlertEvent): Promise<void> {
+  async alert(e: Alert): Promise<void> {
     const payload = toAlertPayload(e, this.o.clock.now());
     await this.o.outbox.append({ kind: 'alert', topic: topic(this.o.prefix, this.o.device, 'alerts'), payload: JSON.stringify(payload), qos: TOPICS.alerts.qos });
     this.drain();

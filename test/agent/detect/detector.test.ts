@@ -1,19 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '#agent/core/rng.js';
+import { toAlertPayload, type Alert } from '#agent/core/alert.js';
+import type { Score } from '#agent/core/score.js';
 import { SCHEMA_VERSION } from '#agent/core/topics.js';
-import {
-  type AlertEvent,
-  type DetectorOptions,
-  type WindowScore,
-  Detector,
-  DetectorInputError,
-  DetectorOptionsError,
-  DetectorStateError,
-  defaultId,
-  toAlertPayload,
-  topFeatures,
-} from '#agent/detect/detector.js';
+import { type DetectorOptions, Detector, DetectorInputError, DetectorOptionsError, DetectorStateError, defaultId } from '#agent/detect/detector.js';
 
 const T = 1; // threshold
 const PERIOD = 1000; // ms between windows
@@ -30,8 +21,8 @@ function make(over: Partial<DetectorOptions> = {}): Detector {
 const pf = (score: number) => ({ accel_x: score * 0.5, accel_y: score * 0.3, accel_z: score * 0.2 });
 
 /** Feeds scores at windowEnd = start + i·PERIOD; returns the events with the index of their window. */
-function run(d: Detector, scores: number[], start = 0): { i: number; e: AlertEvent }[] {
-  const out: { i: number; e: AlertEvent }[] = [];
+function run(d: Detector, scores: number[], start = 0): { i: number; e: Alert }[] {
+  const out: { i: number; e: Alert }[] = [];
   scores.forEach((score, i) => {
     const e = d.observe({ windowEnd: start + i * PERIOD, score, perFeature: pf(score) });
     if (e) out.push({ i, e });
@@ -181,35 +172,6 @@ test('cooldown: a below-threshold window at the end of the cooldown does not rai
   assert.equal(ev[0]!.e.since, 3000);
 });
 
-test('topFeatures: top 3 by error, sorted desc, shares of the window total summing ≤ 1', () => {
-  const t = topFeatures({ a: 1, b: 4, c: 2, d: 3 });
-  assert.deepEqual(t, [
-    { feature: 'b', error: 4, share: 0.4 },
-    { feature: 'd', error: 3, share: 0.3 },
-    { feature: 'c', error: 2, share: 0.2 },
-  ]);
-  assert.deepEqual(topFeatures({ x: 2 }), [{ feature: 'x', error: 2, share: 1 }]);
-  assert.deepEqual(topFeatures({ x: 0, y: 0 }), [
-    { feature: 'x', error: 0, share: 0 },
-    { feature: 'y', error: 0, share: 0 },
-  ]);
-  assert.deepEqual(topFeatures({}), []);
-  assert.deepEqual(topFeatures({ b: 1, a: 1, c: 1, d: 1 }).map((f) => f.feature), ['a', 'b', 'c'], 'ties by name');
-  // rounding: shares of windows with ≤ 3 features must still add up to ≤ 1
-  const rng = new Rng(42);
-  for (let i = 0; i < 20_000; i++) {
-    const n = 1 + rng.int(4);
-    const p: Record<string, number> = {};
-    for (let j = 0; j < n; j++) p[`f${j}`] = rng.next() * 10 ** rng.range(-6, 3);
-    const top = topFeatures(p);
-    const sum = top.reduce((s, f) => s + f.share, 0);
-    assert.ok(sum <= 1, `shares sum ${sum} for ${JSON.stringify(p)}`);
-    for (let j = 1; j < top.length; j++) assert.ok(top[j - 1]!.error >= top[j]!.error);
-    for (const f of top) assert.ok(f.share >= 0 && f.share <= 1);
-    if (n <= 3) assert.ok(sum > 1 - 1e-12);
-  }
-});
-
 test('the raised alert names this window\'s top features', () => {
   const d = make({ raiseK: 1, raiseN: 1 });
   const e = d.observe({ windowEnd: 5, score: 3, perFeature: { accel_x: 0.1, accel_y: 2, accel_z: 0.5, voltage: 0.4 } })!;
@@ -306,7 +268,7 @@ test('non-finite score (or per-feature error, or windowEnd) throws DetectorInput
   const d = make({ raiseK: 2, raiseN: 3 });
   run(d, [5]);
   const before = JSON.stringify(d.state());
-  const bads: WindowScore[] = [
+  const bads: Score[] = [
     { windowEnd: 1000, score: NaN, perFeature: {} },
     { windowEnd: 1000, score: Infinity, perFeature: {} },
     { windowEnd: 1000, score: -Infinity, perFeature: {} },
@@ -399,7 +361,7 @@ test('property: 1000 random score sequences → raised/cleared strictly alternat
     const len = 20 + rng.int(300);
     const level = rng.range(0.3, 1.5); // sequences from mostly quiet to mostly anomalous
     let t = 0;
-    let last: AlertEvent | null = null;
+    let last: Alert | null = null;
     let lastClear = -Infinity;
     const seen = new Set<string>();
     const overTimes: number[] = []; // over windows since the last raise/clear/reset, for the k-of-n check
