@@ -5,8 +5,8 @@ import type { Component } from '../core/component.js';
 import { channelIndex, type Sample } from '../core/sample.js';
 import { BundleError, loadBundle } from '../model/bundle.js';
 import { trustedKeys } from '../model/signature.js';
+import { ModelRuntime } from '../pipeline/model-runtime.js';
 import type { DaemonContext } from './context.js';
-import { ModelRuntime } from './model-runtime.js';
 
 /**
  * Rows kept per sensor. The windower reads each sample once, shortly after it arrives; the ring only

@@ -27,7 +27,7 @@ import { ManualClock } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 import { channelIndex, type SensorSpec } from '../core/sample.js';
-import { ModelRuntime } from '../daemon/model-runtime.js';
+import { ModelRuntime } from '../pipeline/model-runtime.js';
 import type { DetectorOptions } from '../detect/detector.js';
 import { digestFiles, loadBundle, writeBundle, type ThresholdRule } from '../model/bundle.js';
 import type { ScoreAggregate } from '../model/error-scale.js';

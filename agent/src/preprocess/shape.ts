@@ -9,7 +9,7 @@
  * training windows span [-1, 1]. The level input still carries what the level says (a dead sensor
  * reading 0, a value never seen in training); the shape input shows a rise no healthy motor makes.
  *
- * One implementation for training (preprocess/sequences.ts) and the device (daemon/model-runtime.ts),
+ * One implementation for training (preprocess/sequences.ts) and the device (pipeline/model-runtime.ts),
  * like the scaler; a bundle records which channels have a shape input and their gains.
  */
 

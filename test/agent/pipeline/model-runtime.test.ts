@@ -17,7 +17,7 @@ import { loadBundle, sha256, writeBundle, type LoadedBundle } from '#agent/model
 import type { ScorerEngine } from '#agent/model/engines.js';
 import { UnsupportedModelError } from '#agent/model/fast-lstm.js';
 import { createScorer } from '#agent/model/scorer.js';
-import { ModelRuntime } from '#agent/daemon/model-runtime.js';
+import { ModelRuntime } from '#agent/pipeline/model-runtime.js';
 
 const FEATURES = ['voltage', 'rpm'];
 const KNOWN = ['accel_x', 'accel_y', 'accel_z', 'voltage', 'rpm', 'temperature'];

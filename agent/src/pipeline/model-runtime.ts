@@ -29,9 +29,10 @@ export interface ModelRuntimeOptions {
 }
 
 /**
- * One bundle at work: its windower cuts windows from the shared sensor rings, the scorer turns a
- * batch of them into errors, the detector turns errors into alerts. Windows that fall due in the
- * same turn of the event loop are scored as one batch.
+ * The streaming pipeline, for one bundle at work: its windower cuts windows from the shared sensor
+ * rings, the scorer turns a batch of them into errors, the detector turns errors into alerts.
+ * Windows that fall due in the same turn of the event loop are scored as one batch. The daemon runs
+ * one per model; the evaluator (evaluate/skab.ts) runs the same one over a recorded file.
  */
 export class ModelRuntime {
   readonly model: string;
@@ -44,7 +45,7 @@ export class ModelRuntime {
   private readonly batchEnd: Float64Array;
   private pending = 0;
   private flushQueued = false;
-  /** When this runtime last scored (0: not yet; a reload makes a new runtime). */
+  /** When this runtime last scored, by o.now() (0: not yet; a reload makes a new runtime). */
   lastScoredAt = 0;
 
   /** The runtime for `o.bundle`, with the scorer its engine makes (which may have to load TensorFlow.js first). */
