@@ -2,6 +2,7 @@ import { connectAsync } from 'mqtt';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { loopbackOf } from '../core/address.js';
 import { topic, TOPICS, type FaultCommandPayload } from '../core/topics.js';
 import { parseFaultCommand } from '../sources/sim-command.js';
 
@@ -70,7 +71,7 @@ flags); with mqtt.url empty that is the embedded broker at broker.host:broker.po
       io.err.write(`${err.message}\n`);
       return 1;
     }
-    const url = config.mqtt.url || `mqtt://${config.broker.host === '0.0.0.0' ? '127.0.0.1' : config.broker.host}:${config.broker.port}`;
+    const url = config.mqtt.url || `mqtt://${loopbackOf(config.broker.host)}:${config.broker.port}`;
     const t = topic(config.mqtt.prefix, config.device.id, 'fault');
     const payload: FaultCommandPayload = checked;
     const client = await connectAsync(url, {

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { BrokerComponent, type BrokerOptions, type TlsListenOptions } from '../../../broker/src/broker.js';
 import { hashPassword, loadUsers, type UserRecord } from '../../../broker/src/users.js';
 import type { AgentConfig } from '../config/schema.js';
+import { loopbackOf } from '../core/address.js';
 import type { Component } from '../core/component.js';
 import type { DaemonContext } from './context.js';
 
@@ -43,12 +44,6 @@ export async function embeddedBrokerSettings(b: AgentConfig['broker']): Promise<
     settings.self = { username: SELF, password };
   }
   return settings;
-}
-
-/** Where a local client reaches a listener on `host` (a wildcard address is not a destination), URL-ready. */
-export function loopbackOf(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 /** The embedded broker as a daemon component: where the daemon's own client connects, and as whom. */
