@@ -1,6 +1,6 @@
 /**
  * `anomaly-agent models keygen | sign | verify | flash | install`: signed bundles (model/signature.ts)
- * and getting them onto a device (deploy/flash.ts). The device's side of trust is configuration:
+ * and getting them onto a device (flash/install.ts). The device's side of trust is configuration:
  * models.trustedKeys, models.requireSigned.
  */
 import { chmod, readFile, writeFile } from 'node:fs/promises';
@@ -11,8 +11,8 @@ import { BundleError, loadBundle } from '../model/bundle.js';
 import { generateSigningKey, signBundle, trustedKeys } from '../model/signature.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import mqtt from 'mqtt';
-import { flashOverSsh, healthzLiveProblem, installBundle, InstallError, reloadByCommand } from '../deploy/flash.js';
-import { flashOverMqtt } from '../deploy/mqtt-update.js';
+import { flashOverSsh, healthzLiveProblem, installBundle, InstallError, reloadByCommand } from '../flash/install.js';
+import { flashOverMqtt } from '../flash/mqtt-update.js';
 import { type Command, UsageError } from './command.js';
 
 const D = DEFAULTS.cli.models;

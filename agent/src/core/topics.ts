@@ -66,7 +66,7 @@ export interface AlertPayload extends Envelope {
 /** Ingest: `{t?, values}` or, for a one-channel sensor, a bare number. */
 export type IngestPayload = { t?: number; values: number[] } | number;
 
-/** A bundle sent over MQTT (deploy/mqtt-update.ts): begin, chunks at byte offsets, status, commit. */
+/** A bundle sent over MQTT (flash/mqtt-update.ts): begin, chunks at byte offsets, status, commit. */
 export type ModelUpdatePayload =
   | { op: 'begin'; id: string; files: { name: string; size: number; sha256: string }[] }
   | { op: 'chunk'; id: string; file: string; offset: number; data: string }

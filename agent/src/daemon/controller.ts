@@ -5,7 +5,7 @@ import { redactUrl } from '../config/load.js';
 import { systemClock, type Clock, type Timer } from '../core/clock.js';
 import type { Component } from '../core/component.js';
 import { DEFAULTS } from '../core/defaults.js';
-import { ModelUpdateReceiver } from '../deploy/mqtt-update.js';
+import { ModelUpdateReceiver } from '../flash/mqtt-update.js';
 import { createMetrics, type Metrics } from '../http/metrics.js';
 import type { HealthReport } from '../http/server.js';
 import { Outbox } from '../publish/outbox.js';

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { sha256 } from '#agent/model/bundle.js';
 import { generateSigningKey, signBundle } from '#agent/model/signature.js';
 import { bundleVariant, Daemon, DEVICE, freePort, killAll, Mosquitto, MOSQUITTO, MODELS_DIR, RAW_DATA, serviceFlags, waitFor } from '../daemon/daemon-fixture.js';
-import { parseUpdate } from '#agent/deploy/mqtt-update.js';
+import { parseUpdate } from '#agent/flash/mqtt-update.js';
 
 const MAIN = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 const key = generateSigningKey();

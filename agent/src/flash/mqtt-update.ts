@@ -6,7 +6,7 @@
  * and commits. The device writes chunks to disk as they come (so a transfer survives a broker restart
  * or a reconnect), answers every message with the bytes it holds per file, and ignores a chunk that is
  * not at the end of what it holds — the sender resumes from `received`. On commit it checks sizes and
- * hashes and installs the bundle exactly as `models install` does (deploy/flash.ts: verified against
+ * hashes and installs the bundle exactly as `models install` does (flash/install.ts: verified against
  * the device's trust, swapped by rename, reloaded, rolled back if it does not come up).
  *
  * Only an admin may publish there when the broker has users (broker/src/acl.ts: a device publishes
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import type { Component } from '../core/component.js';
 import { SCHEMA_VERSION, topic, type ModelUpdatePayload, type ModelUpdateResult } from '../core/topics.js';
-import { BUNDLE_FILES, InstallError, installBundle, type InstallOptions } from './flash.js';
+import { BUNDLE_FILES, InstallError, installBundle, type InstallOptions } from './install.js';
 
 type Begin = Extract<ModelUpdatePayload, { op: 'begin' }>;
 
