@@ -27,7 +27,7 @@ import { openGpioInput } from '../dist/agent/src/hw/gpio.js';
 import { hex, openI2cBus } from '../dist/agent/src/hw/i2c.js';
 import { probeBus } from '../dist/agent/src/hw/probe.js';
 import { Sampler } from '../dist/agent/src/hw/sampler.js';
-import { MotorSimulator } from '../dist/agent/src/sim/motor.js';
+import { MotorSimulator } from '../dist/agent/src/motor/simulator.js';
 
 const { values: o } = parseArgs({
   options: {

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../core/defaults.js';
 import { PROFILE_NAMES, isProfileName, type ProfileName } from '../core/profiles.js';
 import { type Command, UsageError } from './command.js';
-import { generateDataset, type GeneratedFile } from '../sim/generate.js';
+import { generateDataset, type GeneratedFile } from '../motor/generate.js';
 
 const D = DEFAULTS.dataset;
 const RAW = DEFAULTS.cli.dirs.data;

@@ -7,7 +7,7 @@ import { DEFAULTS } from '../core/defaults.js';
 import { buildRig } from '../hw/emulated/rig.js';
 import { hex, openI2cBus, type I2cBus } from '../hw/i2c.js';
 import { configSnippet, probeBus } from '../hw/probe.js';
-import { MotorSimulator } from '../sim/motor.js';
+import { MotorSimulator } from '../motor/simulator.js';
 
 export const probeCommand: Command = {
   name: 'probe',

@@ -119,7 +119,7 @@ const broker = {
   logLevel: config.log.level,
 };
 
-/** The simulated dataset (sim/generate.ts, `anomaly-agent data generate`); the committed datas/raw is exactly this. */
+/** The simulated dataset (motor/generate.ts, `anomaly-agent data generate`); the committed datas/raw is exactly this. */
 const dataset = {
   seed: 1,
   trainMinutes: { rpm_600: 30, rpm_1200: 15 } as Record<ProfileName, number>,

@@ -1,5 +1,5 @@
 /**
- * Seeded randomness for the simulator. Nothing in sim/ may use Math.random: a dataset, a test
+ * Seeded randomness for the simulator. Nothing in motor/ may use Math.random: a dataset, a test
  * and a no-hardware demo must be reproducible bit for bit from one integer seed.
  *
  * Two kinds of randomness are provided:

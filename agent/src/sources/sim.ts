@@ -1,7 +1,7 @@
 /**
  * The `sim` source: the real drivers and sampler (sources/hardware.ts) on the emulated rig
  * (hw/emulated/rig.ts) — an emulated I2C bus with an ADXL345, an ADS1115 and an MCP9808, and a tach
- * pickup on an emulated GPIO input — all driven by one MotorSimulator (sim/motor.ts), the same
+ * pickup on an emulated GPIO input — all driven by one MotorSimulator (motor/simulator.ts), the same
  * physics the training data came from. No hardware, same code path as on the gateway.
  *
  * Faults are switched at run time with a FaultCommandPayload (core/topics.ts), published on
@@ -19,7 +19,7 @@ import { PROFILES, type ProfileName } from '../core/profiles.js';
 import type { Sample, SensorHealth, SensorSpec } from '../core/sample.js';
 import type { HardwareSettings } from '../hw/build.js';
 import { buildRig, type Rig } from '../hw/emulated/rig.js';
-import { MotorSimulator } from '../sim/motor.js';
+import { MotorSimulator } from '../motor/simulator.js';
 import { checkLevel, topic, TOPICS, type FaultCommandPayload } from '../core/topics.js';
 import { BurstLog } from './burst-log.js';
 import { HardwareSource } from './hardware.js';

@@ -14,7 +14,7 @@ import { modelsCommand } from '#agent/cli/models.js';
 import { probeCommand } from '#agent/cli/probe.js';
 import { trainCommand } from '#agent/cli/train.js';
 import { backendFlag, engineFlag, trainerFlag } from '#agent/cli/options.js';
-import { MotorSimulator } from '#agent/sim/motor.js';
+import { MotorSimulator } from '#agent/motor/simulator.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 

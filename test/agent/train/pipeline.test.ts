@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateDataset } from '#agent/sim/generate.js';
+import { generateDataset } from '#agent/motor/generate.js';
 import { silentLogger } from '#agent/core/log.js';
 import { CHANNELS } from '#agent/core/profiles.js';
 import { selectBackend } from '#agent/model/backend.js';

@@ -14,7 +14,7 @@
  * are clamped to the supply rails (GND − 0.3 V, VDD + 0.3 V: the ESD diodes) and codes saturate at
  * 0x7FFF / 0x8000. No noise is added: at these settings it is a few LSB, far below the simulator's.
  */
-import type { MotorReading } from '../../sim/motor.js';
+import type { MotorReading } from '../../motor/simulator.js';
 import type { EmulatedChip } from './bus.js';
 import type { MotorFeed, PeriodicSampler } from './motor-feed.js';
 

@@ -16,7 +16,7 @@
  * full and flags Overrun). The part is a typical one: scale factor 3.9 mg/LSB in full resolution
  * (data sheet Table 1), no noise added beyond the simulator's own.
  */
-import type { MotorReading } from '../../sim/motor.js';
+import type { MotorReading } from '../../motor/simulator.js';
 import type { EmulatedChip } from './bus.js';
 import type { MotorFeed, PeriodicSampler } from './motor-feed.js';
 

@@ -11,7 +11,7 @@
  * (data sheet Table 1-1: 30, 65, 130, 250 ms); T_A holds the last completed conversion, and its
  * power-on value 0x0000 until the first one ends.
  */
-import type { MotorReading } from '../../sim/motor.js';
+import type { MotorReading } from '../../motor/simulator.js';
 import type { EmulatedChip } from './bus.js';
 import type { MotorFeed, PeriodicSampler } from './motor-feed.js';
 

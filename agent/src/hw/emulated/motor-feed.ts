@@ -1,5 +1,5 @@
 /**
- * One motor, many chips: the emulated chips ask the one MotorSimulator (sim/motor.ts) for the
+ * One motor, many chips: the emulated chips ask the one MotorSimulator (motor/simulator.ts) for the
  * physical quantity at the instant they sample it. The simulator only moves forward in time, while
  * chips sample at their own instants (the accelerometer at its output data rate whether or not
  * anyone reads it, the ADC when a conversion completes, the tach at shaft edges); the feed puts
@@ -12,7 +12,7 @@
  *   conversion time apart; nothing it measures changes on that scale).
  */
 import type { Clock } from '../../core/clock.js';
-import type { MotorReading, MotorSimulator, MotorState } from '../../sim/motor.js';
+import type { MotorReading, MotorSimulator, MotorState } from '../../motor/simulator.js';
 
 export interface PeriodicSampler {
   /** Next instant to sample, ms epoch; NaN while inactive. */

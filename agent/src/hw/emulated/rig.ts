@@ -1,12 +1,12 @@
 /**
- * The emulated test rig: one simulated motor (sim/motor.ts) with the gateway's sensors on it, as the
+ * The emulated test rig: one simulated motor (motor/simulator.ts) with the gateway's sensors on it, as the
  * README's wiring table connects them on a Raspberry Pi — an ADXL345 on the motor frame, an ADS1115
  * behind the supply-voltage front end, an MCP9808 on the frame, a tach pickup on a GPIO input.
  * The drivers talk to `bus` and `tach` exactly as they would to /dev/i2c-1 and a GPIO pin.
  */
 import type { Clock } from '../../core/clock.js';
 import { DEFAULTS } from '../../core/defaults.js';
-import type { MotorReading, MotorSimulator } from '../../sim/motor.js';
+import type { MotorReading, MotorSimulator } from '../../motor/simulator.js';
 import type { Edge } from '../gpio.js';
 import { EmulatedAds1115 } from './ads1115.js';
 import { EmulatedAdxl345 } from './adxl345.js';

@@ -15,7 +15,7 @@
  */
 import type { Timer } from '../../core/clock.js';
 import { Rng } from '../../core/rng.js';
-import { FAULT_MAGNITUDES } from '../../sim/faults.js';
+import { FAULT_MAGNITUDES } from '../../motor/fault-magnitudes.js';
 import type { BinaryValue, Edge, EdgeCallback, GpioInput } from '../gpio.js';
 import type { MotorFeed } from './motor-feed.js';
 

@@ -7,7 +7,7 @@ import { EmulatedI2cBus } from '#agent/hw/emulated/bus.js';
 import { runClock } from '../run-clock.js';
 import { MotorFeed } from '#agent/hw/emulated/motor-feed.js';
 import { PROFILES } from '#agent/core/profiles.js';
-import { MotorSimulator } from '#agent/sim/motor.js';
+import { MotorSimulator } from '#agent/motor/simulator.js';
 
 const T0 = Date.UTC(2024, 0, 8, 6);
 import { Ads1115, type Ads1115Options } from '#agent/hw/drivers/ads1115.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '#agent/core/clock.js';
 import { PROFILES } from '#agent/core/profiles.js';
-import { MotorSimulator, type MotorReading } from '#agent/sim/motor.js';
+import { MotorSimulator, type MotorReading } from '#agent/motor/simulator.js';
 import { EmulatedAdxl345 } from '#agent/hw/emulated/adxl345.js';
 import { EmulatedI2cBus } from '#agent/hw/emulated/bus.js';
 import { EmulatedMcp9808 } from '#agent/hw/emulated/mcp9808.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '#agent/core/clock.js';
 import { PROFILES } from '#agent/core/profiles.js';
-import { MotorSimulator } from '#agent/sim/motor.js';
+import { MotorSimulator } from '#agent/motor/simulator.js';
 import type { BinaryValue, EdgeCallback, GpioInput } from '#agent/hw/gpio.js';
 import { MotorFeed } from '#agent/hw/emulated/motor-feed.js';
 import { EmulatedTach } from '#agent/hw/emulated/tach.js';

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PROFILES, type Channel } from '#agent/core/profiles.js';
 import type { FaultKind, Intensity } from '#agent/core/faults.js';
-import { MotorSimulator, type MotorOptions, type MotorReading } from '#agent/sim/motor.js';
-import { FAULT_MAGNITUDES, SENSOR_RAILS } from '#agent/sim/faults.js';
+import { MotorSimulator, type MotorOptions, type MotorReading } from '#agent/motor/simulator.js';
+import { FAULT_MAGNITUDES, SENSOR_RAILS } from '#agent/motor/fault-magnitudes.js';
 import { Rng, SmoothNoise, deriveSeed } from '#agent/core/rng.js';
 import { meanStd, toneAmplitude } from './spectrum.js';
 

@@ -21,8 +21,8 @@ import {
   type FaultEpisode,
   type FaultManifest,
 } from '../core/faults.js';
-import { FAULT_CHANNELS, OVERHEAT_RECOVER_TAU_S, SENSOR_FAULT_CHANNEL_CHOICES } from './faults.js';
-import { MotorSimulator, type MotorReading } from './motor.js';
+import { FAULT_CHANNELS, OVERHEAT_RECOVER_TAU_S, SENSOR_FAULT_CHANNEL_CHOICES } from './fault-magnitudes.js';
+import { MotorSimulator, type MotorReading } from './simulator.js';
 import { Rng, deriveSeed } from '../core/rng.js';
 
 export const CSV_HEADER = 'timestamp,' + CHANNELS.join(',');

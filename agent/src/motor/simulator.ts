@@ -24,7 +24,7 @@ import {
   SENSOR_FAULT_DEFAULT_CHANNELS,
   SENSOR_RAILS,
   type FaultMagnitude,
-} from './faults.js';
+} from './fault-magnitudes.js';
 
 /** One reading of every channel, in the seed's units. */
 export interface MotorReading {

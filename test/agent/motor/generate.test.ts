@@ -7,7 +7,7 @@ import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { PROFILES, PROFILE_NAMES, type ProfileName } from '#agent/core/profiles.js';
 import { FAULT_KINDS, INTENSITIES, FAULT_MANIFEST_FILE, type FaultManifest } from '#agent/core/faults.js';
 import { DEFAULTS } from '#agent/core/defaults.js';
-import { CSV_HEADER, CSV_TEST_HEADER, generateDataset, OVERHEAT_LABEL_TAIL_MS, planTestFiles, type GenerateResult } from '#agent/sim/generate.js';
+import { CSV_HEADER, CSV_TEST_HEADER, generateDataset, OVERHEAT_LABEL_TAIL_MS, planTestFiles, type GenerateResult } from '#agent/motor/generate.js';
 import { dataCommand } from '#agent/cli/data.js';
 
 let dir = '';
