@@ -35,7 +35,7 @@ describe('daemon: a flood of malformed ingest messages', () => {
 
     const httpPort = await freePort();
     // The 1 MB payloads must reach the agent's own size check (reason too_large), so the embedded
-    // broker's packet limit (1 MiB by default; tested in broker/src/security.test.ts) is raised here.
+    // broker's packet limit (1 MiB by default; tested in test/broker/security.test.ts) is raised here.
     const d = new Daemon(
       'daemon',
       { 'source-kind': 'mqtt', 'models-enabled': 'vibration', 'models-dir': MODELS_DIR, 'broker-max-packet-bytes': 4 * 1024 * 1024 },
