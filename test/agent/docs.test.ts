@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
-import { topicsMarkdown } from '#agent/core/topics.js';
+import { DEFAULTS } from '#agent/core/defaults.js';
+import { topicsMarkdown } from '#agent/core/topic-table.js';
 import { CONFIGURATION_DOC_COMMAND, configurationMarkdown } from '#agent/config/schema.js';
 
 test('the README topic table is the one generated from core/topics.ts', async () => {
   const readme = await readFile(join(PACKAGE_ROOT, 'README.md'), 'utf8');
-  assert.ok(readme.includes(topicsMarkdown()), 'README.md: paste the output of topicsMarkdown() into the MQTT topics section');
+  assert.ok(readme.includes(topicsMarkdown(DEFAULTS.config.mqtt.prefix)), 'README.md: paste the output of topicsMarkdown() (core/topic-table.ts) into the MQTT topics section');
 });
 
 test('docs/configuration.md is exactly the one generated from the config schema and core/defaults.ts', async () => {

@@ -19,6 +19,14 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 export const INTENSITIES = ['subtle', 'moderate', 'obvious'] as const;
 export type Intensity = (typeof INTENSITIES)[number];
 
+/** Parts of the emulated rig a fault command can unplug and replug. */
+export const SIM_PARTS = ['adxl345', 'ads1115', 'mcp9808', 'tach'] as const;
+export type SimPart = (typeof SIM_PARTS)[number];
+
+/** Errors a fault command can make the emulated I2C bus fail with (hw/i2c.ts I2C_ERROR_CODES says what each is). */
+export const BUS_ERROR_CODES = ['EIO', 'ENXIO', 'EREMOTEIO', 'ETIMEDOUT'] as const;
+export type BusErrorCode = (typeof BUS_ERROR_CODES)[number];
+
 /** One labelled fault span in a test file. Times are ms epoch, [startMs, endMs). */
 export interface FaultEpisode {
   kind: FaultKind;

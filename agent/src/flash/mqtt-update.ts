@@ -17,6 +17,7 @@ import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import type { Component } from '../core/component.js';
+import { payloadProblem } from '../core/payloads.js';
 import { SCHEMA_VERSION, topic, type ModelUpdatePayload, type ModelUpdateResult } from '../core/topics.js';
 import { BUNDLE_FILES, InstallError, installBundle, type InstallOptions } from './install.js';
 
@@ -39,40 +40,27 @@ export interface ReceiverOptions {
   now: () => number;
 }
 
-const MAX_FILE_BYTES = 64 * 1024 * 1024;
-
-/** Parses an update message; a string says what is wrong with it. */
+/** Parses an update message against its schema (core/payloads.ts); a string says what is wrong with it. */
 export function parseUpdate(payload: Buffer): ModelUpdatePayload | string {
-  let m: Partial<ModelUpdatePayload> & Record<string, unknown>;
+  let m: unknown;
   try {
-    m = JSON.parse(payload.toString('utf8')) as typeof m;
+    m = JSON.parse(payload.toString('utf8'));
   } catch {
     return 'not JSON';
   }
-  if (m === null || typeof m !== 'object') return 'not an object';
-  if (typeof m.id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(m.id)) return "id must be 1–64 of [A-Za-z0-9_-]";
-  switch (m.op) {
-    case 'begin': {
-      const files = m.files as Begin['files'] | undefined;
-      if (!Array.isArray(files) || files.length === 0) return 'begin needs files';
-      for (const f of files) {
-        if (!f || !BUNDLE_FILES.includes(f.name)) return `file '${f?.name}' is not a bundle file (${BUNDLE_FILES.join(', ')})`;
-        if (!Number.isInteger(f.size) || f.size < 0 || f.size > MAX_FILE_BYTES) return `file '${f.name}': size must be 0…${MAX_FILE_BYTES}`;
-        if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) return `file '${f.name}': sha256 must be 64 hex digits`;
-      }
-      return { op: 'begin', id: m.id, files };
+  const problem = payloadProblem('modelUpdate', m);
+  if (problem !== undefined) return problem;
+  const u = m as ModelUpdatePayload;
+  const notBundleFile = (name: string) => (BUNDLE_FILES.includes(name) ? undefined : `file '${name}' is not a bundle file (${BUNDLE_FILES.join(', ')})`);
+  if (u.op === 'begin') {
+    for (const f of u.files) {
+      const why = notBundleFile(f.name);
+      if (why) return why;
     }
-    case 'chunk':
-      if (typeof m.file !== 'string' || !BUNDLE_FILES.includes(m.file)) return 'chunk names no bundle file';
-      if (!Number.isInteger(m.offset) || (m.offset as number) < 0) return 'chunk offset must be a non-negative integer';
-      if (typeof m.data !== 'string') return 'chunk data must be base64';
-      return { op: 'chunk', id: m.id, file: m.file, offset: m.offset as number, data: m.data };
-    case 'status':
-    case 'commit':
-      return { op: m.op, id: m.id };
-    default:
-      return `unknown op '${String(m.op)}'`;
+    return { op: 'begin', id: u.id, files: u.files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256 })) };
   }
+  if (u.op === 'chunk') return notBundleFile(u.file) ?? { op: 'chunk', id: u.id, file: u.file, offset: u.offset, data: u.data };
+  return { op: u.op, id: u.id };
 }
 
 export class ModelUpdateReceiver implements Component {

@@ -7,6 +7,7 @@
  * the native module unless a real bus is opened.
  */
 import { access, constants } from 'node:fs/promises';
+import type { BusErrorCode } from '../core/faults.js';
 
 /** i2c-bus's `{bytesRead, buffer}` / `{bytesWritten, buffer}` results. */
 export interface BytesRead {
@@ -82,7 +83,7 @@ export const I2C_ERROR_CODES = {
   ENXIO: { errno: 6, text: 'No such device or address' },
   EREMOTEIO: { errno: 121, text: 'Remote I/O error' },
   ETIMEDOUT: { errno: 110, text: 'Connection timed out' },
-} as const;
+} as const satisfies Record<BusErrorCode, { errno: number; text: string }>;
 export type I2cErrorCode = keyof typeof I2C_ERROR_CODES;
 
 /** Builds the error a real transfer would reject with (for the emulated bus and tests). */

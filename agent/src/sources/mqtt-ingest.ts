@@ -16,6 +16,7 @@ import type { Clock } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 import type { Sample, SensorHealth, SensorSpec } from '../core/sample.js';
+import { isPayload } from '../core/payloads.js';
 import { checkLevel, topicFilter, TOPICS } from '../core/topics.js';
 import { BurstLog } from './burst-log.js';
 import { allSensors, healthFromLastSeen, positive, SampleHandlers, type SampleSource } from './source.js';
@@ -67,6 +68,15 @@ export interface MqttIngestOptions {
 const MQTT_INGEST_DEFAULTS = { prefix: DEFAULTS.config.mqtt.prefix, ...DEFAULTS.component.mqttIngest };
 
 const NON_FINITE_WORD = /^[+-]?(?:nan|inf|infinity)$/i;
+
+/** Which DROP_REASON a payload that fails the ingest schema (core/payloads.ts) is counted under. */
+function ingestProblem(body: unknown, arity: number): DropReason {
+  if (typeof body === 'number') return arity === 1 ? 'not_number' : 'wrong_arity';
+  const values = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { values?: unknown }).values : undefined;
+  if (!Array.isArray(values)) return 'not_object';
+  if (values.length !== arity) return 'wrong_arity';
+  return values.every((v) => typeof v === 'number' && Number.isFinite(v)) ? 'bad_time' : 'not_number';
+}
 
 export class MqttIngestSource implements SampleSource {
   readonly kind = 'mqtt';
@@ -190,23 +200,16 @@ export class MqttIngestSource implements SampleSource {
       return NON_FINITE_WORD.test(text.trim()) ? 'not_number' : 'bad_json';
     }
     const arity = spec.channels.length;
-    let values: unknown[];
-    let t: unknown;
-    if (typeof body === 'number') {
-      if (arity !== 1) return 'wrong_arity';
-      values = [body];
-    } else if (typeof body === 'object' && body !== null && !Array.isArray(body) && Array.isArray((body as { values?: unknown }).values)) {
-      values = (body as { values: unknown[] }).values;
-      t = (body as { t?: unknown }).t;
-      if (values.length !== arity) return 'wrong_arity';
-    } else return 'not_object';
-    for (const v of values) if (typeof v !== 'number' || !Number.isFinite(v)) return 'not_number';
+    if (!isPayload('ingest', body)) return ingestProblem(body, arity);
+    const values = typeof body === 'number' ? [body] : body.values;
+    if (values.length !== arity) return 'wrong_arity';
+    let t = typeof body === 'number' ? undefined : body.t;
     const now = this.opts.clock.now();
     if (t === undefined) t = now;
-    else if (typeof t !== 'number' || !Number.isFinite(t) || t > now + (this.opts.maxFutureMs ?? MQTT_INGEST_DEFAULTS.maxFutureMs)) return 'bad_time';
+    else if (t > now + (this.opts.maxFutureMs ?? MQTT_INGEST_DEFAULTS.maxFutureMs)) return 'bad_time';
     const prev = this.lastT.get(sensor);
-    if (prev !== undefined && !((t as number) > prev)) return 'bad_time';
-    return { sensor, t: t as number, values: values as number[] };
+    if (prev !== undefined && !(t > prev)) return 'bad_time';
+    return { sensor, t, values };
   }
 
   private drop(reason: DropReason, topic: string, payload: Buffer): void {

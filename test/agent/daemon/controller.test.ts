@@ -17,6 +17,7 @@ import { ManualClock } from '#agent/core/clock.js';
 import { silentLogger } from '#agent/core/log.js';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { Controller } from '#agent/daemon/controller.js';
+import { payloadProblem } from '#agent/core/payloads.js';
 import type { AlertPayload, StatusPayload } from '#agent/core/topics.js';
 
 const DATA = join(PACKAGE_ROOT, 'datas', 'raw', 'rpm_600', 'test');
@@ -73,6 +74,9 @@ test('in process on a ManualClock: replayed samples in, the bearing fault raised
     assert.ok(raised!.topFeatures.length > 0 && raised!.topFeatures.every((f) => ['accel_x', 'accel_y', 'accel_z'].includes(f.feature)));
     assert.equal(cleared!.id, raised!.id);
     assert.equal(cleared!.state, 'cleared');
+    // Exactly the declared payloads: no key more or less.
+    for (const a of alerts) assert.equal(payloadProblem('alerts', a), undefined);
+    for (const s of statuses) assert.equal(payloadProblem('status', s), undefined);
 
     // Health and metrics read the same clock: samples arrived and windows were scored just now.
     assert.deepEqual(c.health().reasons, []);

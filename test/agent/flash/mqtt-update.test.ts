@@ -23,10 +23,11 @@ describe('update messages', () => {
     const bad = (o: unknown) => parseUpdate(Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)));
     assert.equal(bad('{"op":'), 'not JSON');
     assert.match(String(bad({ op: 'begin', id: '../etc' })), /id must be/);
-    assert.match(String(bad({ op: 'begin', id: 'a', files: [{ name: 'evil.sh', size: 1, sha256: 'x' }] })), /'evil\.sh' is not a bundle file/);
+    assert.match(String(bad({ op: 'begin', id: 'a', files: [{ name: 'evil.sh', size: 1, sha256: 'a'.repeat(64) }] })), /'evil\.sh' is not a bundle file/);
     assert.match(String(bad({ op: 'begin', id: 'a', files: [{ name: 'weights.bin', size: 1, sha256: 'x' }] })), /sha256 must be 64 hex digits/);
     assert.match(String(bad({ op: 'chunk', id: 'a', file: 'weights.bin', offset: -1, data: '' })), /offset must be a non-negative integer/);
-    assert.match(String(bad({ op: 'explode', id: 'a' })), /unknown op 'explode'/);
+    assert.match(String(bad({ op: 'explode', id: 'a' })), /op must be one of begin, chunk, status, commit, got "explode"/);
+    assert.equal(bad([1]), 'the payload must be a JSON object with an op');
     assert.deepEqual(bad({ op: 'commit', id: 'a' }), { op: 'commit', id: 'a' });
   });
 });

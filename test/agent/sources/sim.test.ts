@@ -214,17 +214,17 @@ test('sim: commands and the fault list are checked with exact messages', () => {
   assert.deepEqual(parseFaultCommand({ action: 'on', fault: 'bearing', intensity: 'moderate' }), { action: 'on', fault: 'bearing', intensity: 'moderate' });
   assert.deepEqual(parseFaultCommand({ action: 'off' }), { action: 'off' });
   assert.deepEqual(parseFaultCommand({ action: 'bus-errors', rate: 0.05 }), { action: 'bus-errors', rate: 0.05, code: 'EIO' });
-  assert.equal(parseFaultCommand({ action: 'on', fault: 'bearing' }), 'intensity must be one of subtle, moderate, obvious, got undefined');
+  assert.equal(parseFaultCommand({ action: 'on', fault: 'bearing' }), 'intensity must be one of subtle, moderate, obvious, got nothing');
   assert.equal(parseFaultCommand({ action: 'on', fault: 'bearing', intensity: 'obvious', channels: ['rpm'] }), 'channels only apply to stuck and dropout (bearing acts on its own channels)');
   assert.equal(parseFaultCommand({ action: 'unplug', part: 'gpu' }), 'part must be one of adxl345, ads1115, mcp9808, tach, got "gpu"');
   assert.equal(parseFaultCommand({ action: 'bus-errors', rate: 2 }), 'rate must be a number within 0..1, got 2');
-  assert.equal(parseFaultCommand([]), 'a command is a JSON object with an action');
+  assert.equal(parseFaultCommand([]), 'the payload must be a JSON object with an action');
   assert.equal(parseFaultCommand({ action: 'explode' }), 'action must be one of on, off, unplug, replug, bus-errors, got "explode"');
   assert.deepEqual(parseFaultList(' bearing:obvious , dropout:subtle:accel_x+rpm'), [
     { action: 'on', fault: 'bearing', intensity: 'obvious' },
     { action: 'on', fault: 'dropout', intensity: 'subtle', channels: ['accel_x', 'rpm'] },
   ]);
-  assert.equal(parseFaultList('bearing'), "'bearing': intensity must be one of subtle, moderate, obvious, got undefined");
+  assert.equal(parseFaultList('bearing'), "'bearing': intensity must be one of subtle, moderate, obvious, got nothing");
   assert.equal(parseFaultList('a:b:c:d'), "'a:b:c:d': expected kind:intensity or kind:intensity:channel+channel");
 });
 

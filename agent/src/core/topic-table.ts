@@ -1,0 +1,12 @@
+import { PAYLOADS, shapeOf } from './payloads.js';
+import { TOPICS, type TopicName } from './topics.js';
+
+/** The README's topic table, generated from TOPICS and their payload schemas (a test keeps the README in step). */
+export function topicsMarkdown(prefix: string): string {
+  const rows = (Object.keys(TOPICS) as TopicName[]).map((name) => {
+    const s = TOPICS[name];
+    const t = `${prefix}/<dev>/${s.suffix.replace(/\{(\w+)\}/, '<$1>')}`;
+    return `| \`${t}\` | ${s.direction} | ${s.qos}${s.retain ? ', retained' : ''} | ${s.doc} | \`${shapeOf(PAYLOADS[name])}\` |`;
+  });
+  return ['| topic | dir | QoS | what | payload (JSON; `v` schema version and `t` ms epoch in every outgoing one) |', '|---|---|---|---|---|', ...rows].join('\n');
+}
