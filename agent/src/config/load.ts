@@ -3,8 +3,8 @@
  * validates it strictly and reports every problem at once, each naming the key path and where the
  * bad value came from. Pure with respect to the process: the caller passes argv and env.
  */
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import convict from 'convict';
 import { isLoopback } from '../../../broker/src/acl.js';
@@ -279,8 +279,15 @@ function crossChecks(c: AgentConfig, bad: ReadonlySet<string>, explicit: (path: 
   }
 
   if (valid('models.dir')) {
-    const p = pathProblem(c.models.dir, 'directory');
+    // Created at start when missing (a fresh clone has no state/ yet): what exists of it must be a directory.
+    let existing = resolve(c.models.dir);
+    while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+    const p = pathProblem(existing === resolve(c.models.dir) ? c.models.dir : existing, 'directory');
     if (p) out.push(['models.dir', p]);
+  }
+  if (valid('models.shippedDir') && c.models.shippedDir) {
+    const p = pathProblem(c.models.shippedDir, 'directory');
+    if (p) out.push(['models.shippedDir', p]);
   }
   if (valid('models.trustedKeys')) {
     for (const f of c.models.trustedKeys) {

@@ -36,7 +36,7 @@ export interface AgentConfig {
   mqtt: { url: string; prefix: string; username: string; password: string; clientId: string; keepaliveS: number; reconnectMs: number };
   broker: { host: string; port: number; wsPort: number; drainTimeoutMs: number; usersFile: string; tlsPort: number; tlsCert: string; tlsKey: string; maxPacketBytes: number };
   http: { host: string; port: number };
-  models: { dir: string; profile: ProfileName; enabled: ModelType[]; trustedKeys: string[]; requireSigned: boolean };
+  models: { dir: string; shippedDir: string; profile: ProfileName; enabled: ModelType[]; trustedKeys: string[]; requireSigned: boolean };
   sensors: SensorSpec;
   source: {
     kind: SourceKind;
@@ -385,11 +385,18 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
   },
   models: {
     dir: {
-      doc: 'Root of the model bundles, <dir>/<profile>/<model>/. Must be an existing directory; relative to the working directory.',
+      doc: "The device's model store, <dir>/<profile>/<model>/: bundles installed here ('models install', 'models flash') are read first. Created when missing (its parent must exist); relative to the working directory.",
       format: 'non-empty',
       default: D.models.dir,
       env: 'ANOMALY_MODELS_DIR',
       arg: 'models-dir',
+    },
+    shippedDir: {
+      doc: 'Bundles shipped with the package, read-only: a model that models.dir holds no bundle for runs the one here. Never written; empty for none.',
+      format: 'text',
+      default: D.models.shippedDir,
+      env: 'ANOMALY_MODELS_SHIPPED_DIR',
+      arg: 'models-shipped-dir',
     },
     profile: {
       doc: `Speed profile of the watched motor: which bundles to load (${PROFILE_NAMES.join(', ')}).`,

@@ -43,7 +43,8 @@ const config = {
   },
   http: { host: '127.0.0.1', port: 9464 },
   models: {
-    dir: join(PACKAGE_ROOT, 'models'),
+    dir: 'state/models',
+    shippedDir: join(PACKAGE_ROOT, 'models'),
     profile: 'rpm_600' as ProfileName,
     enabled: [...MODEL_TYPES] as ModelType[],
     trustedKeys: [] as string[],

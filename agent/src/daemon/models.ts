@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SensorBuffer, SampleRejectedError } from '../buffer/ring.js';
 import type { Component } from '../core/component.js';
 import { channelIndex, type Sample } from '../core/sample.js';
-import { BundleError, loadBundle } from '../model/bundle.js';
+import { BundleError, bundleDir, loadBundle } from '../model/bundle.js';
 import { trustedKeys } from '../model/signature.js';
 import { ModelRuntime } from '../pipeline/model-runtime.js';
 import type { DaemonContext } from './context.js';
@@ -37,6 +37,7 @@ export class Models implements Component {
   }
 
   async start(): Promise<void> {
+    await mkdir(this.ctx.config.models.dir, { recursive: true });
     await this.load(new Map());
   }
 
@@ -110,7 +111,7 @@ export class Models implements Component {
     // Read at every load, so a key added or revoked takes effect with the next SIGHUP.
     const trust = { keys: trustedKeys(await Promise.all(c.models.trustedKeys.map(async (f) => ({ pem: await readFile(f, 'utf8'), source: f })))), requireSigned: c.models.requireSigned };
     for (const modelType of c.models.enabled) {
-      const dir = join(c.models.dir, c.models.profile, modelType);
+      const dir = bundleDir(c.models, modelType);
       const old = previous.get(modelType);
       try {
         const bundle = await loadBundle(dir, { knownFeatures: [...this.channels.keys()], trust });
@@ -133,7 +134,7 @@ export class Models implements Component {
           },
         });
         next.set(modelType, runtime);
-        log.info({ model: modelType, bundle: bundle.manifest.name, threshold: bundle.manifest.threshold, engine: runtime.engine }, old ? 'model reloaded' : 'model loaded');
+        log.info({ model: modelType, bundle: bundle.manifest.name, dir, threshold: bundle.manifest.threshold, engine: runtime.engine }, old ? 'model reloaded' : 'model loaded');
       } catch (err) {
         const why = err instanceof BundleError ? err.message : `bundle ${dir} refused: ${(err as Error).message}`;
         if (old) {

@@ -12,13 +12,13 @@
  * over ssh. Authentication, host keys and jump hosts are ssh's business (its config, agent, options).
  */
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { cp, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentConfig } from '../config/schema.js';
 import { loopbackOf } from '../core/address.js';
 import { channelIndex } from '../core/sample.js';
-import { BundleError, BUNDLE_FILE, loadBundle, MODEL_FILE, WEIGHTS_FILE } from '../model/bundle.js';
+import { BundleError, BUNDLE_FILE, bundleDir, loadBundle, MODEL_FILE, WEIGHTS_FILE } from '../model/bundle.js';
 import { UnsupportedModelError } from '../model/fast-lstm.js';
 import { createScorer } from '../model/scorer.js';
 import { SIGNATURE_FILE, trustedKeys } from '../model/signature.js';
@@ -148,13 +148,14 @@ export async function installBundle(source: string, o: InstallOptions): Promise<
   await rm(failed, { recursive: true, force: true });
   await rename(target, failed);
   if (hadPrevious) await rename(previous, target);
+  const fallback = hadPrevious ? 'the previous bundle is back' : existsSync(join(bundleDir(c.models, modelType), BUNDLE_FILE)) ? 'the shipped bundle runs again' : 'no previous bundle';
   let after = '';
   try {
     await o.reload();
   } catch (err) {
     after = ` (and reloading after the rollback failed: ${(err as Error).message})`;
   }
-  throw new InstallError(`rolled back: ${why} after ${o.timeoutMs / 1000} s; ${hadPrevious ? 'the previous bundle is back' : 'no previous bundle'}, the new one is in ${failed}${after}`);
+  throw new InstallError(`rolled back: ${why} after ${o.timeoutMs / 1000} s; ${fallback}, the new one is in ${failed}${after}`);
 }
 
 export interface FlashOptions {

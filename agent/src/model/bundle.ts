@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -383,4 +384,21 @@ export async function loadBundle(dir: string, opts: LoadOptions): Promise<Loaded
   const shapes = topologyShapes(mj.modelTopology);
   if (shapes) checkTopology(dir, m, shapes.input, shapes.output);
   return { dir, manifest: m, sha256: sha256(bytes), artifacts: { modelTopology: mj.modelTopology, weightSpecs: specs, weightData: new Uint8Array(weights) } };
+}
+
+/** A device's model stores: the one installs go to, and the read-only one shipped with the package. */
+export interface ModelStores {
+  dir: string;
+  shippedDir: string;
+  profile: string;
+}
+
+/**
+ * Where `modelType`'s bundle is read from: the device's store (models.dir) when it holds one, else the
+ * bundles shipped with the package (models.shippedDir), which nothing ever writes.
+ */
+export function bundleDir(m: ModelStores, modelType: string): string {
+  const installed = join(m.dir, m.profile, modelType);
+  if (!m.shippedDir || existsSync(join(installed, BUNDLE_FILE))) return installed;
+  return join(m.shippedDir, m.profile, modelType);
 }

@@ -45,7 +45,8 @@ test('the defaults validate and are the documented ones', () => {
   assert.equal(c.device.id, 'motor-1');
   assert.deepEqual(c.mqtt, { url: '', prefix: 'anomaly', username: '', password: '', clientId: '', keepaliveS: 30, reconnectMs: 2000 });
   assert.deepEqual(c.broker, { host: '127.0.0.1', port: 1883, wsPort: 8083, drainTimeoutMs: 5000, usersFile: '', tlsPort: 0, tlsCert: '', tlsKey: '', maxPacketBytes: 1048576 });
-  assert.equal(c.models.dir, join(PACKAGE_ROOT, 'models'));
+  assert.equal(c.models.dir, 'state/models');
+  assert.equal(c.models.shippedDir, join(PACKAGE_ROOT, 'models'));
   assert.deepEqual(c.models.enabled, [...MODEL_TYPES]);
   assert.deepEqual([c.models.trustedKeys, c.models.requireSigned], [[], false]);
   assert.deepEqual(c.sensors, DEFAULT_SENSORS);
@@ -103,7 +104,10 @@ test('each bad value is a ConfigError naming the key path, why, and where the va
   oneProblem({ argv: ['--http-port', '80x'] }, /^http\.port: .*value was "80x" \(from --http-port\)$/);
   oneProblem({ argv: ['--detector-clear-ratio', '0'] }, /^detector\.clearRatio: must be a number > 0 and <= 1/);
   oneProblem({ argv: ['--detector-raise-k', '6'] }, /^detector\.raiseK: 6 is more than detector\.raiseN \(5\)/);
-  oneProblem({ argv: ['--models-dir', join(dir, 'no-such-dir')] }, /^models\.dir: .*no-such-dir: no such file or directory \(from --models-dir\)$/);
+  // A missing store is created at start; one that would have to be made inside a file is refused.
+  assert.equal(loadConfig({ argv: ['--models-dir', join(dir, 'no-such-dir', 'models')] }).models.dir, join(dir, 'no-such-dir', 'models'));
+  oneProblem({ argv: ['--models-dir', join(file({}), 'models')] }, /^models\.dir: .* is not a directory \(from --models-dir\)$/);
+  oneProblem({ argv: ['--models-shipped-dir', join(dir, 'no-such-dir')] }, /^models\.shippedDir: .*no-such-dir: no such file or directory \(from --models-shipped-dir\)$/);
   oneProblem({ argv: ['--models-dir', file({})] }, /^models\.dir: .* is not a directory/);
   oneProblem({ argv: ['--source-kind', 'replay', '--source-replay-file', join(dir, 'missing.csv')] }, /^source\.replay\.file: .*missing\.csv: no such file or directory/);
   oneProblem({ argv: ['--hardware-adxl345-address', '0x54'] }, /^hardware\.adxl345\.address: must be one of 0x53, 0x1D \(the addresses the part can be strapped to\): value was 84 \(from --hardware-adxl345-address\)$/);
@@ -140,7 +144,7 @@ test('several problems from file, env and flags are all listed in one error', ()
   const p = problems({
     file: f,
     env: { ANOMALY_BROKER_WS_PORT: 'many' },
-    argv: ['--detector-raise-k', '9', '--models-dir', '/nonexistent-models', '--frobnicate', 'x', 'stray'],
+    argv: ['--detector-raise-k', '9', '--models-dir', '/etc/hostname/models', '--frobnicate', 'x', 'stray'],
   });
   const expect = [/^--frobnicate: unknown flag/, /^unexpected argument 'stray'$/, /^"log\.level": not a key of the schema; nest keys/, /^mqtt\.keepaliveS: /, /^broker\.wsPort: .*ANOMALY_BROKER_WS_PORT/, /^mqtt\.urll: not a key/, /^detector\.raiseK: 9 is more than/, /^models\.dir: /];
   assert.equal(p.length, expect.length, p.join('\n'));

@@ -25,8 +25,8 @@ test('the markdown reference has one row per key and portable defaults', () => {
   assert.equal(md[0], '| key | default | env | flag | description |');
   assert.equal(md.length, KEYS.length + 2);
   assert.ok(md.some((l) => l.startsWith('| `mqtt.url` | `""` | `ANOMALY_MQTT_URL` | `--mqtt-url` |')));
-  const modelsDir = md.find((l) => l.startsWith('| `models.dir` '))!;
-  assert.match(modelsDir, /`<package>\/models`/);
+  const shippedDir = md.find((l) => l.startsWith('| `models.shippedDir` '))!;
+  assert.match(shippedDir, /`<package>\/models`/);
   assert.ok(md.some((l) => l.startsWith('| `source.replay.file` | `<package>/datas/raw/rpm_600/test/test_01.csv` |')));
   assert.ok(md.some((l) => l.startsWith('| `hardware.adxl345.address` | `0x53` |')), 'I2C addresses in hex');
   for (const row of md.slice(2)) {

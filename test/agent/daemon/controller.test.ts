@@ -41,7 +41,7 @@ test('in process on a ManualClock: replayed samples in, the bearing fault raised
   const clock = new ManualClock(T0);
   // prettier-ignore
   const config = loadConfig({ argv: [
-    '--device-id', 'press-3', '--broker-port', '0', '--http-port', '0', '--outbox-dir', join(dir, 'outbox'),
+    '--device-id', 'press-3', '--broker-port', '0', '--http-port', '0', '--outbox-dir', join(dir, 'outbox'), '--models-dir', join(dir, 'models'),
     '--models-profile', 'rpm_600', '--models-enabled', 'vibration',
     '--source-kind', 'replay', '--source-replay-file', FILE, '--source-replay-speed', '1',
   ] });

@@ -229,9 +229,9 @@ describe('daemon: bad configuration', () => {
     assert.match(err, /broker\.port: must be an integer between 0 and 65535.*\(from --broker-port\)/);
   });
 
-  test('a models dir that does not exist names models.dir and the path', { timeout: 60_000 }, async () => {
-    const err = await refuses({ 'models-dir': '/nonexistent' });
-    assert.match(err, /models\.dir: \/nonexistent: no such file or directory/);
+  test('a models dir that cannot be created names models.dir and the path', { timeout: 60_000 }, async () => {
+    const err = await refuses({ 'models-dir': '/etc/hostname/models' });
+    assert.match(err, /models\.dir: \/etc\/hostname is not a directory/);
   });
 
   test('a config file that does not exist is named', { timeout: 60_000 }, async () => {
