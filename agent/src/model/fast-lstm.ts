@@ -18,7 +18,8 @@
  * How it is fast (one window, batch 1, is the daemon's case):
  * - weights are copied once into float64 buffers laid out for the inner loops: the LSTM kernels
  *   transposed and gate-interleaved (row 4·j + g holds gate g of unit j), so each step's gates are
- *   contiguous dot products, then one pass of cell updates (lstmCell, the trainer's cell too);
+ *   contiguous dot products, then one pass of cell updates (lstmCell, the trainer's cell too; its
+ *   WebAssembly SIMD twin, the same operations to the bit, where the kernel is WebAssembly);
  * - every product runs on the matrix kernel of model/gemm.ts (WebAssembly SIMD, the JavaScript loop
  *   where WebAssembly cannot run): each LSTM's input projection x·W + b as one product over all
  *   steps before the recurrence, the decoder's first LSTM, fed the same repeated vector every step,
@@ -31,7 +32,7 @@
 
 import { bundleInputs, type LoadedBundle, type WeightSpec } from './bundle.js';
 import { normalizeErrors } from './error-scale.js';
-import { KernelArena, type Gemm } from './gemm.js';
+import { at, KernelArena, type Gemm } from './gemm.js';
 import type { Scorer } from './engines.js';
 
 /** A model the fast engine will not run, with the layer and the option that stopped it. */
@@ -69,6 +70,21 @@ const ACTIVATIONS: Record<string, ActivationCode> = {
 };
 const ACTIVATION_NAMES = ['linear', 'tanh', 'sigmoid', 'hard_sigmoid', 'relu'];
 
+/** fastTanh's coefficients: p(x) = x·Σ P_i·x^2i, q(x) = Σ Q_i·x^2i. */
+const P0 = 4.89352455891786e-3,
+  P1 = 6.37261928875436e-4,
+  P2 = 1.48572235717979e-5,
+  P3 = 5.12229709037114e-8,
+  P4 = -8.60467152213735e-11,
+  P5 = 2.00018790482477e-13,
+  P6 = -2.76076847742355e-16;
+const Q0 = 4.89352518554385e-3,
+  Q1 = 2.268434632439e-3,
+  Q2 = 1.18534705686654e-4,
+  Q3 = 1.19825839466702e-6;
+/** The same numbers for the WebAssembly cells, which the build generates from them (agent/wasm/gemm.mjs). */
+export const TANH_COEFFICIENTS = { p: [P0, P1, P2, P3, P4, P5, P6], q: [Q0, Q1, Q2, Q3] } as const;
+
 /**
  * tanh as a [13/6] rational function on [-9, 9] (the form Eigen and XNNPACK use for float32),
  * clamped outside, where tanh is ±1 to within 3e-8. Max abs error 3e-8 over the real line.
@@ -77,11 +93,8 @@ export function fastTanh(x: number): number {
   if (x > 9) x = 9;
   else if (x < -9) x = -9;
   const x2 = x * x;
-  const p =
-    x *
-    (4.89352455891786e-3 +
-      x2 * (6.37261928875436e-4 + x2 * (1.48572235717979e-5 + x2 * (5.12229709037114e-8 + x2 * (-8.60467152213735e-11 + x2 * (2.00018790482477e-13 + x2 * -2.76076847742355e-16))))));
-  const q = 4.89352518554385e-3 + x2 * (2.26843463243900e-3 + x2 * (1.18534705686654e-4 + x2 * 1.19825839466702e-6));
+  const p = x * (P0 + x2 * (P1 + x2 * (P2 + x2 * (P3 + x2 * (P4 + x2 * (P5 + x2 * P6))))));
+  const q = Q0 + x2 * (Q1 + x2 * (Q2 + x2 * Q3));
   return p / q;
 }
 
@@ -416,13 +429,26 @@ export function lstmCell(z: Float64Array, zo: number, cPrev: Float64Array, cpo: 
   }
 }
 
+export type Cell = typeof lstmCell;
+
+/**
+ * The cell an arena's buffers run: lstmCell's WebAssembly twin (agent/wasm/gemm.mjs: the same
+ * operations in the same order, two units at a time, so the same bits) on a WebAssembly arena, or
+ * lstmCell itself. Over u units of one row, or of several rows at once when they are contiguous.
+ */
+export function cellOf(arena: KernelArena): Cell {
+  const k = arena.kernels;
+  if (!k) return lstmCell;
+  return (z, zo, cPrev, cpo, c, co, h, ho, u) => k.cell(at(z, zo), at(cPrev, cpo), at(c, co), at(h, ho), u);
+}
+
 /**
  * An LSTM over `steps` steps: `xp` holds x·W + b per step, gate-interleaved like `ut` (row stride
  * `xs`: 4·u, or 0 when every step has the same input). h of step t goes to out[t·u …]. h and c start
  * at zero, so step 0 needs no product. Sigmoid gates with tanh (the trainer's choice) have their
  * own cell loop; any other pair of activations goes through `activate`.
  */
-function lstm(gemm: Gemm, xp: Float64Array, xs: number, steps: number, u: number, ut: Float64Array, act: number, rec: number, c: Float64Array, z: Float64Array, out: Float64Array): void {
+function lstm(gemm: Gemm, cell: Cell, xp: Float64Array, xs: number, steps: number, u: number, ut: Float64Array, act: number, rec: number, c: Float64Array, z: Float64Array, out: Float64Array): void {
   const common = act === TANH && rec === SIGMOID;
   const g = 4 * u;
   c.fill(0, 0, u);
@@ -432,7 +458,7 @@ function lstm(gemm: Gemm, xp: Float64Array, xs: number, steps: number, u: number
     // z = x·W + b of this step, plus U·h of the last one (h and c start at zero: no product at step 0).
     gemm(z, 0, g, out, t === 0 ? 0 : ho - u, u, 1, ut, 0, u, g, t === 0 ? 0 : u, xp, po, 0);
     if (common) {
-      lstmCell(z, 0, c, 0, c, 0, out, ho, u);
+      cell(z, 0, c, 0, c, 0, out, ho, u);
     } else {
       for (let j = 0; j < u; j++) {
         const q = 4 * j;
@@ -528,6 +554,7 @@ export class FastLstmNetwork {
   private readonly z: Float64Array;
   private readonly output: Place;
   private readonly gemm: Gemm;
+  private readonly cell: Cell;
   /** Which matrix kernel runs: 'wasm', or 'js' where WebAssembly cannot (model/gemm.ts). */
   readonly engine: 'wasm' | 'js';
 
@@ -609,6 +636,7 @@ export class FastLstmNetwork {
       if (op.kind === 'lstm') op.ut = place(op.ut);
     }
     this.gemm = arena.gemm;
+    this.cell = cellOf(arena);
     this.engine = arena.engine;
     this.ops = ops;
     this.output = from;
@@ -634,7 +662,7 @@ export class FastLstmNetwork {
         // x·W + b for every step at once (once for a repeated input), then the recurrence.
         this.gemm(this.xp, 0, g, src, op.from.off, op.inDim, op.from.repeated ? 1 : op.steps, op.wt, 0, op.inDim, g, op.inDim, op.b, 0, 0);
         const xs = op.from.repeated ? 0 : g;
-        lstm(this.gemm, this.xp, xs, op.steps, op.u, op.ut, op.act, op.rec, this.c, this.z, dst);
+        lstm(this.gemm, this.cell, this.xp, xs, op.steps, op.u, op.ut, op.act, op.rec, this.c, this.z, dst);
       } else {
         this.gemm(dst, 0, op.units, src, op.from.off, op.inDim, op.rows, op.wt, 0, op.inDim, op.units, op.inDim, op.b, 0, 0);
         if (op.act !== LINEAR) {

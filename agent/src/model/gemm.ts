@@ -1,9 +1,10 @@
 /**
- * The one matrix kernel of the engine and the trainer, in two implementations: WebAssembly SIMD
- * (f64x2, generated at build time from agent/wasm/gemm.mjs into gemm.wasm beside this module), about
- * four times the throughput of the same loop in JavaScript here, and that JavaScript loop, the
- * reference and the fallback where the .wasm is missing or cannot run (same numbers to rounding).
- * WebAssembly reads matrices from its own memory, which a `KernelArena` hands out.
+ * The kernels of the engine and the trainer. The matrix product here in two implementations:
+ * WebAssembly SIMD (f64x2, generated at build time from agent/wasm/gemm.mjs into gemm.wasm beside
+ * this module), about four times the throughput of the same loop in JavaScript here, and that
+ * JavaScript loop, the reference and the fallback where the .wasm is missing or cannot run (same
+ * numbers to rounding). The same module holds the LSTM cell, the twin of model/fast-lstm.ts
+ * lstmCell. WebAssembly reads its operands from its own memory, which a `KernelArena` hands out.
  */
 import { readFileSync } from 'node:fs';
 
@@ -166,14 +167,22 @@ function gemmModule(): WebAssembly.Module | null {
   return compiled;
 }
 
+/** The module's other exports, on byte addresses in the arena's memory (`at`). */
+export interface WasmKernels {
+  /** model/fast-lstm.ts lstmCell over n units: the same operations in the same order, so the same bits. */
+  cell(z: number, cPrev: number, c: number, h: number, n: number): void;
+}
+
 /**
- * Float64 buffers for one network and the gemm that works on them: in WebAssembly memory with the
- * SIMD kernel, or ordinary arrays with the JavaScript kernel (`engine: 'js'`, or the .wasm is not
+ * Float64 buffers for one network and the kernels that work on them: in WebAssembly memory with the
+ * SIMD kernels, or ordinary arrays with the JavaScript ones (`engine: 'js'`, or the .wasm is not
  * there). Sized once: `doubles` is everything the network will ask `alloc` for.
  */
 export class KernelArena {
   readonly engine: 'wasm' | 'js';
   readonly gemm: Gemm;
+  /** The WebAssembly kernels besides gemm; null for the JavaScript engine. */
+  readonly kernels: WasmKernels | null;
   private readonly memory: WebAssembly.Memory | null;
   private used = 0;
 
@@ -183,14 +192,15 @@ export class KernelArena {
       this.engine = 'js';
       this.memory = null;
       this.gemm = jsGemm;
+      this.kernels = null;
       return;
     }
     this.engine = 'wasm';
     const memory = new WebAssembly.Memory({ initial: Math.ceil((doubles * BYTES) / PAGE) + 1 });
     this.memory = memory;
-    const kernel = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm as (
-      out: number, os: number, a: number, as: number, rows: number, w: number, ws: number, cols: number, depth: number,
-    ) => void;
+    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    const kernel = exports.gemm as (out: number, os: number, a: number, as: number, rows: number, w: number, ws: number, cols: number, depth: number) => void;
+    this.kernels = exports as unknown as WasmKernels;
     this.gemm = (out, oOff, oStride, a, aOff, aStride, rows, w, wOff, wStride, cols, depth, init, iOff, iStride) => {
       gemmStart(out, oOff, oStride, rows, cols, init, iOff, iStride);
       if (depth > 0 && rows > 0 && cols > 0) {
@@ -207,4 +217,9 @@ export class KernelArena {
     if (this.used * BYTES > this.memory.buffer.byteLength) throw new RangeError('kernel arena sized too small');
     return buf;
   }
+}
+
+/** The byte address of element `off` of an arena buffer, as the WebAssembly kernels take it. */
+export function at(buf: Float64Array, off: number): number {
+  return buf.byteOffset + off * BYTES;
 }

@@ -5,8 +5,8 @@
  * vector in), RepeatVector and a linear Dense over every step (TimeDistributed). Anything else is
  * refused by name (UnsupportedModelError), as the inference engine refuses what it cannot run.
  *
- * It runs the inference engine's cell (model/fast-lstm.ts `lstmCell`) at every step, so trainer
- * and scorer cannot drift apart, and the engine's matrix product for every product: as WebAssembly
+ * It runs the inference engine's cell (model/fast-lstm.ts `lstmCell`, or its WebAssembly twin:
+ * the same bits) at every step, so trainer and scorer cannot drift apart, and the engine's matrix product for every product: as WebAssembly
  * SIMD (model/gemm.ts) by default, the JavaScript loop as the reference.
  *
  * Layout: all parameters live in one Float64Array (so Adam and the data-parallel gradient sum are
@@ -16,7 +16,7 @@
  * transposed copies of the weights and transposes the long activations once per batch, so the
  * weight gradients are long contiguous dot products over all steps of all windows.
  */
-import { fastTanh, interleaveBias, interleaveGates, LINEAR, lstmCell, SIGMOID, TANH, UnsupportedModelError, type NetworkPlan } from '../model/fast-lstm.js';
+import { cellOf, fastTanh, interleaveBias, interleaveGates, LINEAR, SIGMOID, TANH, UnsupportedModelError, type Cell, type NetworkPlan } from '../model/fast-lstm.js';
 import { KernelArena, type Gemm } from '../model/gemm.js';
 
 interface LstmLayer {
@@ -89,6 +89,7 @@ export class TrainableNetwork {
   /** 'wasm' (SIMD kernel) or 'js' (the reference loop, or the fallback where the kernel cannot run). */
   readonly engine: 'wasm' | 'js';
   private readonly gemm: Gemm;
+  private readonly cell: Cell;
   /** The batch's windows as doubles [B][T][f]. */
   private readonly x: Float64Array;
   /** Backward scratch: transposed gate gradients, transposed inputs, gradients flowing down (two, ping-pong), per-window sums. */
@@ -166,6 +167,7 @@ export class TrainableNetwork {
     const arena = new KernelArena(buffers, engine);
     this.engine = arena.engine;
     this.gemm = arena.gemm;
+    this.cell = cellOf(arena);
     this.size = size;
     this.flops = flops;
     let p = 0;
@@ -277,6 +279,7 @@ export class TrainableNetwork {
   /** Forward pass of the first `m` windows of the batch; the reconstruction is the last layer's y. */
   private forward(m: number): void {
     const gemm = this.gemm;
+    const cell = this.cell;
     const T = this.seqLen;
     const R = m * T;
     const p = this.params;
@@ -302,8 +305,8 @@ export class TrainableNetwork {
         if (t > 0) gemm(l.z, t * g, T * g, l.h, (t - 1) * u, T * u, m, p, l.pU, u, g, u, l.z, t * g, T * g);
         for (let b = 0; b < m; b++) {
           const r = b * T + t;
-          if (t === 0) lstmCell(l.z, r * g, this.zero, 0, l.c, r * u, l.h, r * u, u);
-          else lstmCell(l.z, r * g, l.c, (r - 1) * u, l.c, r * u, l.h, r * u, u);
+          if (t === 0) cell(l.z, r * g, this.zero, 0, l.c, r * u, l.h, r * u, u);
+          else cell(l.z, r * g, l.c, (r - 1) * u, l.c, r * u, l.h, r * u, u);
         }
       }
       src = l.h;
