@@ -7,6 +7,9 @@
  *   the edges use 2×1, 1×4 and 1×1 blocks of the same code.
  * - cell(z, cPrev, c, h, n): the LSTM cell of n units, two units at a time, with the same operations
  *   in the same order as model/fast-lstm.ts lstmCell, so the same bits.
+ * - cellBack(z, c, cPrev, dh, dOut, dc, n): its backward step (train/fast-network.ts lstmCellBack),
+ *   the same operations in the same order.
+ * - transpose(out, a, rows, cols): out[c][r] = a[r][c], 2 × 2 blocks.
  *
  * `tanh` holds the coefficients of model/fast-lstm.ts fastTanh ({ p: [7], q: [4] }): the build reads
  * them from the compiled module, so the rational function exists in one place.
@@ -170,7 +173,7 @@ function constants(tanh) {
   return { locals: locals.join(' '), init: init.join('\n') };
 }
 
-const TEMPS = ['x2', 'tp', 'tq', 'i', 'f', 'g', 'o', 'c', 'za', 'zb', 'zc', 'zd'];
+const TEMPS = ['x2', 'tp', 'tq', 'i', 'f', 'g', 'o', 'c', 'cp', 'tc', 'dh', 'dcj', 'za', 'zb', 'zc', 'zd'];
 /** Vector lanes of independent temporaries the unit loops may interleave. */
 const MAX_LANES = 2;
 const tempLocals = () =>
@@ -266,11 +269,84 @@ function cellFunc(tanh) {
   )`;
 }
 
+/** The backward cell: train/fast-network.ts lstmCellBack, operation for operation. */
+function cellBackFunc(tanh) {
+  const K = constants(tanh);
+  const body = (A) => {
+    const one = A.k('one');
+    return [
+      ...loadGates(A),
+      A.set('tc', A.load('cq')),
+      ...tanhInPlace(A, 'tc'),
+      A.set('cp', A.load('cpq')),
+      // dh = dh + dOut; dc = dh·o·(1 − tc²) + dc; dc_prev = dc·f
+      A.set('dh', A.add(A.load('dhq'), A.load('doq'))),
+      A.set('dcj', A.add(A.mul(A.mul(A.get('dh'), A.get('o')), A.sub(one, A.mul(A.get('tc'), A.get('tc')))), A.load('dcq'))),
+      A.store('dcq', A.mul(A.get('dcj'), A.get('f'))),
+      ...storeGates(A, [
+        A.mul(A.mul(A.mul(A.get('dcj'), A.get('g')), A.get('i')), A.sub(one, A.get('i'))),
+        A.mul(A.mul(A.mul(A.get('dcj'), A.get('cp')), A.get('f')), A.sub(one, A.get('f'))),
+        A.mul(A.mul(A.get('dcj'), A.get('i')), A.sub(one, A.mul(A.get('g'), A.get('g')))),
+        A.mul(A.mul(A.mul(A.get('dh'), A.get('tc')), A.get('o')), A.sub(one, A.get('o'))),
+      ]),
+    ];
+  };
+  return `(func (export "cellBack") (param $zq i32) (param $cq i32) (param $cpq i32) (param $dhq i32) (param $doq i32) (param $dcq i32) (param $n i32)
+    (local $j i32)
+    ${tempLocals()} ${K.locals}
+    ${K.init}
+    ${unitLoop(body, [['zq', 32], ['cq', 8], ['cpq', 8], ['dhq', 8], ['doq', 8], ['dcq', 8]], 2)}
+  )`;
+}
+
+/** out[c][r] = a[r][c] for a [rows][cols]: 2 × 2 blocks through two shuffles, scalar edges. */
+function transposeFunc() {
+  return `(func (export "transpose") (param $out i32) (param $a i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $c i32) (local $src i32) (local $dst i32) (local $rows8 i32) (local $cols8 i32) (local $p v128) (local $q v128)
+    (local.set $rows8 (i32.shl (local.get $rows) (i32.const 3)))
+    (local.set $cols8 (i32.shl (local.get $cols) (i32.const 3)))
+    (local.set $r (i32.const 0))
+    (block $rdone (loop $rloop
+      (br_if $rdone (i32.gt_u (i32.add (local.get $r) (i32.const 2)) (local.get $rows)))
+      (local.set $src (i32.add (local.get $a) (i32.mul (local.get $r) (local.get $cols8))))
+      (local.set $dst (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3))))
+      (local.set $c (i32.const 0))
+      (block $cdone (loop $cloop
+        (br_if $cdone (i32.gt_u (i32.add (local.get $c) (i32.const 2)) (local.get $cols)))
+        (local.set $p (v128.load (local.get $src)))
+        (local.set $q (v128.load (i32.add (local.get $src) (local.get $cols8))))
+        (v128.store (local.get $dst) ${pick('(local.get $p)', 0, '(local.get $q)', 0)})
+        (v128.store (i32.add (local.get $dst) (local.get $rows8)) ${pick('(local.get $p)', 1, '(local.get $q)', 1)})
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $rows8) (i32.const 1))))
+        (local.set $c (i32.add (local.get $c) (i32.const 2)))
+        (br $cloop)))
+      (if (i32.lt_u (local.get $c) (local.get $cols)) (then
+        (f64.store (local.get $dst) (f64.load (local.get $src)))
+        (f64.store offset=8 (local.get $dst) (f64.load (i32.add (local.get $src) (local.get $cols8))))))
+      (local.set $r (i32.add (local.get $r) (i32.const 2)))
+      (br $rloop)))
+    (if (i32.lt_u (local.get $r) (local.get $rows)) (then
+      (local.set $src (i32.add (local.get $a) (i32.mul (local.get $r) (local.get $cols8))))
+      (local.set $dst (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3))))
+      (local.set $c (i32.const 0))
+      (block $c1done (loop $c1loop
+        (br_if $c1done (i32.ge_u (local.get $c) (local.get $cols)))
+        (f64.store (local.get $dst) (f64.load (local.get $src)))
+        (local.set $src (i32.add (local.get $src) (i32.const 8)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $rows8)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $c1loop)))))
+  )`;
+}
+
 export function kernelsWat(tanh) {
   if (tanh?.p?.length !== 7 || tanh?.q?.length !== 4) throw new Error('kernelsWat needs fastTanh\'s coefficients { p: [7], q: [4] }');
   return `(module
   (import "env" "memory" (memory 1))
   ${gemmFunc()}
   ${cellFunc(tanh)}
+  ${cellBackFunc(tanh)}
+  ${transposeFunc()}
 )`;
 }

@@ -3,8 +3,9 @@
  * WebAssembly SIMD (f64x2, generated at build time from agent/wasm/gemm.mjs into gemm.wasm beside
  * this module), about four times the throughput of the same loop in JavaScript here, and that
  * JavaScript loop, the reference and the fallback where the .wasm is missing or cannot run (same
- * numbers to rounding). The same module holds the LSTM cell, the twin of model/fast-lstm.ts
- * lstmCell. WebAssembly reads its operands from its own memory, which a `KernelArena` hands out.
+ * numbers to rounding). The same module holds the LSTM cell (model/fast-lstm.ts lstmCell), its
+ * backward step and a transpose (train/fast-network.ts), each the twin of a JavaScript reference
+ * beside its caller. WebAssembly reads its operands from its own memory, which a `KernelArena` hands out.
  */
 import { readFileSync } from 'node:fs';
 
@@ -171,6 +172,10 @@ function gemmModule(): WebAssembly.Module | null {
 export interface WasmKernels {
   /** model/fast-lstm.ts lstmCell over n units: the same operations in the same order, so the same bits. */
   cell(z: number, cPrev: number, c: number, h: number, n: number): void;
+  /** train/fast-network.ts lstmCellBack over n units, likewise. */
+  cellBack(z: number, c: number, cPrev: number, dh: number, dOut: number, dc: number, n: number): void;
+  /** out[c][r] = a[r][c] for a [rows][cols]. */
+  transpose(out: number, a: number, rows: number, cols: number): void;
 }
 
 /**

@@ -6,18 +6,21 @@
  * refused by name (UnsupportedModelError), as the inference engine refuses what it cannot run.
  *
  * It runs the inference engine's cell (model/fast-lstm.ts `lstmCell`, or its WebAssembly twin:
- * the same bits) at every step, so trainer and scorer cannot drift apart, and the engine's matrix product for every product: as WebAssembly
- * SIMD (model/gemm.ts) by default, the JavaScript loop as the reference.
+ * the same bits) at every step, so trainer and scorer cannot drift apart, and the engine's matrix
+ * product for every product. Its backward step (lstmCellBack) and the transposes run in WebAssembly
+ * too; each WebAssembly kernel (model/gemm.ts) has its JavaScript reference, which `engine: 'js'` runs.
  *
  * Layout: all parameters live in one Float64Array (so Adam and the data-parallel gradient sum are
  * one loop each), each LSTM as the engine lays it out — kernel [4u][inDim] and recurrent [4u][u],
  * gate-interleaved (row 4·j + g = gate g of unit j), bias [4u] — and Dense as [units][inDim] + bias.
  * Every product, forward and backward, is written as rows times rows; the backward pass keeps
- * transposed copies of the weights and transposes the long activations once per batch, so the
- * weight gradients are long contiguous dot products over all steps of all windows.
+ * transposed copies of the weights and transposes each long activation once per batch (one transpose
+ * serves the weight gradient of the layer above and the recurrent gradient of its own), so the
+ * weight gradients are long contiguous dot products over all steps of all windows; bias gradients
+ * are products with a row of ones.
  */
 import { cellOf, fastTanh, interleaveBias, interleaveGates, LINEAR, SIGMOID, TANH, UnsupportedModelError, type Cell, type NetworkPlan } from '../model/fast-lstm.js';
-import { KernelArena, type Gemm } from '../model/gemm.js';
+import { at, KernelArena, type Gemm } from '../model/gemm.js';
 
 interface LstmLayer {
   kind: 'lstm';
@@ -31,7 +34,7 @@ interface LstmLayer {
   pW: number;
   pU: number;
   pB: number;
-  /** Activations of the batch, kept for backpropagation: gate values [B][T][4u] (then their gradients), cell states and outputs [B][T][u]. */
+  /** Activations of the batch, kept for backpropagation: gate values [T][B][4u] (then their gradients), cell states and outputs [T][B][u]. */
   z: Float64Array;
   c: Float64Array;
   h: Float64Array;
@@ -47,7 +50,7 @@ interface DenseLayer {
   inDim: number;
   pW: number;
   pB: number;
-  /** Output of the batch [B][T][units]. */
+  /** Output of the batch [T][B][units]. */
   y: Float64Array;
   /** Kernel transposed, [inDim][units]. */
   wn: Float64Array;
@@ -68,10 +71,69 @@ function transposeInto(out: Float64Array, oOff: number, m: Float64Array, mOff: n
   }
 }
 
+type Transpose = typeof transposeInto;
+
+/**
+ * Backpropagation through one step of lstmCell for n units: z[zo …] holds the gate values the
+ * forward step left (i, f, g, o per unit), c[co …] that step's cell state, cPrev[cpo …] the one
+ * before. dh[dho …] + dOut[doo …] is the gradient of the step's output h, dc[dco …] that of its
+ * cell state from the step after; dc becomes the gradient of cPrev, and z the gradients of the gate
+ * pre-activations. The reference of the WebAssembly cellBack (agent/wasm/gemm.mjs), which does the
+ * same operations in the same order.
+ */
+export function lstmCellBack(
+  z: Float64Array,
+  zo: number,
+  c: Float64Array,
+  co: number,
+  cPrev: Float64Array,
+  cpo: number,
+  dh: Float64Array,
+  dho: number,
+  dOut: Float64Array,
+  doo: number,
+  dc: Float64Array,
+  dco: number,
+  n: number,
+): void {
+  for (let j = 0; j < n; j++) {
+    const q = zo + 4 * j;
+    const i = z[q]!;
+    const f = z[q + 1]!;
+    const gg = z[q + 2]!;
+    const o = z[q + 3]!;
+    const tc = fastTanh(c[co + j]!);
+    const cp = cPrev[cpo + j]!;
+    const dhj = dh[dho + j]! + dOut[doo + j]!;
+    const dcj = dhj * o * (1 - tc * tc) + dc[dco + j]!;
+    dc[dco + j] = dcj * f;
+    z[q] = dcj * gg * i * (1 - i);
+    z[q + 1] = dcj * cp * f * (1 - f);
+    z[q + 2] = dcj * i * (1 - gg * gg);
+    z[q + 3] = dhj * tc * o * (1 - o);
+  }
+}
+
+type CellBack = typeof lstmCellBack;
+
+/** The arena's backward cell and transpose: the WebAssembly twins on a WebAssembly arena, else the references above. */
+function kernelsOf(arena: KernelArena): { cellBack: CellBack; transpose: Transpose } {
+  const k = arena.kernels;
+  if (!k) return { cellBack: lstmCellBack, transpose: transposeInto };
+  return {
+    cellBack: (z, zo, c, co, cPrev, cpo, dh, dho, dOut, doo, dc, dco, n) => k.cellBack(at(z, zo), at(c, co), at(cPrev, cpo), at(dh, dho), at(dOut, doo), at(dc, dco), n),
+    transpose: (out, oOff, m, mOff, rows, cols) => k.transpose(at(out, oOff), at(m, mOff), rows, cols),
+  };
+}
+
 /**
  * A network plan (model/fast-lstm.ts planNetwork) as trainable parameters plus the buffers for
  * batches of up to `maxBatch` windows. One instance per thread; the parameters are loaded into it
  * before each batch, so every thread works on the same weights.
+ *
+ * Activations are time-major, [T][B][·]: the B windows' rows of one step are contiguous, so each
+ * step is one product over B rows and one cell call over B·u units, and in the long products the
+ * previous step of row r is row r − B.
  */
 export class TrainableNetwork {
   readonly seqLen: number;
@@ -90,15 +152,26 @@ export class TrainableNetwork {
   readonly engine: 'wasm' | 'js';
   private readonly gemm: Gemm;
   private readonly cell: Cell;
-  /** The batch's windows as doubles [B][T][f]. */
+  private readonly cellBack: CellBack;
+  private readonly transpose: Transpose;
+  /** The batch's windows as doubles [T][B][f]. */
   private readonly x: Float64Array;
-  /** Backward scratch: transposed gate gradients, transposed inputs, gradients flowing down (two, ping-pong), per-window sums. */
+  /**
+   * Backward scratch: transposed gate gradients [4u][T·B]; two transposed activations [dim][T·B]
+   * (a layer's input, and its own output, which the layer above transposed as its input); gradients
+   * flowing down (two, ping-pong); the recurrent gradients of one step; the repeated input's step
+   * sums and their transposes; ones (bias gradients as products).
+   */
   private readonly zt: Float64Array;
-  private readonly at: Float64Array;
+  private readonly ts: [Float64Array, Float64Array];
   private readonly d: [Float64Array, Float64Array];
   private readonly dh: Float64Array;
   private readonly dc: Float64Array;
   private readonly zsum: Float64Array;
+  private readonly zsumT: Float64Array;
+  private readonly lastT: Float64Array;
+  private readonly ones: Float64Array;
+  /** Zeros for one step of B windows: the state before step 0, and no gradient from outside. */
   private readonly zero: Float64Array;
 
   /** `forwardOnly`: buffers for scoring only (no backward pass), a third of the memory. */
@@ -159,15 +232,18 @@ export class TrainableNetwork {
         flops += 2 * T * l.inDim * l.units;
         buffers += B * T * l.units + l.inDim * l.units;
         maxGates = Math.max(maxGates, l.units);
-        maxDim = Math.max(maxDim, l.inDim);
+        maxDim = Math.max(maxDim, l.inDim, l.units);
       }
     }
     const back = forwardOnly ? 0 : 1;
-    buffers += 2 * size + B * T * (plan.nFeatures + back * (maxGates + 3 * maxDim)) + back * 2 * B * maxUnits + B * maxGates + maxUnits;
+    const R = B * T;
+    buffers += 2 * size + R * plan.nFeatures + B * maxGates + B * maxUnits;
+    buffers += back * (R * (maxGates + 4 * maxDim + 1) + 2 * B * maxUnits + B * maxGates + B * maxDim);
     const arena = new KernelArena(buffers, engine);
     this.engine = arena.engine;
     this.gemm = arena.gemm;
     this.cell = cellOf(arena);
+    ({ cellBack: this.cellBack, transpose: this.transpose } = kernelsOf(arena));
     this.size = size;
     this.flops = flops;
     let p = 0;
@@ -179,29 +255,32 @@ export class TrainableNetwork {
           pW: p,
           pU: p + g * l.inDim,
           pB: p + g * (l.inDim + l.u),
-          z: arena.alloc(B * T * g),
-          c: arena.alloc(B * T * l.u),
-          h: arena.alloc(B * T * l.u),
+          z: arena.alloc(R * g),
+          c: arena.alloc(R * l.u),
+          h: arena.alloc(R * l.u),
           wn: arena.alloc(l.inDim * g),
           un: arena.alloc(l.u * g),
         };
         p += g * (l.inDim + l.u + 1);
         return layer;
       }
-      const layer: DenseLayer = { ...l, pW: p, pB: p + l.units * l.inDim, y: arena.alloc(B * T * l.units), wn: arena.alloc(l.inDim * l.units) };
+      const layer: DenseLayer = { ...l, pW: p, pB: p + l.units * l.inDim, y: arena.alloc(R * l.units), wn: arena.alloc(l.inDim * l.units) };
       p += l.units * (l.inDim + 1);
       return layer;
     });
     this.params = arena.alloc(size);
     this.grad = arena.alloc(size);
-    this.x = arena.alloc(B * T * plan.nFeatures);
-    this.zt = arena.alloc(back * B * T * maxGates);
-    this.at = arena.alloc(back * B * T * maxDim);
-    this.d = [arena.alloc(back * B * T * maxDim), arena.alloc(back * B * T * maxDim)];
+    this.x = arena.alloc(R * plan.nFeatures);
+    this.zsum = arena.alloc(B * maxGates);
+    this.zero = arena.alloc(B * maxUnits);
+    this.zt = arena.alloc(back * R * maxGates);
+    this.ts = [arena.alloc(back * R * maxDim), arena.alloc(back * R * maxDim)];
+    this.d = [arena.alloc(back * R * maxDim), arena.alloc(back * R * maxDim)];
     this.dh = arena.alloc(back * B * maxUnits);
     this.dc = arena.alloc(back * B * maxUnits);
-    this.zsum = arena.alloc(B * maxGates);
-    this.zero = arena.alloc(maxUnits);
+    this.zsumT = arena.alloc(back * B * maxGates);
+    this.lastT = arena.alloc(back * B * maxDim);
+    this.ones = arena.alloc(back * R).fill(1);
     this.setParams(this.initialParams());
   }
 
@@ -255,23 +334,28 @@ export class TrainableNetwork {
     for (const l of this.layers) {
       if (l.kind === 'lstm') {
         const g = 4 * l.u;
-        transposeInto(l.wn, 0, this.params, l.pW, g, l.inDim);
-        transposeInto(l.un, 0, this.params, l.pU, g, l.u);
+        this.transpose(l.wn, 0, this.params, l.pW, g, l.inDim);
+        this.transpose(l.un, 0, this.params, l.pU, g, l.u);
       } else {
-        transposeInto(l.wn, 0, this.params, l.pW, l.units, l.inDim);
+        this.transpose(l.wn, 0, this.params, l.pW, l.units, l.inDim);
       }
     }
   }
 
-  /** Copies windows `idx[from …to)` of `data` ([n][T][f]) into the batch. */
+  /** Copies windows `idx[from …to)` of `data` ([n][T][f]) into the batch, time-major. */
   private gather(data: Float32Array, idx: ArrayLike<number>, from: number, to: number): number {
-    const stride = this.seqLen * this.nFeatures;
+    const T = this.seqLen;
+    const f = this.nFeatures;
     const m = to - from;
     if (m > this.maxBatch) throw new RangeError(`batch of ${m} windows, the trainer was sized for ${this.maxBatch}`);
-    for (let k = 0; k < m; k++) {
-      const base = idx[from + k]! * stride;
-      const dst = k * stride;
-      for (let i = 0; i < stride; i++) this.x[dst + i] = data[base + i]!;
+    const x = this.x;
+    for (let b = 0; b < m; b++) {
+      const base = idx[from + b]! * T * f;
+      for (let t = 0; t < T; t++) {
+        const dst = (t * m + b) * f;
+        const src = base + t * f;
+        for (let j = 0; j < f; j++) x[dst + j] = data[src + j]!;
+      }
     }
     return m;
   }
@@ -294,20 +378,21 @@ export class TrainableNetwork {
       }
       const u = l.u;
       const g = 4 * u;
+      const mu = m * u;
+      const mg = m * g;
       if (l.repeated) {
-        // x·W + b once per window (the input is the same at every step), then into every step.
-        gemm(this.zsum, 0, g, src, (T - 1) * srcDim, T * srcDim, m, p, l.pW, l.inDim, g, l.inDim, p, l.pB, 0);
-        for (let b = 0; b < m; b++) for (let t = 0; t < T; t++) l.z.set(this.zsum.subarray(b * g, b * g + g), (b * T + t) * g);
+        // x·W + b once per window (the input, the last step below, is the same at every step), then into every step.
+        gemm(this.zsum, 0, g, src, (T - 1) * m * srcDim, srcDim, m, p, l.pW, l.inDim, g, l.inDim, p, l.pB, 0);
+        const once = this.zsum.subarray(0, mg);
+        for (let t = 0; t < T; t++) l.z.set(once, t * mg);
       } else {
         gemm(l.z, 0, g, src, 0, srcDim, R, p, l.pW, l.inDim, g, l.inDim, p, l.pB, 0);
       }
-      for (let t = 0; t < T; t++) {
-        if (t > 0) gemm(l.z, t * g, T * g, l.h, (t - 1) * u, T * u, m, p, l.pU, u, g, u, l.z, t * g, T * g);
-        for (let b = 0; b < m; b++) {
-          const r = b * T + t;
-          if (t === 0) cell(l.z, r * g, this.zero, 0, l.c, r * u, l.h, r * u, u);
-          else cell(l.z, r * g, l.c, (r - 1) * u, l.c, r * u, l.h, r * u, u);
-        }
+      // Step 0 starts from zero state (no product); each later step adds U·h of the one before.
+      cell(l.z, 0, this.zero, 0, l.c, 0, l.h, 0, mu);
+      for (let t = 1; t < T; t++) {
+        gemm(l.z, t * mg, g, l.h, (t - 1) * mu, u, m, p, l.pU, u, g, u, l.z, t * mg, g);
+        cell(l.z, t * mg, l.c, (t - 1) * mu, l.c, t * mu, l.h, t * mu, mu);
       }
       src = l.h;
       srcDim = u;
@@ -330,7 +415,7 @@ export class TrainableNetwork {
       for (let j = 0; j < f; j++) {
         let s = 0;
         for (let t = 0; t < T; t++) {
-          const k = (w * T + t) * f + j;
+          const k = (t * m + w) * f + j;
           const e = y[k]! - this.x[k]!;
           s += e * e;
         }
@@ -362,6 +447,7 @@ export class TrainableNetwork {
   gradient(data: Float32Array, idx: ArrayLike<number>, from: number, to: number, scale: number): number {
     const grad = this.grad;
     const gemm = this.gemm;
+    const transpose = this.transpose;
     const T = this.seqLen;
     const m = this.gather(data, idx, from, to);
     const R = m * T;
@@ -379,59 +465,62 @@ export class TrainableNetwork {
         dy[i] = 2 * scale * e;
       }
     }
+    // The layer's own output transposed, when the layer above left it so (its input, transposed for its weight gradient).
+    let held = null as Float64Array | null;
+    const [t0, t1] = this.ts;
+    const other = (b: Float64Array) => (b === t0 ? t1 : t0);
     for (let li = this.layers.length - 1; li >= 0; li--) {
       const l = this.layers[li]!;
       const below = li > 0 ? (this.layers[li - 1] as LstmLayer) : null;
       const input = below ? below.h : this.x;
       if (l.kind === 'dense') {
         // dW += dyᵀ·h, db += Σ dy, dh = dy·W.
-        transposeInto(this.zt, 0, dy, 0, R, l.units);
-        transposeInto(this.at, 0, input, 0, R, l.inDim);
-        gemm(grad, l.pW, l.inDim, this.zt, 0, R, l.units, this.at, 0, R, l.inDim, R, grad, l.pW, l.inDim);
-        for (let o = 0; o < l.units; o++) {
-          let s = 0;
-          for (let r = 0; r < R; r++) s += this.zt[o * R + r]!;
-          grad[l.pB + o]! += s;
-        }
+        const inT: Float64Array = held ? other(held) : t0;
+        transpose(this.zt, 0, dy, 0, R, l.units);
+        transpose(inT, 0, input, 0, R, l.inDim);
+        gemm(grad, l.pW, l.inDim, this.zt, 0, R, l.units, inT, 0, R, l.inDim, R, grad, l.pW, l.inDim);
+        gemm(grad, l.pB, 1, this.zt, 0, R, l.units, this.ones, 0, R, 1, R, grad, l.pB, 1);
         if (below) gemm(spare, 0, l.inDim, dy, 0, l.units, R, l.wn, 0, l.units, l.inDim, l.units, null, 0, 0);
+        held = below ? inT : null;
         [dy, spare] = [spare, dy];
         continue;
       }
       this.backLstm(l, dy, m);
       const u = l.u;
       const g = 4 * u;
-      // Gate gradients dz are now in l.z, [B][T][4u].
+      // Gate gradients dz are now in l.z, [T][B][4u]; transposed for the weight gradients.
+      transpose(this.zt, 0, l.z, 0, R, g);
+      let next: Float64Array | null = null;
       if (l.repeated) {
-        // The input was one vector per window: its gradients are the step sums.
-        this.zsum.fill(0, 0, m * g);
-        for (let b = 0; b < m; b++) for (let t = 0; t < T; t++) for (let o = 0; o < g; o++) this.zsum[b * g + o]! += l.z[(b * T + t) * g + o]!;
-        transposeInto(this.zt, 0, this.zsum, 0, m, g);
-        for (let b = 0; b < m; b++) for (let k = 0; k < l.inDim; k++) this.at[k * m + b] = input[(b * T + T - 1) * l.inDim + k]!;
-        gemm(grad, l.pW, l.inDim, this.zt, 0, m, g, this.at, 0, m, l.inDim, m, grad, l.pW, l.inDim);
-        // The encoder's last step gets Σ_t dz·Wᵀ.
-        if (below) gemm(spare, 0, l.inDim, this.zsum, 0, g, m, l.wn, 0, g, l.inDim, g, null, 0, 0);
-      } else {
-        transposeInto(this.at, 0, input, 0, R, l.inDim);
-        transposeInto(this.zt, 0, l.z, 0, R, g);
-        gemm(grad, l.pW, l.inDim, this.zt, 0, R, g, this.at, 0, R, l.inDim, R, grad, l.pW, l.inDim);
-        if (below) gemm(spare, 0, l.inDim, l.z, 0, g, R, l.wn, 0, g, l.inDim, g, null, 0, 0);
-      }
-      if (l.repeated) transposeInto(this.zt, 0, l.z, 0, R, g); // it held the step sums
-      // dU += Σ_{t≥1} dz_tᵀ·h_{t-1}: h shifted one step, zero at t = 0.
-      for (let b = 0; b < m; b++) {
-        for (let k = 0; k < u; k++) {
-          const row = k * R + b * T;
-          this.at[row] = 0;
-          for (let t = 1; t < T; t++) this.at[row + t] = l.h[(b * T + t - 1) * u + k]!;
+        // The input was one vector per window (the last step below): its gradients are the step sums.
+        const mg = m * g;
+        const zsum = this.zsum;
+        zsum.set(l.z.subarray(0, mg));
+        for (let t = 1; t < T; t++) {
+          const base = t * mg;
+          for (let k = 0; k < mg; k++) zsum[k]! += l.z[base + k]!;
         }
+        transpose(this.zsumT, 0, zsum, 0, m, g);
+        transpose(this.lastT, 0, input, (T - 1) * m * l.inDim, m, l.inDim);
+        gemm(grad, l.pW, l.inDim, this.zsumT, 0, m, g, this.lastT, 0, m, l.inDim, m, grad, l.pW, l.inDim);
+        // The layer below's last step gets Σ_t dz·Wᵀ.
+        if (below) gemm(spare, 0, l.inDim, zsum, 0, g, m, l.wn, 0, g, l.inDim, g, null, 0, 0);
+      } else {
+        const inT: Float64Array = held ? other(held) : t0;
+        transpose(inT, 0, input, 0, R, l.inDim);
+        gemm(grad, l.pW, l.inDim, this.zt, 0, R, g, inT, 0, R, l.inDim, R, grad, l.pW, l.inDim);
+        if (below) gemm(spare, 0, l.inDim, l.z, 0, g, R, l.wn, 0, g, l.inDim, g, null, 0, 0);
+        if (below) next = inT;
       }
-      gemm(grad, l.pU, u, this.zt, 0, R, g, this.at, 0, R, u, R, grad, l.pU, u);
-      for (let o = 0; o < g; o++) {
-        let s = 0;
-        const row = o * R;
-        for (let r = 0; r < R; r++) s += this.zt[row + r]!;
-        grad[l.pB + o]! += s;
+      // dU += Σ_{t≥1} dz_tᵀ·h_{t-1}: row r of dz with row r − m of h.
+      let hT = held;
+      if (!hT) {
+        hT = next ? other(next) : t0;
+        transpose(hT, 0, l.h, 0, R, u);
       }
+      gemm(grad, l.pU, u, this.zt, m, R, g, hT, 0, R, u, R - m, grad, l.pU, u);
+      gemm(grad, l.pB, 1, this.zt, 0, R, g, this.ones, 0, R, 1, R, grad, l.pB, 1);
+      held = next;
       [dy, spare] = [spare, dy];
       // Below a repeated input sits an LSTM that returned its last step only: the gradient of that
       // step is in dy as [B][inDim], which backLstm of that layer reads as such.
@@ -440,44 +529,26 @@ export class TrainableNetwork {
   }
 
   /**
-   * Backpropagation through time of one LSTM. `dOut` holds the gradient of its output: [B][T][u]
+   * Backpropagation through time of one LSTM. `dOut` holds the gradient of its output: [T][B][u]
    * for a sequence, [B][u] for a last step. Leaves the gate pre-activation gradients in l.z.
    */
   private backLstm(l: LstmLayer, dOut: Float64Array, m: number): void {
     const gemm = this.gemm;
+    const cellBack = this.cellBack;
     const T = this.seqLen;
     const u = l.u;
     const g = 4 * u;
+    const mu = m * u;
+    const mg = m * g;
     const dh = this.dh;
     const dc = this.dc;
-    dh.fill(0, 0, m * u);
-    dc.fill(0, 0, m * u);
+    dh.fill(0, 0, mu);
+    dc.fill(0, 0, mu);
     for (let t = T - 1; t >= 0; t--) {
-      for (let b = 0; b < m; b++) {
-        const r = b * T + t;
-        const zo = r * g;
-        const co = r * u;
-        const dOff = l.returnSequences ? r * u : t === T - 1 ? b * u : -1;
-        for (let j = 0; j < u; j++) {
-          const q = zo + 4 * j;
-          const i = l.z[q]!;
-          const f = l.z[q + 1]!;
-          const gg = l.z[q + 2]!;
-          const o = l.z[q + 3]!;
-          const c = l.c[co + j]!;
-          const cPrev = t > 0 ? l.c[co - u + j]! : 0;
-          const tc = fastTanh(c);
-          const dhj = dh[b * u + j]! + (dOff >= 0 ? dOut[dOff + j]! : 0);
-          const dcj = dhj * o * (1 - tc * tc) + dc[b * u + j]!;
-          dc[b * u + j] = dcj * f;
-          l.z[q] = dcj * gg * i * (1 - i);
-          l.z[q + 1] = dcj * cPrev * f * (1 - f);
-          l.z[q + 2] = dcj * i * (1 - gg * gg);
-          l.z[q + 3] = dhj * tc * o * (1 - o);
-        }
-      }
+      const fromOut = l.returnSequences || t === T - 1;
+      cellBack(l.z, t * mg, l.c, t * mu, t > 0 ? l.c : this.zero, t > 0 ? (t - 1) * mu : 0, dh, 0, fromOut ? dOut : this.zero, l.returnSequences ? t * mu : 0, dc, 0, mu);
       // dh_{t-1} = dz_t · Uᵀ (un is [u][4u]).
-      if (t > 0) gemm(dh, 0, u, l.z, t * g, T * g, m, l.un, 0, g, u, g, null, 0, 0);
+      if (t > 0) gemm(dh, 0, u, l.z, t * mg, g, m, l.un, 0, g, u, g, null, 0, 0);
     }
   }
 }
