@@ -3,8 +3,9 @@
  * addresses, strides in elements). Each has a JavaScript twin, the reference and the fallback:
  *
  * - gemm(out, oStride, a, aStride, rows, w, wStride, cols, depth) adds Σ_k a[r][k]·w[o][k] to
- *   out[r][o], two k at a time (model/gemm.ts jsGemm). Blocks of 2 rows × 4 outputs share loads;
- *   the edges use 2×1, 1×4 and 1×1 blocks of the same code.
+ *   out[r][o], two k at a time (an odd last k as (a_k, 0)·(w_k, 0)), the two lanes summed at the
+ *   end (model/gemm.ts jsGemm). Blocks of 2 rows × 4 outputs share loads; the edges use 2×1, 1×4
+ *   and 1×1 blocks of the same code.
  * - cell(z, cPrev, c, h, n): the LSTM cell of n units, two units at a time, with the same operations
  *   in the same order as model/fast-lstm.ts lstmCell, so the same bits.
  * - cellBack(z, c, cPrev, dh, dOut, dc, n): its backward step (train/fast-network.ts lstmCellBack),
@@ -33,13 +34,29 @@ function block(R, C) {
   }
   lines.push(`(local.set $kb (i32.add (local.get $kb) (i32.const 16)))
     (br $k${R}${C})))`);
-  // Sum the two lanes, add the odd last k if any, add into out.
+  // An odd last k: one more step on (a_k, 0)·(w_k, 0).
+  lines.push('(if (local.get $odd) (then');
+  for (let i = 0; i < R; i++) lines.push(`(local.set $u${i} (v128.load64_zero (i32.add (local.get $x${i}) (local.get $d2b))))`);
+  for (let j = 0; j < C; j++) {
+    lines.push(`(local.set $q (v128.load64_zero (i32.add (local.get $w${j}) (local.get $d2b))))`);
+    for (let i = 0; i < R; i++) lines.push(`(local.set $acc${i}${j} (f64x2.add (local.get $acc${i}${j}) (f64x2.mul (local.get $u${i}) (local.get $q))))`);
+  }
+  lines.push('))');
+  // Sum the two lanes and add into out: two outputs at once (one shuffle pair, one vector add), or one.
   for (let i = 0; i < R; i++) {
-    for (let j = 0; j < C; j++) {
-      const addr = `(i32.add (i32.add (local.get $out) (i32.mul (i32.add (local.get $r) (i32.const ${i})) (local.get $os8))) (i32.shl (i32.add (local.get $o) (i32.const ${j})) (i32.const 3)))`;
+    const row = `(i32.add (local.get $out) (i32.mul (i32.add (local.get $r) (i32.const ${i})) (local.get $os8)))`;
+    const addr = (j) => `(i32.add ${row} (i32.shl (i32.add (local.get $o) (i32.const ${j})) (i32.const 3)))`;
+    let j = 0;
+    for (; j + 1 < C; j += 2) {
+      const a = `(local.get $acc${i}${j})`;
+      const b = `(local.get $acc${i}${j + 1})`;
+      const sum = `(f64x2.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${a} ${b}) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 ${a} ${b}))`;
+      lines.push(`(local.set $s2 ${sum})`);
+      lines.push(`(v128.store ${addr(j)} (f64x2.add (v128.load ${addr(j)}) (local.get $s2)))`);
+    }
+    for (; j < C; j++) {
       lines.push(`(local.set $s (f64.add (f64x2.extract_lane 0 (local.get $acc${i}${j})) (f64x2.extract_lane 1 (local.get $acc${i}${j}))))`);
-      lines.push(`(if (local.get $odd) (then (local.set $s (f64.add (local.get $s) (f64.mul (f64.load (i32.add (local.get $x${i}) (local.get $d2b))) (f64.load (i32.add (local.get $w${j}) (local.get $d2b))))))))`);
-      lines.push(`(f64.store ${addr} (f64.add (f64.load ${addr}) (local.get $s)))`);
+      lines.push(`(f64.store ${addr(j)} (f64.add (f64.load ${addr(j)}) (local.get $s)))`);
     }
   }
   return { locals: acc, body: lines.join('\n') };
@@ -53,7 +70,7 @@ function gemmFunc() {
     (local $r i32) (local $o i32) (local $kb i32) (local $d2b i32) (local $odd i32)
     (local $os8 i32) (local $as8 i32) (local $ws8 i32) (local $rows2 i32) (local $cols4 i32)
     (local $x0 i32) (local $x1 i32) (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32)
-    (local $u0 v128) (local $u1 v128) (local $q v128) (local $s f64)
+    (local $u0 v128) (local $u1 v128) (local $q v128) (local $s f64) (local $s2 v128)
     ${accs.map((a) => `(local ${a} v128)`).join(' ')}
     (local.set $os8 (i32.shl (local.get $os) (i32.const 3)))
     (local.set $as8 (i32.shl (local.get $as) (i32.const 3)))

@@ -46,8 +46,21 @@ function jsGemm(
   }
 }
 
-/** The `init` part of gemm: each output row set to its init row, or to zero. */
+/** The `init` part of gemm: each output row set to its init row, or to zero (whole blocks at once where rows are contiguous). */
 function gemmStart(out: Float64Array, oOff: number, oStride: number, rows: number, cols: number, init: Float64Array | null, iOff: number, iStride: number): void {
+  if (rows === 0 || cols === 0) return;
+  if (init === out && iOff === oOff && iStride === oStride) return; // accumulate in place
+  if (oStride === cols && init === null) {
+    out.fill(0, oOff, oOff + rows * cols);
+    return;
+  }
+  if (oStride === cols && iStride === 0 && init !== null && init !== out) {
+    // One row repeated (a bias): the first row, then doubling copies.
+    for (let o = 0; o < cols; o++) out[oOff + o] = init[iOff + o]!;
+    const end = oOff + rows * cols;
+    for (let done = cols; oOff + done < end; done *= 2) out.copyWithin(oOff + done, oOff, Math.min(oOff + 2 * done, end) - done);
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const o0 = oOff + r * oStride;
     if (init === null) out.fill(0, o0, o0 + cols);
