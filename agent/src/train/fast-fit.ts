@@ -16,7 +16,11 @@ export interface FastFitOptions extends FitOptions {
   threads?: number;
   /** Adam's step size (tfjs's default for the seed's model: 1e-3). */
   learningRate?: number;
-  /** Windows a thread runs at once: bounds its activation memory, not the batch (default 16). */
+  /**
+   * Windows a thread runs at once: bounds its activation memory, not the batch (default 8: a step is
+   * then one product of 8 rows, and a layer's activations stay nearer the core's caches; measured
+   * 5–15 % faster per window here than 16).
+   */
   chunk?: number;
   /** 'wasm' (SIMD kernel, default) or 'js' (the reference loop). */
   kernel?: 'wasm' | 'js';
@@ -218,7 +222,7 @@ class WorkerPool implements Pool {
 export async function fitFast(artifacts: BundleArtifacts, train: WindowSet, val: WindowSet, opts: FastFitOptions): Promise<{ fit: FitResult; artifacts: BundleArtifacts; kernel: 'wasm' | 'js'; threads: number }> {
   const { seqLen, nFeatures } = opts;
   const threads = Math.max(1, Math.min(opts.threads ?? defaultThreads(), opts.batchSize));
-  const chunk = Math.max(1, Math.min(opts.chunk ?? 16, Math.ceil(opts.batchSize / threads)));
+  const chunk = Math.max(1, Math.min(opts.chunk ?? 8, Math.ceil(opts.batchSize / threads)));
   const plan = planNetwork(artifacts.modelTopology, artifacts.weightSpecs, artifacts.weightData, seqLen, nFeatures);
   // The main thread's network: parameters in and out, and the whole trainer when threads = 1.
   const net = new TrainableNetwork(plan, threads === 1 ? chunk : 1, opts.kernel ?? 'wasm');
