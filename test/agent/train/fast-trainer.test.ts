@@ -11,12 +11,13 @@ import { MODEL_FEATURES, PROFILES } from '#agent/core/profiles.js';
 import { Rng } from '#agent/core/rng.js';
 import { artifactsOf, buildAutoencoder } from '#agent/model/autoencoder.js';
 import { selectBackend, tf } from '#agent/model/backend.js';
-import { FastLstmNetwork, planNetwork, UnsupportedModelError } from '#agent/model/fast-lstm.js';
+import { cellOf, FastLstmNetwork, lstmCell, planNetwork, UnsupportedModelError } from '#agent/model/fast-lstm.js';
+import { at, KernelArena } from '#agent/model/gemm.js';
 import { defaultMaxGapMs, trainingWindows } from '#agent/train/pipeline.js';
 import { concatWeights, type BundleArtifacts, type WeightSpec } from '#agent/model/bundle.js';
 import { initialAutoencoder } from '#agent/train/autoencoder-init.js';
 import { Adam, fitFast } from '#agent/train/fast-fit.js';
-import { TrainableNetwork } from '#agent/train/fast-network.js';
+import { lstmCellBack, TrainableNetwork } from '#agent/train/fast-network.js';
 import { featureErrors, trainAutoencoder } from '#agent/train/trainer.js';
 
 before(async () => {
@@ -288,5 +289,52 @@ test('many windows at once (featureErrors) give the one-window engine\'s errors'
     const many = featureErrors(artifacts, x, n, s.seqLen, s.nFeatures);
     const one = new FastLstmNetwork(planNetwork(artifacts.modelTopology, artifacts.weightSpecs, artifacts.weightData, s.seqLen, s.nFeatures)).featureErrors(x, n);
     for (let i = 0; i < one.length; i++) assert.ok(Math.abs(many[i]! - one[i]!) <= 1e-6 * Math.abs(one[i]!) + 1e-12, `${i}: ${many[i]} vs ${one[i]}`);
+  }
+});
+
+test('the WebAssembly cell, backward cell and transpose give their JavaScript references\' bits', () => {
+  const rng = new Rng(15);
+  const arena = new KernelArena(20000, 'wasm');
+  assert.ok(arena.kernels, 'the wasm kernels are built by npm run build');
+  const k = arena.kernels;
+  const cell = cellOf(arena);
+  const filled = (n: number, spread: number) => {
+    const a = arena.alloc(n);
+    for (let i = 0; i < n; i++) a[i] = spread * rng.gauss();
+    return a;
+  };
+  const same = (what: string, a: Float64Array, b: Float64Array) => {
+    for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `${what}[${i}]: wasm ${a[i]}, js ${b[i]}`);
+  };
+  // Unit counts that end on each of the kernels' loops (four, two, one unit at a time).
+  for (const n of [1, 2, 3, 5, 7, 64, 67]) {
+    // Gate inputs beyond the approximation's ±9 clamp too.
+    const z = filled(4 * n, 8);
+    const cPrev = filled(n, 2);
+    const c = arena.alloc(n);
+    const h = arena.alloc(n);
+    const zJs = Float64Array.from(z);
+    const cJs = new Float64Array(n);
+    const hJs = new Float64Array(n);
+    cell(z, 0, cPrev, 0, c, 0, h, 0, n);
+    lstmCell(zJs, 0, cPrev, 0, cJs, 0, hJs, 0, n);
+    same(`cell ${n} gates`, z, zJs);
+    same(`cell ${n} c`, c, cJs);
+    same(`cell ${n} h`, h, hJs);
+
+    const dh = filled(n, 1);
+    const dOut = filled(n, 1);
+    const dc = filled(n, 1);
+    const dcJs = Float64Array.from(dc);
+    k.cellBack(at(z, 0), at(c, 0), at(cPrev, 0), at(dh, 0), at(dOut, 0), at(dc, 0), n);
+    lstmCellBack(zJs, 0, c, 0, cPrev, 0, dh, 0, dOut, 0, dcJs, 0, n);
+    same(`cellBack ${n} dz`, z, zJs);
+    same(`cellBack ${n} dc`, dc, dcJs);
+  }
+  for (const [rows, cols] of [[1, 1], [2, 3], [3, 2], [5, 7], [16, 9]] as const) {
+    const m = filled(rows * cols, 1);
+    const out = arena.alloc(rows * cols);
+    k.transpose(at(out, 0), at(m, 0), rows, cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) assert.equal(out[c * rows + r], m[r * cols + c], `transpose ${rows}×${cols} [${r}][${c}]`);
   }
 });
