@@ -10,7 +10,7 @@ import { CONFIGURATION_DOC_COMMAND, configurationMarkdown } from '#agent/config/
 
 test('the README topic table is the one generated from core/topics.ts', async () => {
   const readme = await readFile(join(PACKAGE_ROOT, 'README.md'), 'utf8');
-  assert.ok(readme.includes(topicsMarkdown(DEFAULTS.config.mqtt.prefix)), 'README.md: paste the output of topicsMarkdown() (core/topic-table.ts) into the MQTT topics section');
+  assert.ok(readme.includes(topicsMarkdown(DEFAULTS.config.mqtt.prefix, DEFAULTS.config.homeassistant.prefix)), 'README.md: paste the output of topicsMarkdown() (core/topic-table.ts) into the MQTT topics section');
 });
 
 test('docs/configuration.md is exactly the one generated from the config schema and core/defaults.ts', async () => {

@@ -60,6 +60,7 @@ export interface AgentConfig {
   shutdown: { timeoutMs: number };
   log: { level: LogLevel };
   web: { enabled: boolean; brokerUrl: string; username: string; password: string };
+  homeassistant: { enabled: boolean; prefix: string };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -851,6 +852,22 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       env: 'ANOMALY_WEB_PASSWORD',
       arg: 'web-password',
       sensitive: true,
+    },
+  },
+  homeassistant: {
+    enabled: {
+      doc: "Announce this device to Home Assistant by MQTT discovery: retained configs under <homeassistant.prefix>/…/config, per model a problem binary_sensor that follows its episodes and a score sensor (with publish.scores), available while the status topic says online. Turned off, the configs this device left on the broker are removed at the next start.",
+      format: 'bool',
+      default: D.homeassistant.enabled,
+      env: 'ANOMALY_HOMEASSISTANT_ENABLED',
+      arg: 'homeassistant-enabled',
+    },
+    prefix: {
+      doc: "Home Assistant's discovery prefix, as set in its MQTT integration. Levels joined by '/', none empty, no '+' or '#'.",
+      format: 'topic-path',
+      default: D.homeassistant.prefix,
+      env: 'ANOMALY_HOMEASSISTANT_PREFIX',
+      arg: 'homeassistant-prefix',
     },
   },
 };

@@ -82,6 +82,7 @@ const config = {
   shutdown: { timeoutMs: 5000 },
   log: { level: 'info' as const },
   web: { enabled: true, brokerUrl: '', username: '', password: '' },
+  homeassistant: { enabled: false, prefix: 'homeassistant' },
 };
 
 /** Options of components that no configuration key sets. */
