@@ -14,6 +14,7 @@ import type { DaemonContext } from './context.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { DaemonEvents } from './events.js';
 import { HealthWatch } from './health.js';
+import { HomeAssistantDiscovery } from './homeassistant.js';
 import { Http } from './http.js';
 import { Intake } from './intake.js';
 import { Models } from './models.js';
@@ -43,7 +44,7 @@ type Part = Component & { beforeScrape?(): void };
  * one more component: it listens on the bus (samples, scores, alerts, status) and is added to the
  * list below. The controller never touches `process`; the entry point owns signals and exit codes.
  *
- *   models → [embedded broker] → outbox → mqtt → publishing → model updates → source → health → [http]
+ *   models → [embedded broker] → outbox → mqtt → publishing → model updates → home assistant → source → health → [http]
  */
 export class Controller {
   readonly metrics: Metrics = createMetrics({ beforeScrape: () => this.started.forEach((c) => c.beforeScrape?.()) });
@@ -103,6 +104,8 @@ export class Controller {
         now: () => ctx.clock.now(),
       }),
     );
+    // Always there: turned off, it removes the discovery configs an earlier run left on the broker.
+    await this.use(new HomeAssistantDiscovery(ctx, this.models, mqtt.client));
     const intake = (this.intake = await this.use(new Intake(ctx, this.models, () => mqtt.client)));
     this.healthWatch = await this.use(new HealthWatch(ctx, intake, this.models));
     if (c.http.port > 0) this.http = await this.use(new Http(ctx, () => this.health(), () => this.wsPort()));
