@@ -199,7 +199,9 @@ print(json.dumps(out))
 
 /** Renders each case with Python's Jinja2 (Debian: python3-jinja2); throws, saying so, when it is not there. */
 export function renderTemplates(cases: TemplateCase[]): string[] {
-  const r = spawnSync('python3', ['-c', RENDER], { input: JSON.stringify(cases), encoding: 'utf8' });
+  // The python3 on PATH may be another install than the one Debian's python3-jinja2 went into.
+  const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import jinja2']).status === 0) ?? 'python3';
+  const r = spawnSync(python, ['-c', RENDER], { input: JSON.stringify(cases), encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     const why = r.error?.message ?? r.stderr;
     throw new Error(`rendering Home Assistant templates needs python3 with Jinja2 (Debian/Pi OS: apt-get install python3-jinja2): ${why}`);
