@@ -160,13 +160,24 @@ export class SensorCharts implements Drawn {
 /** Smallest value drawn on the log scale (a score of exactly 0 has no place on it). */
 const LOG_FLOOR = 1e-9;
 
-/** 10^k for every k with min <= 10^k <= max (at least the two around the range). */
-export function decades(min: number, max: number): number[] {
-  const lo = Math.floor(Math.log10(Math.max(min, LOG_FLOOR)) + 1e-9);
-  const hi = Math.ceil(Math.log10(Math.max(max, LOG_FLOOR)) - 1e-9);
+/**
+ * The powers of ten within [min, max] (the score axis spans whole decades, so both ends are among
+ * them), at most `most` of them: beyond that every second, third… decade, counted from the top.
+ * A label outside the range would be drawn outside the plot, and cut off by the canvas's edge.
+ */
+export function decades(min: number, max: number, most = 6): number[] {
+  const lo = Math.ceil(Math.log10(Math.max(min, LOG_FLOOR)) - 1e-9);
+  const hi = Math.floor(Math.log10(Math.max(max, LOG_FLOOR)) + 1e-9);
+  const step = Math.max(1, Math.ceil((hi - lo + 1) / Math.max(1, most)));
   const out: number[] = [];
-  for (let k = lo; k <= Math.max(hi, lo + 1); k++) out.push(10 ** k);
+  for (let k = hi; k >= lo; k -= step) out.unshift(10 ** k);
   return out;
+}
+
+/** The score axis's range: the data's, widened to whole decades (uPlot's own rounds its bottom down to 0.3 or 0.4 of one only). */
+export function decadeRange(min: number | null, max: number | null): [number | null, number | null] {
+  if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [null, null];
+  return uPlot.rangeLog(Math.max(min, LOG_FLOOR), Math.max(max, LOG_FLOOR), 10, true);
 }
 
 /** 0.001, 0.1, 1, 10, 1k, 100k, 10M; '' for no value (uPlot passes null for a label it dropped). */
@@ -193,7 +204,7 @@ export class ScoreChart implements Drawn {
       height,
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { distr: 3, log: 10 } },
+      scales: { x: { time: true }, y: { distr: 3, log: 10, range: (_u, min, max) => decadeRange(min, max) } },
       axes: [
         { ...AXIS, size: 28 },
         {
