@@ -13,6 +13,10 @@
  * And against a broker that wants a login (aedes over WebSocket, in process): the page connects with
  * web.username / web.password from /config.json to the web.brokerUrl given there, and a wrong
  * password shows as a refused connection instead of an empty page.
+ * And with a live feed the test publishes itself (aedes in process; sample time is wall time): a
+ * chart brought on screen by a jump shows the current window, frame after frame, or nothing for a
+ * frame or two, never the picture of when it was last drawn; no tick label of any chart runs off
+ * its canvas.
  * A screenshot is taken every run (to a temporary directory; to docs/visualizer.png and
  * docs/visualizer-phone.png when UPDATE_SCREENSHOT=1).
  *
@@ -24,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { AddressInfo } from 'node:net';
-import { Aedes, type AuthenticateError } from 'aedes';
+import { Aedes, type AedesOptions, type AuthenticateError } from 'aedes';
 import { connectAsync } from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import { createWebSocketStream, WebSocketServer } from 'ws';
@@ -32,7 +36,7 @@ import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { silentLogger } from '#agent/core/log.js';
 import { createMetrics } from '#agent/http/metrics.js';
 import { HttpServer } from '#agent/http/server.js';
-import { topic, type StatusPayload, type TelemetryPayload } from '#agent/core/topics.js';
+import { topic, topicFilter, type ScorePayload, type StatusPayload, type TelemetryPayload } from '#agent/core/topics.js';
 import { Daemon, freePort, killAll, RAW_DATA, type Flags } from '../daemon/daemon-fixture.js';
 import { chromiumMissing, launchChromium } from './chromium.js';
 import { createSite, type PageConfig } from '#agent/web/site.js';
@@ -119,12 +123,116 @@ function canvasPixels(page: Page): Promise<string> {
   return page.evaluate(() => document.querySelector<HTMLCanvasElement>('figure[data-sensor="vibration"] canvas')?.toDataURL() ?? '');
 }
 
+/**
+ * Tick labels cut off by the edge of their chart: every drawn chart's canvas, read back, must have no
+ * ink on its outermost rows and columns (nothing a chart draws belongs there; a label placed outside
+ * the plot, like a decade below the score axis's range, shows there as the "- -" of its cut top).
+ */
+function clippedLabels(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll<HTMLElement>('.plot:not([data-stale])')].flatMap((plot) => {
+      const fig = plot.closest('figure')!;
+      const name = `${fig.dataset.sensor ? 'sensor' : 'model'} ${fig.dataset.sensor ?? fig.dataset.model} #${[...fig.querySelectorAll('.plot')].indexOf(plot)}`;
+      const canvas = plot.querySelector('canvas');
+      if (!canvas) return [`${name}: no canvas`];
+      const ctx = canvas.getContext('2d')!;
+      const { width: w, height: h } = canvas;
+      const ink = (x: number, y: number, cw: number, ch: number) => {
+        const d = ctx.getImageData(x, y, cw, ch).data;
+        let n = 0;
+        for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
+        return n;
+      };
+      const edges = { top: ink(0, 0, w, 1), bottom: ink(0, h - 1, w, 1), left: ink(0, 0, 1, h), right: ink(w - 1, 0, 1, h) };
+      return Object.entries(edges)
+        .filter(([, n]) => n > 0)
+        .map(([edge, n]) => `${name}: ${n} px of ink on the ${edge} edge of its ${w}×${h} canvas`);
+    }),
+  );
+}
+
+/** What one chart on screen showed in one frame: its .plot's data- attributes (see page/charts.ts). */
+interface PlotFrame {
+  name: string;
+  sensor: boolean;
+  stale: boolean;
+  /** Computed visibility of the uPlot inside. */
+  visibility: string;
+  /** Date.now() in the page at that frame. */
+  now: number;
+  xMin: number;
+  xMax: number;
+  traceFrom: number;
+  traceTo: number;
+}
+
+/** Scrolls to `y` at once, then reads every chart on screen in each of the next `frames` frames. */
+function jumpAndWatch(page: Page, y: number, frames: number): Promise<PlotFrame[][]> {
+  return page.evaluate(
+    async ({ y, frames }) => {
+      const read = (): PlotFrame[] =>
+        [...document.querySelectorAll<HTMLElement>('.plot')]
+          .filter((p) => {
+            const r = p.getBoundingClientRect();
+            return r.bottom > 0 && r.top < innerHeight;
+          })
+          .map((p) => {
+            const fig = p.closest('figure')!;
+            const d = p.dataset;
+            return {
+              name: `${fig.dataset.sensor ? 'sensor' : 'model'} ${fig.dataset.sensor ?? fig.dataset.model} #${[...fig.querySelectorAll('.plot')].indexOf(p)}`,
+              sensor: fig.dataset.sensor !== undefined,
+              stale: d.stale !== undefined,
+              visibility: getComputedStyle(p.querySelector('.uplot')!).visibility,
+              now: Date.now(),
+              xMin: Number(d.xMin),
+              xMax: Number(d.xMax),
+              traceFrom: Number(d.traceFrom),
+              traceTo: Number(d.traceTo),
+            };
+          });
+      scrollTo(0, y);
+      const out: PlotFrame[][] = [];
+      // Read after the page's own frame callback (registered first, it runs first): what this frame paints.
+      for (let i = 0; i < frames; i++) out.push(await new Promise<PlotFrame[]>((r) => requestAnimationFrame(() => r(read()))));
+      return out;
+    },
+    { y, frames },
+  );
+}
+
 async function screenshot(page: Page, dir: string, name: string, fullPage: boolean): Promise<string> {
   const path = UPDATE ? join(PACKAGE_ROOT, 'docs', name) : join(dir, name);
   await page.screenshot({ path, fullPage });
   const png = await readFile(path);
   assert.equal(png.subarray(0, 8).toString('hex'), PNG_MAGIC, `${path} is a PNG`);
   return path;
+}
+
+/**
+ * A broker and the page without a daemon: aedes in process behind a WebSocket listener on loopback,
+ * and the daemon's HTTP server serving the page, its /config.json made by `config` from the
+ * broker's URL at each request.
+ */
+async function brokerAndPage(config: (wsUrl: string) => PageConfig, opts: AedesOptions = {}) {
+  const aedes = await Aedes.createBroker(opts);
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  wss.on('connection', (ws, req) => aedes.handle(createWebSocketStream(ws), req));
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const wsUrl = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  const http = new HttpServer({ port: 0, registry: createMetrics({ defaultMetrics: false }).registry, health: () => ({ ok: true, reasons: [] }), log: silentLogger, assets: createSite({ config: () => config(wsUrl) }) });
+  await http.start();
+  return {
+    aedes,
+    wsUrl,
+    pageUrl: `http://127.0.0.1:${http.address().port}/`,
+    async close(): Promise<void> {
+      await http.stop();
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+      await new Promise<void>((r) => aedes.close(() => r()));
+    },
+  };
 }
 
 describe('web visualizer in headless Chromium', { skip: chromiumMissing() }, () => {
@@ -211,6 +319,7 @@ describe('web visualizer in headless Chromium', { skip: chromiumMissing() }, () 
         const next = await waitPage(page, 'another vibration alert', seenRaised([raised.id!]), 120_000);
         await waitPage(page, `alert ${next.id} cleared`, (s) => s.alerts.find((a) => a.id === next.id && a.state === 'cleared'), 60_000);
       }
+      assert.deepEqual(await clippedLabels(page), [], 'no tick label cut off by the edge of its chart');
       const shot = await screenshot(page, dir, 'visualizer.png', true);
       t.diagnostic(`screenshot: ${shot}`);
 
@@ -246,7 +355,8 @@ describe('web visualizer in headless Chromium', { skip: chromiumMissing() }, () 
 
   test('connects with the credentials from config.json to web.brokerUrl; a wrong password is shown as refused', { timeout: 60_000 }, async () => {
     const logins: { clientId: string; username: string | undefined; ok: boolean }[] = [];
-    const aedes = await Aedes.createBroker({
+    let pagePassword = 'right';
+    const { wsUrl, pageUrl, close } = await brokerAndPage((url) => ({ brokerUrl: url, wsPort: null, username: 'viewer', password: pagePassword, prefix: 'site/a' }), {
       authenticate(client, username, password, done) {
         const ok = (username === 'viewer' && password?.toString() === 'right') || (username === 'agent' && password?.toString() === 'agent-pw');
         logins.push({ clientId: client.id, username, ok });
@@ -256,13 +366,6 @@ describe('web visualizer in headless Chromium', { skip: chromiumMissing() }, () 
         done(err, false);
       },
     });
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    wss.on('connection', (ws, req) => aedes.handle(createWebSocketStream(ws), req));
-    await new Promise<void>((r) => wss.once('listening', () => r()));
-    const wsUrl = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
-    let cfg: PageConfig = { brokerUrl: wsUrl, wsPort: null, username: 'viewer', password: 'right', prefix: 'site/a' };
-    const http = new HttpServer({ port: 0, registry: createMetrics({ defaultMetrics: false }).registry, health: () => ({ ok: true, reasons: [] }), log: silentLogger, assets: createSite({ config: () => cfg }) });
-    await http.start();
     const agent = await connectAsync(wsUrl, { username: 'agent', password: 'agent-pw', reconnectPeriod: 0 });
     let browser: Browser | undefined;
     try {
@@ -271,7 +374,7 @@ describe('web visualizer in headless Chromium', { skip: chromiumMissing() }, () 
 
       browser = await launchChromium();
       const page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${http.address().port}/`);
+      await page.goto(pageUrl);
       await waitPage(page, 'connected with credentials, device online', (s) => s.conn === 'connected' && s.device === 'online', 20_000);
       assert.equal(await page.locator('#broker').textContent(), wsUrl);
       assert.ok(
@@ -293,7 +396,7 @@ describe('web visualizer in headless Chromium', { skip: chromiumMissing() }, () 
       );
 
       // A wrong password: refused, and the page says so.
-      cfg = { ...cfg, password: 'wrong' };
+      pagePassword = 'wrong';
       await page.reload();
       await waitPage(page, 'refused', (s) => s.conn === 'error', 20_000);
       assert.equal(await page.locator('#conn').textContent(), 'refused');
@@ -305,10 +408,140 @@ describe('web visualizer in headless Chromium', { skip: chromiumMissing() }, () 
     } finally {
       await browser?.close();
       await agent.endAsync(true);
-      await http.stop();
-      for (const c of wss.clients) c.terminate();
-      await new Promise<void>((r) => wss.close(() => r()));
-      await new Promise<void>((r) => aedes.close(() => r()));
+      await close();
+    }
+  });
+
+  test('a chart scrolled into view shows the current window at once (or nothing), never an old one; no tick label is cut off', { timeout: 120_000 }, async () => {
+    const PREFIX = 'site/live';
+    const DEVICE_ID = 'live-1';
+    const SENSORS: Record<string, string[]> = { rpm: ['rpm'], temperature: ['temperature'], vibration: ['accel_x', 'accel_y', 'accel_z'], voltage: ['voltage'] };
+    /**
+     * Scores in bands whose log axis uPlot would end at 0.3, 0.4, 0.5 of a decade (a decade label
+     * below that, 0.1, drawn under the plot and cut by the canvas: the "- -" under a score chart).
+     */
+    const MODELS: Record<string, [number, number]> = { 'multi-feature': [0.33, 0.8], rpm: [0.42, 0.9], vibration: [0.55, 1.5] };
+    const THRESHOLD = 3.3;
+    const PERIOD_MS = 20;
+    const HOP_MS = 500;
+    /** How far the right edge of a chart on screen may trail the newest reading: the feed sends every 250 ms. */
+    const LAG_MS = 3000;
+    /** Long enough at one place that a chart left behind, shown as it was, would be far more than LAG_MS behind. */
+    const DWELL_MS = 8000;
+
+    const { aedes, wsUrl, pageUrl, close } = await brokerAndPage((url) => ({ brokerUrl: url, wsPort: null, username: '', password: '', prefix: PREFIX }));
+    const agent = await connectAsync(wsUrl, { reconnectPeriod: 0 });
+    // The page subscribes to the device's telemetry once it has picked the device (from its status).
+    const subscribed = new Promise<void>((resolve) =>
+      aedes.on('subscribe', (subs) => {
+        if (subs.some((sub) => sub.topic === topicFilter(PREFIX, DEVICE_ID, 'telemetry'))) resolve();
+      }),
+    );
+    let feed: NodeJS.Timeout | undefined;
+    let browser: Browser | undefined;
+    try {
+      const status: StatusPayload = {
+        v: 1,
+        t: Date.now(),
+        state: 'online',
+        version: 'test',
+        models: Object.keys(MODELS).map((m) => ({ model: m, name: `live/${m}`, sha256: '0'.repeat(64) })),
+        sensors: Object.fromEntries(Object.keys(SENSORS).map((s) => [s, 'ok'])),
+      };
+      await agent.publishAsync(topic(PREFIX, DEVICE_ID, 'status'), JSON.stringify(status), { qos: 1, retain: true });
+
+      browser = await launchChromium();
+      // Narrow and short: one column, most charts far below the fold.
+      const page = await browser.newPage({ viewport: { width: 390, height: 600 } });
+      page.setDefaultTimeout(30_000);
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+      await page.goto(pageUrl);
+      let waited: NodeJS.Timeout | undefined;
+      await Promise.race([subscribed, new Promise((_, reject) => (waited = setTimeout(() => reject(new Error('the page did not subscribe to the device\'s telemetry within 20 s')), 20_000)))]);
+      clearTimeout(waited);
+
+      // A live device: 50 Hz readings and a score every 500 ms, sample time = wall time; the first
+      // batch brings the last 30 s, so the 20 s windows are full from the start.
+      let fedTo = Math.floor((Date.now() - 30_000) / PERIOD_MS) * PERIOD_MS;
+      let scoredTo = Math.floor(fedTo / HOP_MS) * HOP_MS;
+      const send = () => {
+        const now = Date.now();
+        const ts: number[] = [];
+        for (let t = fedTo + PERIOD_MS; t <= now; t += PERIOD_MS) ts.push(t);
+        if (ts.length) {
+          fedTo = ts.at(-1)!;
+          for (const [sensor, channels] of Object.entries(SENSORS)) {
+            const tele: TelemetryPayload = { v: 1, t: now, t0: ts[0]!, periodMs: PERIOD_MS, channels, ts, values: ts.map((t) => channels.map((_, c) => 100 + c + Math.sin(t / 300 + c))) };
+            void agent.publishAsync(topic(PREFIX, DEVICE_ID, 'telemetry', sensor), JSON.stringify(tele));
+          }
+        }
+        for (let w = scoredTo + HOP_MS; w <= now; w += HOP_MS) {
+          scoredTo = w;
+          for (const [model, [lo, hi]] of Object.entries(MODELS)) {
+            const score: ScorePayload = { v: 1, t: now, windowEnd: w, score: lo + ((hi - lo) * (1 + Math.sin(w / 3000))) / 2, threshold: THRESHOLD, perFeature: {} };
+            void agent.publishAsync(topic(PREFIX, DEVICE_ID, 'score', model), JSON.stringify(score));
+          }
+        }
+      };
+      send();
+      feed = setInterval(send, 250);
+
+      await page.waitForFunction(
+        ({ sensors, models }) =>
+          document.querySelectorAll('figure[data-sensor]').length === sensors &&
+          document.querySelectorAll('figure[data-model]').length === models &&
+          [...document.querySelectorAll<HTMLElement>('figure[data-sensor]')].every((f) => Number(f.dataset.rows) >= 1500) &&
+          [...document.querySelectorAll<HTMLElement>('figure[data-model]')].every((f) => Number(f.dataset.windows) >= 60),
+        { sensors: Object.keys(SENSORS).length, models: Object.keys(MODELS).length },
+      );
+      const layout = await page.evaluate(() => ({ height: document.documentElement.scrollHeight, lowest: Math.max(...[...document.querySelectorAll('.plot')].map((p) => p.getBoundingClientRect().top)) }));
+      assert.ok(layout.lowest > 3 * 600, `the lowest chart starts ${layout.lowest} px down a 600 px screen: far below the fold`);
+
+      /** Every chart on screen, in every frame: hidden while stale, else current and (a sensor's) full of trace. */
+      const check = (where: string, frames: PlotFrame[][]): string[] => {
+        const bad: string[] = [];
+        frames.forEach((plots, i) => {
+          for (const p of plots) {
+            const at = `${where}, frame ${i}: ${p.name}`;
+            if (p.stale) {
+              if (p.visibility !== 'hidden') bad.push(`${at} is stale but shown`);
+              continue;
+            }
+            if (!Number.isFinite(p.xMax)) {
+              bad.push(`${at} is shown, never drawn`);
+              continue;
+            }
+            const behind = p.now - p.xMax;
+            if (!(Math.abs(behind) <= LAG_MS)) bad.push(`${at} shows a window ending ${(behind / 1000).toFixed(1)} s before now`);
+            const span = p.xMax - p.xMin;
+            const trace = Math.min(p.traceTo, p.xMax) - Math.max(p.traceFrom, p.xMin);
+            if (p.sensor && !(trace >= 0.8 * span)) bad.push(`${at} has ${(trace / 1000).toFixed(1)} s of trace in its ${(span / 1000).toFixed(0)} s window`);
+          }
+        });
+        const last = frames.at(-1)!;
+        if (!last.length) bad.push(`${where}: no chart on screen`);
+        for (const p of last) if (p.stale) bad.push(`${where}: ${p.name} still not drawn after ${frames.length} frames`);
+        return bad;
+      };
+
+      // Down to the lowest charts after a while at the top, then back up after a while there.
+      await new Promise((r) => setTimeout(r, DWELL_MS));
+      const down = check('scrolled to the bottom', await jumpAndWatch(page, layout.height, 30));
+      await new Promise((r) => setTimeout(r, DWELL_MS));
+      const up = check('scrolled back to the top', await jumpAndWatch(page, 0, 30));
+      assert.deepEqual([...down, ...up], [], 'what the charts on screen showed, frame by frame');
+
+      // Every chart drawn at once (a screen taller than the page), and not one label off its canvas.
+      await page.setViewportSize({ width: 390, height: layout.height + 600 });
+      await page.waitForFunction(() => document.querySelectorAll('.plot').length > 0 && document.querySelectorAll('.plot[data-stale]').length === 0);
+      assert.deepEqual(await clippedLabels(page), [], 'no tick label cut off by the edge of its chart');
+      assert.deepEqual(errors, [], 'no script error');
+    } finally {
+      clearInterval(feed);
+      await browser?.close();
+      await agent.endAsync(true);
+      await close();
     }
   });
 });

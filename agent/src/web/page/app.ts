@@ -5,7 +5,9 @@
  * again.
  *
  * Tests read the page through data- attributes: #conn[data-state], #devices li[data-device][data-state],
- * figure[data-sensor][data-rows], figure[data-model][data-windows], #alerts tr[data-id][data-state].
+ * figure[data-sensor][data-rows], figure[data-model][data-windows], #alerts tr[data-id][data-state],
+ * and on each chart's .plot what it shows (data-x-min, data-x-max, data-trace-from, data-trace-to,
+ * data-stale: see charts.ts).
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { checkLevel, topicFilter } from '../../core/topics.js';

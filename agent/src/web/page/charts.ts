@@ -3,7 +3,12 @@
  * readings, scrolling smoothly) and one per model (its score against its threshold over the last
  * SCORE_SPAN_MS, log scale, episodes shaded). Data is decimated to about one bucket per pixel before
  * it reaches uPlot, and only when new data came; between batches a frame only moves the x scale.
- * A chart that is scrolled out of view is not drawn.
+ * A chart far from the screen is not drawn, nor shown when it comes back until it has been drawn
+ * again (see Sized).
+ *
+ * Each plot's host says what it shows, for tests and for a look in the inspector: data-x-min and
+ * data-x-max (its x range, ms of sample time), data-trace-from and data-trace-to (the first and
+ * last point handed to uPlot, ms), and data-stale while what it holds is out of date (hidden then).
  */
 import uPlot from 'uplot';
 import { decimate, recentSpacing, withGaps, type GappedColumns } from './series.js';
@@ -53,9 +58,24 @@ function gapMs(spacing: number, bucket: number): number {
   return Math.max(Number.isFinite(spacing) ? 5 * spacing : 0, 2.5 * bucket, 250);
 }
 
-/** Keeps a uPlot as wide as its host, and knows whether the host is on screen. */
+/**
+ * How far beyond the screen a chart is still drawn (IntersectionObserver rootMargin: half the
+ * screen's height above and below), so that one scrolled to at an ordinary pace is current when it
+ * appears.
+ */
+const NEAR_MARGIN = '50% 0px';
+
+/**
+ * Keeps a uPlot as wide as its host, and knows whether the host is near the screen: only then is
+ * the chart drawn. A chart that was not drawn since it came near is stale — its host has
+ * data-stale, and the style sheet hides the plot — so a chart brought back by a jump (End, a
+ * scrollbar drag, a link) is blank for the frame or two until it is drawn, never the picture of the
+ * moment it left: that would be a time axis far behind the others, with the trace of back then.
+ * `onNear` is called when the host comes near, to draw at once instead of at the next frame.
+ */
 class Sized {
-  visible = true;
+  /** Near the screen. False until the observer first reports: where a new chart is, is not known before. */
+  near = false;
   private readonly ro: ResizeObserver;
   private readonly io: IntersectionObserver;
 
@@ -63,17 +83,47 @@ class Sized {
     readonly host: HTMLElement,
     readonly plot: uPlot,
     private readonly height: number,
+    onNear: () => void,
   ) {
+    host.dataset.stale = '';
     this.ro = new ResizeObserver(() => this.fit());
     this.ro.observe(host);
-    this.io = new IntersectionObserver((es) => {
-      for (const e of es) this.visible = e.isIntersecting;
-    });
+    this.io = new IntersectionObserver(
+      (es) => {
+        const near = es.at(-1)!.isIntersecting;
+        if (near === this.near) return;
+        this.near = near;
+        if (near) onNear();
+        else host.dataset.stale = '';
+      },
+      { rootMargin: NEAR_MARGIN },
+    );
     this.io.observe(host);
+  }
+
+  get stale(): boolean {
+    return this.host.dataset.stale !== undefined;
   }
 
   get width(): number {
     return Math.max(120, Math.floor(this.host.clientWidth));
+  }
+
+  /**
+   * After drawing: the plot is current, and shown. `x` is its x range and `xs` the x column handed
+   * to uPlot (seconds, as uPlot has them), recorded on the host in ms; none for a chart with no data.
+   */
+  drawn(x?: { min: number; max: number }, xs?: ArrayLike<number>): void {
+    const d = this.host.dataset;
+    if (x) {
+      d.xMin = String(Math.round(x.min * 1000));
+      d.xMax = String(Math.round(x.max * 1000));
+    }
+    if (xs?.length) {
+      d.traceFrom = String(Math.round(xs[0]! * 1000));
+      d.traceTo = String(Math.round(xs[xs.length - 1]! * 1000));
+    }
+    if (d.stale !== undefined) delete d.stale;
   }
 
   private fit(): void {
@@ -114,12 +164,12 @@ export class SensorCharts implements Drawn {
         series: [{}, { label: ch, stroke: channelColor(i), width: 1.25, points: { show: false } }],
       };
       const plot = new uPlot(opts, [new Float64Array(0), new Float64Array(0)], host);
-      this.charts.push({ sized: new Sized(host, plot, height), version: 0 });
+      this.charts.push({ sized: new Sized(host, plot, height, () => this.frame(Date.now())), version: 0 });
     });
   }
 
   frame(wall: number): void {
-    if (!this.charts.some((c) => c.sized.visible)) return;
+    if (!this.charts.some((c) => c.sized.near)) return;
     const edge = this.track.follower.edge(wall);
     if (!Number.isFinite(edge)) return;
     const bucket = TELEMETRY_SPAN_MS / this.charts[0]!.sized.width;
@@ -136,13 +186,14 @@ export class SensorCharts implements Drawn {
     this.points = countWithin(cols[0], x.min, x.max);
     this.charts.forEach((c, i) => {
       // A chart off screen is skipped, and catches up with the data when it comes back.
-      if (!c.sized.visible) return;
+      if (!c.sized.near) return;
       const plot = c.sized.plot;
       plot.batch(() => {
         if (c.version !== this.colsVersion) plot.setData([cols[0], cols[i + 1]!], false);
         c.version = this.colsVersion;
         plot.setScale('x', x);
       });
+      c.sized.drawn(x, cols[0]);
     });
   }
 
@@ -223,14 +274,15 @@ export class ScoreChart implements Drawn {
       hooks: { drawClear: [(u) => this.shade(u)] },
     };
     const plot = new uPlot(opts, [new Float64Array(0), new Float64Array(0), new Float64Array(0)], host);
-    this.sized = new Sized(host, plot, height);
+    this.sized = new Sized(host, plot, height, () => this.frame());
   }
 
   frame(): void {
-    if (!this.sized.visible || this.drawnVersion === this.track.version) return;
+    // Far from the screen: not drawn. Near, drawn when new scores came or when what it holds is stale.
+    if (!this.sized.near || (this.drawnVersion === this.track.version && !this.sized.stale)) return;
     this.drawnVersion = this.track.version;
     const r = this.track.ring;
-    if (!r.length) return;
+    if (!r.length) return this.sized.drawn();
     const last = r.lastT;
     const bucket = SCORE_SPAN_MS / this.sized.width;
     const raw = decimate(r, last - SCORE_SPAN_MS, last, bucket);
@@ -238,11 +290,13 @@ export class ScoreChart implements Drawn {
     this.points = raw[0].length;
     const cols = withGaps(raw, gapMs(recentSpacing(r), bucket));
     const plot = this.sized.plot;
+    // Until SCORE_SPAN_MS of scores have come, the chart spans what there is (at least a minute).
+    const x = { min: Math.max(last - SCORE_SPAN_MS, Math.min(r.firstT, last - 60_000)) / 1000, max: last / 1000 };
     plot.batch(() => {
       plot.setData(cols, false);
-      // Until SCORE_SPAN_MS of scores have come, the chart spans what there is (at least a minute).
-      plot.setScale('x', { min: Math.max(last - SCORE_SPAN_MS, Math.min(r.firstT, last - 60_000)) / 1000, max: last / 1000 });
+      plot.setScale('x', x);
     });
+    this.sized.drawn(x, cols[0]);
   }
 
   /** Episodes as red bands behind the lines; an open one runs to the newest window. */
