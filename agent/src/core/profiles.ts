@@ -50,6 +50,15 @@ export const PROFILES: Record<ProfileName, Profile> = {
   rpm_1200: { name: 'rpm_1200', nominalRpm: 1200, periodMs: 20, seqLen: 250, hop: 25, trainHop: 75, units: [64, 32] },
 };
 
+/**
+ * The longest step between two rows that is still one unbroken run, for data sampled every
+ * `periodMs`: five periods (DESIGN.md, maxGapMs). Training cuts windows only inside such runs, the
+ * device's windower breaks a window at a longer gap, and a recording ends its segment there.
+ */
+export function defaultMaxGapMs(periodMs: number): number {
+  return periodMs * 5;
+}
+
 export function isProfileName(s: string): s is ProfileName {
   return (PROFILE_NAMES as readonly string[]).includes(s);
 }

@@ -23,25 +23,11 @@ import {
 } from '../core/faults.js';
 import { FAULT_CHANNELS, OVERHEAT_RECOVER_TAU_S, SENSOR_FAULT_CHANNEL_CHOICES } from './fault-magnitudes.js';
 import { MotorSimulator, type MotorReading } from './simulator.js';
+import { CSV_DECIMALS, formatCell } from '../preprocess/csv.js';
 import { Rng, deriveSeed } from '../core/rng.js';
 
 export const CSV_HEADER = 'timestamp,' + CHANNELS.join(',');
 export const CSV_TEST_HEADER = CSV_HEADER + ',label';
-
-/**
- * Decimals written per channel: enough to keep everything the sensor resolves, no more.
- * accel: the ADXL345 LSB at ±16 g full resolution is 0.038 m/s², below 0.01 nothing is real;
- * voltage: 10 mV, under the ripple and noise; rpm: 0.1 rpm, under the tach noise;
- * temperature: the MCP9808 step is 0.0625 °C, which needs 4 decimals to be written exactly.
- */
-export const CSV_DECIMALS: Record<Channel, number> = {
-  accel_x: 2,
-  accel_y: 2,
-  accel_z: 2,
-  voltage: 2,
-  rpm: 1,
-  temperature: 4,
-};
 
 /** The committed set's sizes, seed and start (see datas/README.md): small enough to live in git. */
 const D = DEFAULTS.dataset;
@@ -180,28 +166,21 @@ export function planTestFiles(
   });
 }
 
-function fmt(v: number, decimals: number): string {
-  const s = v.toFixed(decimals);
-  // toFixed keeps the sign of tiny negatives ("-0.00"); a reader would see a different token for
-  // the same number, and it costs a byte.
-  return s.charCodeAt(0) === 45 /* - */ && Number(s) === 0 ? s.slice(1) : s;
-}
-
 function csvRow(t: number, r: MotorReading): string {
   return (
     t +
     ',' +
-    fmt(r.accel_x, CSV_DECIMALS.accel_x) +
+    formatCell(r.accel_x, CSV_DECIMALS.accel_x) +
     ',' +
-    fmt(r.accel_y, CSV_DECIMALS.accel_y) +
+    formatCell(r.accel_y, CSV_DECIMALS.accel_y) +
     ',' +
-    fmt(r.accel_z, CSV_DECIMALS.accel_z) +
+    formatCell(r.accel_z, CSV_DECIMALS.accel_z) +
     ',' +
-    fmt(r.voltage, CSV_DECIMALS.voltage) +
+    formatCell(r.voltage, CSV_DECIMALS.voltage) +
     ',' +
-    fmt(r.rpm, CSV_DECIMALS.rpm) +
+    formatCell(r.rpm, CSV_DECIMALS.rpm) +
     ',' +
-    fmt(r.temperature, CSV_DECIMALS.temperature)
+    formatCell(r.temperature, CSV_DECIMALS.temperature)
   );
 }
 

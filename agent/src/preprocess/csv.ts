@@ -9,7 +9,35 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DEFAULTS } from '../core/defaults.js';
-import { CHANNELS } from '../core/profiles.js';
+import { CHANNELS, type Channel } from '../core/profiles.js';
+
+/**
+ * Decimals written per channel: enough to keep everything the sensor resolves, no more.
+ * accel: the ADXL345 LSB at ±16 g full resolution is 0.038 m/s², below 0.01 nothing is real;
+ * voltage: 10 mV, under the ripple and noise; rpm: 0.1 rpm, under the tach noise;
+ * temperature: the MCP9808 step is 0.0625 °C, which needs 4 decimals to be written exactly.
+ * The dataset generator (motor/generate.ts) and recordings (record/) write cells with these.
+ */
+export const CSV_DECIMALS: Readonly<Record<Channel, number>> = {
+  accel_x: 2,
+  accel_y: 2,
+  accel_z: 2,
+  voltage: 2,
+  rpm: 1,
+  temperature: 4,
+};
+
+/**
+ * One cell as the seed's files write it: `decimals` fixed, or, for a channel without a table entry,
+ * the shortest text that reads back as exactly `v`.
+ */
+export function formatCell(v: number, decimals?: number): string {
+  if (decimals === undefined) return String(v); // shortest round trip; String(-0) is "0"
+  const s = v.toFixed(decimals);
+  // toFixed keeps the sign of tiny negatives ("-0.00"); a reader would see a different token for
+  // the same number, and it costs a byte.
+  return s.charCodeAt(0) === 45 /* - */ && Number(s) === 0 ? s.slice(1) : s;
+}
 
 /** One file's data, column-oriented so windowing and scaling work on contiguous typed arrays. */
 export interface Series {
