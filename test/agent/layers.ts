@@ -28,6 +28,7 @@ export const FOLDERS: readonly Folder[] = [
   { folder: 'motor', rank: 1, what: "the simulated motor's physics and fault magnitudes; the seed-format dataset generator" },
   { folder: 'buffer', rank: 2, what: 'per-sensor ring buffers and the windower' },
   { folder: 'model', rank: 2, what: 'bundles (write, load, verify, sign), the scoring engines (fast, tfjs), the matrix kernels, the tfjs backend choice' },
+  { folder: 'record', rank: 2, what: "recordings: samples aligned on the profile's grid as seed-format CSV files that rotate under a disk budget, and their manifest" },
   { folder: 'detect', rank: 2, what: 'the episode detector: window scores in, one raised and one cleared alert per episode' },
   { folder: 'pipeline', rank: 3, what: 'the streaming pipeline rings → windower → scorer → detector, run by the daemon and by the evaluator' },
   { folder: 'train', rank: 3, what: 'the trainers (fast: typed arrays over worker threads; tfjs), epoch loop, progress, threshold rule' },

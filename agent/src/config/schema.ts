@@ -61,6 +61,7 @@ export interface AgentConfig {
   log: { level: LogLevel };
   web: { enabled: boolean; brokerUrl: string; username: string; password: string };
   homeassistant: { enabled: boolean; prefix: string };
+  record: { enabled: boolean; dir: string; maxBytes: number; rotateBytes: number; rotateMs: number };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -868,6 +869,46 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       default: D.homeassistant.prefix,
       env: 'ANOMALY_HOMEASSISTANT_PREFIX',
       arg: 'homeassistant-prefix',
+    },
+  },
+  record: {
+    enabled: {
+      doc: "Record what the source reads, in the background, as seed-format CSV (what 'anomaly-agent train --data <record.dir>' trains on): one row per models.profile period, gaps longer than five periods left as a jump in time.",
+      format: 'bool',
+      default: D.record.enabled,
+      env: 'ANOMALY_RECORD_ENABLED',
+      arg: 'record-enabled',
+    },
+    dir: {
+      doc: "Directory of the recording (rec-*.csv and manifest.json), created when missing; relative to the working directory. One device, profile and sensor set per directory: a restart carries the recording on. 'anomaly-agent record' writes here too.",
+      format: 'non-empty',
+      default: D.record.dir,
+      env: 'ANOMALY_RECORD_DIR',
+      arg: 'record-dir',
+    },
+    maxBytes: {
+      doc: "Disk budget of the recording: its files and manifest together never exceed it; the oldest file is deleted first to make room. Must hold record.rotateBytes and the manifest twice.",
+      format: 'integer-range',
+      min: 4096,
+      default: D.record.maxBytes,
+      env: 'ANOMALY_RECORD_MAX_BYTES',
+      arg: 'record-max-bytes',
+    },
+    rotateBytes: {
+      doc: 'A recording file is closed, and the next begun, before it grows past this many bytes.',
+      format: 'integer-range',
+      min: 1024,
+      default: D.record.rotateBytes,
+      env: 'ANOMALY_RECORD_ROTATE_BYTES',
+      arg: 'record-rotate-bytes',
+    },
+    rotateMs: {
+      doc: 'A recording file is closed, and the next begun, before a row this long after its first (sample time), ms.',
+      format: 'integer-range',
+      min: 1000,
+      default: D.record.rotateMs,
+      env: 'ANOMALY_RECORD_ROTATE_MS',
+      arg: 'record-rotate-ms',
     },
   },
 };

@@ -83,6 +83,7 @@ const config = {
   log: { level: 'info' as const },
   web: { enabled: true, brokerUrl: '', username: '', password: '' },
   homeassistant: { enabled: false, prefix: 'homeassistant' },
+  record: { enabled: false, dir: 'state/recordings', maxBytes: 256 * 1024 * 1024, rotateBytes: 16 * 1024 * 1024, rotateMs: 3_600_000 },
 };
 
 /** Options of components that no configuration key sets. */
@@ -103,6 +104,8 @@ const component = {
   broker: { closeTimeoutMs: 5000 },
   /** A bundle received over MQTT (daemon) or installed with `models install` has this long to score its first window. */
   modelUpdate: { liveTimeoutMs: 60_000 },
+  /** record/recording.ts: how often rows waiting in memory are written, ms. */
+  record: { flushMs: 1000 },
 };
 
 /**

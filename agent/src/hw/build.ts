@@ -55,6 +55,39 @@ export function planParts(sensors: SensorSpec): Map<Part, string[]> {
   return plan;
 }
 
+/** A part as a recording's manifest names it: which chip, where, for which sensors, set up how. */
+export interface PartDescription {
+  part: 'ADXL345' | 'ADS1115' | 'MCP9808' | 'tach';
+  /** `i2c-<bus> 0x53`, or `GPIO17` for the speed pickup. */
+  at: string;
+  sensors: string[];
+  settings: Record<string, number | string>;
+}
+
+const hexAddress = (a: number) => `0x${a.toString(16).toUpperCase().padStart(2, '0')}`;
+
+/** The parts the configured sensors are read from (planParts), described from the settings. */
+export function describeParts(settings: HardwareSettings, sensors: SensorSpec): PartDescription[] {
+  const out: PartDescription[] = [];
+  for (const [p, served] of planParts(sensors)) {
+    const i2c = (address: number) => `i2c-${settings.i2cBus} ${hexAddress(address)}`;
+    if (p === 'adxl345') {
+      const a = settings.adxl345;
+      out.push({ part: 'ADXL345', at: i2c(a.address), sensors: served, settings: { rangeG: a.rangeG, odrHz: a.odrHz } });
+    } else if (p === 'ads1115') {
+      const a = settings.ads1115;
+      out.push({ part: 'ADS1115', at: i2c(a.address), sensors: served, settings: { fsrV: a.fsrV, dataRate: a.dataRate, mode: a.mode, input: a.input, ratio: a.ratio } });
+    } else if (p === 'mcp9808') {
+      const m = settings.mcp9808;
+      out.push({ part: 'MCP9808', at: i2c(m.address), sensors: served, settings: { resolutionC: m.resolutionC } });
+    } else {
+      const r = settings.rpm;
+      out.push({ part: 'tach', at: `GPIO${r.gpio}`, sensors: served, settings: { pulsesPerRev: r.pulsesPerRev, edge: r.edge, debounceMs: r.debounceMs } });
+    }
+  }
+  return out;
+}
+
 export interface DriverDeps {
   bus: I2cBus;
   /** Opens the tach input (only called when a sensor needs rpm). */
