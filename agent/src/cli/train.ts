@@ -6,6 +6,7 @@ import { createLogger } from '../core/log.js';
 import { CHANNELS, PROFILES, PROFILE_NAMES } from '../core/profiles.js';
 import { join } from 'node:path';
 import { SCORE_AGGREGATES, type ScoreAggregate } from '../model/error-scale.js';
+import { readRecordingManifest } from '../record/manifest.js';
 import { calibrateBundle, trainBundle } from '../train/pipeline.js';
 import { formatSeconds } from '../train/progress.js';
 
@@ -24,10 +25,12 @@ export const trainCommand: Command = {
   usage: `usage: anomaly-agent train [options]
 
 Trains one LSTM autoencoder per profile and model type on <data>/<profile>/train/*.csv and writes
-the bundle to <models>/<profile>/<model>/ (model.json, weights.bin, bundle.json).
+the bundle to <models>/<profile>/<model>/ (model.json, weights.bin, bundle.json). <data> may instead
+be a recording ('anomaly-agent record'): its CSVs train the recording's profile (the default
+--profile then), each model on its own columns.
 
 options:
-${selectionUsage('seed-format data root with <profile>/train/*.csv', LOG_LEVEL)}
+${selectionUsage('seed-format data root with <profile>/train/*.csv, or a recording directory', LOG_LEVEL)}
   --epochs N       most epochs (default ${TRAIN_DEFAULTS.epochs}); early stopping usually ends sooner
   --patience N     epochs without validation improvement before stopping (default ${TRAIN_DEFAULTS.patience})
   --batch-size N   windows per batch (default ${TRAIN_DEFAULTS.batchSize})
@@ -58,7 +61,9 @@ ${TRAINER_USAGE}
       },
       strict: true,
     });
-    const profiles = profilesFlag(values.profile);
+    // A recording trains its own profile unless told otherwise (trainingDir refuses another one).
+    const recording = await readRecordingManifest(values.data);
+    const profiles = values.profile === undefined && recording ? [recording.profile] : profilesFlag(values.profile);
     const models = modelsFlag(values.model);
     const common = {
       dataDir: values.data,

@@ -1,8 +1,9 @@
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../core/defaults.js';
-import { isProfileName, MODEL_FEATURES, PROFILES, SHAPE_CHANNELS, type ModelType, type ProfileName } from '../core/profiles.js';
+import { defaultMaxGapMs, isProfileName, MODEL_FEATURES, PROFILES, SHAPE_CHANNELS, type ModelType, type ProfileName } from '../core/profiles.js';
 import { readCsvDir } from '../preprocess/csv.js';
+import { readRecordingManifest } from '../record/manifest.js';
 import { fitMinMax } from '../preprocess/scaler.js';
 import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
 import { fitShape, type ShapeInputs } from '../preprocess/shape.js';
@@ -17,7 +18,7 @@ import { DEFAULT_THRESHOLD_RULE, describeRule, thresholdFrom } from './threshold
 export const TRAIN_FRACTION = 0.9;
 
 export interface TrainOptions {
-  /** Root of the seed-format data: `<dataDir>/<profile>/train/*.csv`. */
+  /** Root of the seed-format data, `<dataDir>/<profile>/train/*.csv`, or a recording of the profile (trainingDir). */
   dataDir: string;
   profile: ProfileName;
   modelType: ModelType;
@@ -49,9 +50,20 @@ export interface TrainResult {
   fit: FitResult;
 }
 
-/** The device allows this many missing periods before a window is broken (DESIGN.md: maxGapMs). */
-export function defaultMaxGapMs(periodMs: number): number {
-  return periodMs * 5;
+/** The device allows this many missing periods before a window is broken (core/profiles.ts). */
+export { defaultMaxGapMs };
+
+/**
+ * Where a profile's training CSVs are: `<dataDir>/<profile>/train/` (the seed's layout), or `dataDir`
+ * itself when it is a recording (`anomaly-agent record`, record/manifest.ts) of that profile.
+ */
+export async function trainingDir(dataDir: string, profile: ProfileName): Promise<string> {
+  const recording = await readRecordingManifest(dataDir);
+  if (recording === undefined) return join(dataDir, profile, 'train');
+  if (recording.profile !== profile) {
+    throw new Error(`${dataDir} is a recording of ${recording.profile} (a row every ${recording.periodMs} ms): it trains ${recording.profile} models, not ${profile} ones`);
+  }
+  return dataDir;
 }
 
 /**
@@ -60,11 +72,22 @@ export function defaultMaxGapMs(periodMs: number): number {
  */
 export async function trainingWindows(dataDir: string, profileName: ProfileName, features: string[], trainHop: number, maxGapMs: number, fixedShape?: ShapeInputs) {
   const profile = PROFILES[profileName];
-  const series = await readCsvDir(join(dataDir, profileName, 'train'));
+  // Only the model's columns must be there: a recording of some sensors trains the models they feed.
+  const series = await readCsvDir(await trainingDir(dataDir, profileName), { requiredColumns: features });
   for (const s of series) {
-    const steps = s.t.length > 1 ? (s.t[s.t.length - 1] - s.t[0]) / (s.t.length - 1) : profile.periodMs;
-    if (Math.abs(steps - profile.periodMs) > profile.periodMs * 0.05) {
-      throw new Error(`${s.file}: rows are ${steps.toFixed(1)} ms apart on average, profile ${profileName} samples every ${profile.periodMs} ms`);
+    // The spacing inside segments: a gap (a step over maxGapMs) ends one and is no sampling rate.
+    let span = 0;
+    let steps = 0;
+    for (let i = 1; i < s.rows; i++) {
+      const dt = s.t[i]! - s.t[i - 1]!;
+      if (dt <= maxGapMs) {
+        span += dt;
+        steps++;
+      }
+    }
+    const mean = steps > 0 ? span / steps : profile.periodMs;
+    if (Math.abs(mean - profile.periodMs) > profile.periodMs * 0.05) {
+      throw new Error(`${s.file}: rows are ${mean.toFixed(1)} ms apart on average (steps over ${maxGapMs} ms, gaps, left out), profile ${profileName} samples every ${profile.periodMs} ms`);
     }
   }
   // Fitted on training files only: test data never shapes the scaler.

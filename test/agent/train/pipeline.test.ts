@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateDataset } from '#agent/motor/generate.js';
@@ -11,7 +11,7 @@ import { loadBundle, type BundleManifest } from '#agent/model/bundle.js';
 import { createScorer } from '#agent/model/scorer.js';
 import { evaluateBundle } from '#agent/evaluate/bundle-eval.js';
 import { classifyWindow, confusion, overlaps, rocAuc } from '#agent/evaluate/metrics.js';
-import { trainBundle } from '#agent/train/pipeline.js';
+import { defaultMaxGapMs, trainBundle, trainingWindows } from '#agent/train/pipeline.js';
 
 let root: string;
 const tiny = { maxEpochs: 4, patience: 2, batchSize: 32, units: [8, 4], trainHop: 20, seed: 3 };
@@ -92,4 +92,23 @@ test('a temperature model gets the window shape as a second input, and it sees o
   assert.ok(shapeError.fault.length >= 10, `${shapeError.fault.length} obvious overheating windows`);
   const auc = rocAuc(shapeError.fault, shapeError.normal);
   assert.ok(auc !== null && auc > 0.9, `obvious overheating AUC on temperature.shape ${auc}`);
+});
+
+test('a gap inside a file ends a segment and is no sampling rate: the spacing check reads the steps within segments, and no window spans the gap', async () => {
+  const dir = join(root, 'gappy');
+  await mkdir(join(dir, 'rpm_600', 'train'), { recursive: true });
+  const lines = (await readFile(join(root, 'data', 'rpm_600', 'train', 'train_01.csv'), 'utf8')).trimEnd().split('\n');
+  // Rows 1000–1399 left out: 20 s without data, as a recording leaves a sensor's outage.
+  const gappy = [...lines.slice(0, 1001), ...lines.slice(1401)];
+  await writeFile(join(dir, 'rpm_600', 'train', 'a.csv'), gappy.join('\n') + '\n');
+  const before = Number(lines[1000]!.split(',')[0]);
+  const after = Number(lines[1401]!.split(',')[0]);
+  const { train, val } = await trainingWindows(dir, 'rpm_600', ['voltage'], 25, defaultMaxGapMs(50));
+  assert.ok(train.n > 0 && val.n > 0);
+  for (const w of [train, val]) for (let i = 0; i < w.n; i++) assert.ok(!(w.startT[i]! <= before && w.endT[i]! >= after), 'a window spans the gap');
+
+  // Rows 60 ms apart are still not rpm_600's 50 ms, gap or not.
+  const slow = lines.slice(1).map((l, i) => [String(1_700_000_000_000 + 60 * i), ...l.split(',').slice(1)].join(','));
+  await writeFile(join(dir, 'rpm_600', 'train', 'a.csv'), [lines[0], ...slow].join('\n') + '\n');
+  await assert.rejects(trainingWindows(dir, 'rpm_600', ['voltage'], 25, defaultMaxGapMs(50)), /a\.csv: rows are 60\.0 ms apart on average \(steps over 250 ms, gaps, left out\), profile rpm_600 samples every 50 ms/);
 });
