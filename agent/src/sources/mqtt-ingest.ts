@@ -10,16 +10,11 @@
  * daemon": every rejection has a reason from DROP_REASONS, counted in `drops`, passed to
  * `onDropped`, and logged through a BurstLog. The message handler never throws.
  */
-import type { MqttClient } from 'mqtt';
-import type { Logger } from 'pino';
-import type { Clock } from '../core/clock.js';
-import { DEFAULTS } from '../core/defaults.js';
-import { silentLogger } from '../core/log.js';
-import type { Sample, SensorHealth, SensorSpec } from '../core/sample.js';
+import type { Sample } from '../core/sample.js';
 import { isPayload } from '../core/payloads.js';
-import { checkLevel, topicFilter, TOPICS } from '../core/topics.js';
-import { BurstLog } from './burst-log.js';
-import { allSensors, healthFromLastSeen, positive, SampleHandlers, type SampleSource } from './source.js';
+import { checkLevel } from '../core/topics.js';
+import { MqttSubscriber, SUBSCRIBER_DEFAULTS, type SubscriberOptions } from './mqtt-subscriber.js';
+import { positive } from './source.js';
 
 /** Why a payload was dropped, in the order the checks run. */
 export const DROP_REASONS = [
@@ -40,32 +35,16 @@ export const DROP_REASONS = [
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
-export interface MqttIngestOptions {
-  /** Connected (or connecting) mqtt.js client owned by the daemon. */
-  client: MqttClient;
-  sensors: SensorSpec;
-  clock: Clock;
-  /** Device id: the `<dev>` topic level. */
-  device: string;
-  /** Topic prefix, default: mqtt.prefix's. */
-  prefix?: string;
-  log?: Logger;
-  /** A sensor with no accepted sample for this long (clock time) is 'stale', ms. Defaults of this and the next three: `DEFAULTS.component.mqttIngest`. */
-  staleMs?: number;
-  /** Largest accepted payload in bytes. */
+export interface MqttIngestOptions extends SubscriberOptions {
+  /** Largest accepted payload in bytes. Default: `DEFAULTS.component.mqttIngest`, as staleMs and burstMs. */
   maxPayloadBytes?: number;
   /** How far ahead of the clock `t` may be, ms. */
   maxFutureMs?: number;
-  /** Length of a logging burst, ms. */
-  burstMs?: number;
-  /** Subscription QoS, default the topic's (TOPICS.ingest). */
-  qos?: 0 | 1 | 2;
   /** Called for every dropped payload (after counting). Its exceptions are swallowed. */
   onDropped?: (reason: DropReason, topic: string) => void;
 }
 
-/** mqtt.prefix of the configuration and the ingest's own options (core/defaults.ts). */
-const MQTT_INGEST_DEFAULTS = { prefix: DEFAULTS.config.mqtt.prefix, ...DEFAULTS.component.mqttIngest };
+const MQTT_INGEST_DEFAULTS = SUBSCRIBER_DEFAULTS;
 
 const NON_FINITE_WORD = /^[+-]?(?:nan|inf|infinity)$/i;
 
@@ -78,113 +57,37 @@ function ingestProblem(body: unknown, arity: number): DropReason {
   return values.every((v) => typeof v === 'number' && Number.isFinite(v)) ? 'bad_time' : 'not_number';
 }
 
-export class MqttIngestSource implements SampleSource {
+export class MqttIngestSource extends MqttSubscriber<DropReason> {
   readonly kind = 'mqtt';
   readonly name = 'source:mqtt';
-  /** Dropped payloads per reason since construction. */
-  readonly drops: Record<DropReason, number> = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
-  /** Accepted samples since construction. */
-  accepted = 0;
-
-  private readonly handlers = new SampleHandlers(() => this.log, () => this.opts.clock.now());
-  private log: Logger = silentLogger;
-  private burst: BurstLog | undefined;
-  private running = false;
-  private subscribeFailed = false;
-  private filter = '';
-  private base = '';
-  private startedAt = 0;
   private readonly lastT = new Map<string, number>();
-  private readonly lastSeen = new Map<string, number>();
-  private readonly onMessage = (topic: string, payload: Buffer) => this.handle(topic, payload);
 
-  constructor(private readonly opts: MqttIngestOptions) {}
-
-  onSample(handler: (s: Sample) => void): void {
-    this.handlers.add(handler);
+  constructor(private readonly opts: MqttIngestOptions) {
+    super(opts, { topic: 'ingest', module: 'mqtt-ingest', dropped: 'ingest payload dropped', reasons: DROP_REASONS, strict: false });
   }
 
-  async start(): Promise<void> {
-    if (this.running) return;
-    const o = this.opts;
-    const prefix = o.prefix ?? MQTT_INGEST_DEFAULTS.prefix;
-    for (const name of Object.keys(o.sensors)) checkLevel('sensor', name);
-    positive('mqtt ingest staleMs', o.staleMs ?? MQTT_INGEST_DEFAULTS.staleMs);
-    positive('mqtt ingest maxPayloadBytes', o.maxPayloadBytes ?? MQTT_INGEST_DEFAULTS.maxPayloadBytes);
-    this.base = `${prefix}/${checkLevel('device id', o.device)}/ingest/`;
-    this.filter = topicFilter(prefix, o.device, 'ingest');
-    this.log = (o.log ?? silentLogger).child({ module: 'mqtt-ingest' });
-    this.burst = new BurstLog(o.clock, this.log, 'ingest payload dropped', o.burstMs ?? MQTT_INGEST_DEFAULTS.burstMs);
-    this.startedAt = o.clock.now();
-    this.subscribeFailed = false;
-    this.running = true;
-    o.client.on('message', this.onMessage);
-    const qos = o.qos ?? TOPICS.ingest.qos;
-    const subscribed = o.client.subscribeAsync(this.filter, { qos }).then(
-      (granted) => {
-        // MQTT 3.1.1 reports a refused subscription as granted qos 128 rather than an error.
-        const refused = granted.some((g) => g.qos === 128);
-        if (refused) this.subscriptionFailed(new Error('broker refused the subscription (suback 128)'));
-        else this.log.info({ topic: this.filter, qos }, 'subscribed to ingest');
-      },
-      (e: unknown) => this.subscriptionFailed(e),
-    );
-    // Connected: wait for the suback so samples flow when start() resolves. Offline: mqtt.js queues
-    // the subscription (and resubscribes after reconnects); do not block the daemon's start on it.
-    if (o.client.connected) await subscribed;
-    else this.log.info({ topic: this.filter }, 'mqtt client not connected yet; subscribing once it connects');
+  override async start(): Promise<void> {
+    for (const name of Object.keys(this.opts.sensors)) checkLevel('sensor', name);
+    positive('mqtt ingest staleMs', this.opts.staleMs ?? MQTT_INGEST_DEFAULTS.staleMs);
+    positive('mqtt ingest maxPayloadBytes', this.opts.maxPayloadBytes ?? MQTT_INGEST_DEFAULTS.maxPayloadBytes);
+    await super.start();
   }
 
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.running = false;
-    const c = this.opts.client;
-    c.removeListener('message', this.onMessage);
-    this.burst?.flush();
-    if (c.connected && !c.disconnecting) {
-      try {
-        await c.unsubscribeAsync(this.filter);
-      } catch (e) {
-        this.log.debug({ err: e }, 'unsubscribe from ingest failed (connection closing?)');
+  protected take(sensor: string, topic: string, payload: Buffer): void {
+    const r = this.parse(sensor, payload);
+    if (typeof r === 'string') {
+      this.drop(r, { topic, bytes: payload.length });
+      if (this.opts.onDropped !== undefined) {
+        try {
+          this.opts.onDropped(r, topic);
+        } catch {
+          // a metrics callback must not turn a bad payload into a crash
+        }
       }
+      return;
     }
-  }
-
-  health(): Record<string, SensorHealth> {
-    if (this.subscribeFailed) return allSensors(this.opts.sensors, 'error');
-    if (!this.running) return allSensors(this.opts.sensors, 'stale');
-    return healthFromLastSeen(this.opts.sensors, this.lastSeen, this.startedAt, this.opts.clock.now(), this.opts.staleMs ?? MQTT_INGEST_DEFAULTS.staleMs);
-  }
-
-  private subscriptionFailed(e: unknown): void {
-    if (!this.running) return;
-    this.subscribeFailed = true;
-    this.log.error({ topic: this.filter }, `cannot subscribe to ingest: ${e instanceof Error ? e.message : String(e)}`);
-  }
-
-  /** The 'message' listener: never throws (DESIGN.md: bad payloads never stop the daemon). */
-  private handle(topic: string, payload: Buffer): void {
-    try {
-      if (!this.running || !topic.startsWith(this.base)) return; // another subscription of the shared client
-      const sensor = topic.slice(this.base.length);
-      if (sensor.includes('/')) return;
-      const r = this.parse(sensor, payload);
-      if (typeof r === 'string') {
-        this.drop(r, topic, payload);
-        return;
-      }
-      this.lastT.set(sensor, r.t);
-      this.lastSeen.set(sensor, this.opts.clock.now());
-      this.subscribeFailed = false; // data arrives, so the subscription is in place
-      this.accepted++;
-      this.handlers.emit(r);
-    } catch (e) {
-      try {
-        this.log.error({ topic }, `ingest handler failed: ${e instanceof Error ? e.message : String(e)}`);
-      } catch {
-        // nothing left to do; never throw into mqtt.js
-      }
-    }
+    this.lastT.set(sensor, r.t);
+    this.accept(r);
   }
 
   /** A valid sample, or the reason to drop the payload. */
@@ -210,17 +113,5 @@ export class MqttIngestSource implements SampleSource {
     const prev = this.lastT.get(sensor);
     if (prev !== undefined && !(t > prev)) return 'bad_time';
     return { sensor, t, values };
-  }
-
-  private drop(reason: DropReason, topic: string, payload: Buffer): void {
-    this.drops[reason]++;
-    this.burst?.note(reason, { topic, bytes: payload.length });
-    if (this.opts.onDropped !== undefined) {
-      try {
-        this.opts.onDropped(reason, topic);
-      } catch {
-        // a metrics callback must not turn a bad payload into a crash
-      }
-    }
   }
 }

@@ -47,3 +47,22 @@ export async function waitFor(what: string, cond: () => boolean, ms = 10_000): P
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/**
+ * A settle() for two clients of one broker: `pub`'s messages reach `sub` in the order sent, so once
+ * a marker published after them has arrived, so have they. `name` keeps markers of several rigs apart.
+ */
+export async function settler(sub: MqttClient, pub: MqttClient, name: string): Promise<() => Promise<void>> {
+  const syncTopic = `test/sync/${name}`;
+  let marks = 0;
+  sub.on('message', (t) => {
+    if (t === syncTopic) marks++;
+  });
+  await sub.subscribeAsync(syncTopic);
+  let sent = 0;
+  return async () => {
+    const want = ++sent;
+    pub.publish(syncTopic, String(want));
+    await waitFor('the sync marker', () => marks >= want);
+  };
+}

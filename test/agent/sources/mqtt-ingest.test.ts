@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { ManualClock } from '#agent/core/clock.js';
 import { DEFAULT_SENSORS, type Sample } from '#agent/core/sample.js';
 import { topic } from '#agent/core/topics.js';
-import { startBroker, waitFor, type TestBroker } from './broker-fixture.js';
+import { settler, startBroker, waitFor, type TestBroker } from './broker-fixture.js';
 import { BurstLog } from '#agent/sources/burst-log.js';
 import { assertValidSamples, sourceContract } from './contract.js';
 import { DROP_REASONS, MqttIngestSource, type DropReason, type MqttIngestOptions } from '#agent/sources/mqtt-ingest.js';
@@ -67,14 +67,7 @@ async function rig(opts: Partial<MqttIngestOptions> = {}): Promise<Rig> {
   });
   const samples: Sample[] = [];
   source.onSample((s) => samples.push(s));
-  // Sync marker: `pub`'s messages reach `client` in order, so when the marker arrives all earlier ones have.
-  const syncTopic = `test/sync/${dev}`;
-  let marks = 0;
-  client.on('message', (t) => {
-    if (t === syncTopic) marks++;
-  });
-  await client.subscribeAsync(syncTopic);
-  let sent = 0;
+  const settle = await settler(client, pub, dev);
   return {
     dev,
     clock,
@@ -85,11 +78,7 @@ async function rig(opts: Partial<MqttIngestOptions> = {}): Promise<Rig> {
     dropped,
     log,
     send: (sensor, payload) => void pub.publish(`anomaly/${dev}/ingest/${sensor}`, payload),
-    settle: async () => {
-      const want = ++sent;
-      pub.publish(syncTopic, String(want));
-      await waitFor('the sync marker', () => marks >= want);
-    },
+    settle,
   };
 }
 
