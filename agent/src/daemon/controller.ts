@@ -20,6 +20,7 @@ import { Intake } from './intake.js';
 import { Models } from './models.js';
 import { MqttConnection } from './mqtt-connection.js';
 import { Publishing } from './publishing.js';
+import { Recorder } from './recorder.js';
 
 /** How long a bundle received over MQTT has to load and score its first window before it is rolled back (as `models install --timeout`). */
 const UPDATE_LIVE_TIMEOUT_MS = DEFAULTS.component.modelUpdate.liveTimeoutMs;
@@ -44,7 +45,7 @@ type Part = Component & { beforeScrape?(): void };
  * one more component: it listens on the bus (samples, scores, alerts, status) and is added to the
  * list below. The controller never touches `process`; the entry point owns signals and exit codes.
  *
- *   models → [embedded broker] → outbox → mqtt → publishing → model updates → home assistant → source → health → [http]
+ *   models → [embedded broker] → outbox → mqtt → publishing → model updates → home assistant → recorder → source → health → [http]
  */
 export class Controller {
   readonly metrics: Metrics = createMetrics({ beforeScrape: () => this.started.forEach((c) => c.beforeScrape?.()) });
@@ -55,6 +56,7 @@ export class Controller {
   private intake: Intake | undefined;
   private healthWatch: HealthWatch | undefined;
   private http: Http | undefined;
+  private recorder: Recorder | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly o: ControllerOptions) {
@@ -79,6 +81,11 @@ export class Controller {
 
   httpAddress() {
     return this.http?.address();
+  }
+
+  /** The background recording, while there is one (record.enabled). */
+  recording() {
+    return this.recorder?.current;
   }
 
   async start(): Promise<void> {
@@ -106,6 +113,7 @@ export class Controller {
     );
     // Always there: turned off, it removes the discovery configs an earlier run left on the broker.
     await this.use(new HomeAssistantDiscovery(ctx, this.models, mqtt.client));
+    this.recorder = await this.use(new Recorder(ctx));
     const intake = (this.intake = await this.use(new Intake(ctx, this.models, () => mqtt.client)));
     this.healthWatch = await this.use(new HealthWatch(ctx, intake, this.models));
     if (c.http.port > 0) this.http = await this.use(new Http(ctx, () => this.health(), () => this.wsPort()));

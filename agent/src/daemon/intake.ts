@@ -1,7 +1,11 @@
 import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
 import type { Component } from '../core/component.js';
 import type { Sample, SensorHealth } from '../core/sample.js';
-import { createSource } from '../sources/registry.js';
+import type { AgentConfig } from '../config/schema.js';
+import type { Clock } from '../core/clock.js';
+import type { DropReason } from '../sources/mqtt-ingest.js';
+import { createSource, type SourceDeps } from '../sources/registry.js';
 import type { SampleSource } from '../sources/source.js';
 import type { DaemonContext } from './context.js';
 import type { Models } from './models.js';
@@ -23,23 +27,11 @@ export class Intake implements Component {
   ) {}
 
   async start(): Promise<void> {
-    const c = this.ctx.config;
-    const source = await createSource(c.source.kind, {
-      sensors: c.sensors,
-      clock: this.ctx.clock,
-      threads: this.ctx.threads,
-      log: this.ctx.logger, // sources name their own module
-      client: this.client(),
-      mqtt: {
-        device: c.device.id,
-        prefix: c.mqtt.prefix,
-        onDropped: (reason) => this.ctx.metrics.ingestDropped.inc({ reason }),
-      },
-      replay: { ...c.source.replay },
-      profile: c.models.profile,
-      hardware: c.hardware,
-      sim: c.source.sim,
-    });
+    const { ctx } = this;
+    const source = await createSource(
+      ctx.config.source.kind,
+      sourceDeps(ctx.config, { clock: ctx.clock, threads: ctx.threads, log: ctx.logger, client: this.client(), onDropped: (reason) => ctx.metrics.ingestDropped.inc({ reason }) }),
+    );
     source.onSample((s) => this.onSample(s));
     await source.start();
     this.source = source;
@@ -62,4 +54,26 @@ export class Intake implements Component {
     this.ctx.metrics.samples.inc({ sensor: s.sensor });
     this.ctx.events.emit('sample', s);
   }
+}
+
+/**
+ * What the configured source is built from (sources/registry.ts createSource): the daemon's intake
+ * and `anomaly-agent record` build it so, from the same configuration.
+ */
+export function sourceDeps(
+  c: AgentConfig,
+  o: { clock: Clock; threads: boolean; log: Logger; client?: MqttClient; onDropped?: (reason: DropReason) => void },
+): SourceDeps {
+  return {
+    sensors: c.sensors,
+    clock: o.clock,
+    threads: o.threads,
+    log: o.log, // sources name their own module
+    client: o.client,
+    mqtt: { device: c.device.id, prefix: c.mqtt.prefix, onDropped: o.onDropped },
+    replay: { ...c.source.replay },
+    profile: c.models.profile,
+    hardware: c.hardware,
+    sim: c.source.sim,
+  };
 }
