@@ -12,8 +12,9 @@ import { configCommand } from './config.js';
 import { modelsCommand } from './models.js';
 import { faultCommand } from './fault.js';
 import { probeCommand } from './probe.js';
+import { recordCommand } from './record.js';
 
-const COMMANDS: Command[] = [runCommand, dataCommand, trainCommand, evaluateCommand, modelsCommand, configCommand, probeCommand, faultCommand];
+const COMMANDS: Command[] = [runCommand, recordCommand, dataCommand, trainCommand, evaluateCommand, modelsCommand, configCommand, probeCommand, faultCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
