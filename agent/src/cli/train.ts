@@ -27,7 +27,7 @@ export const trainCommand: Command = {
 Trains one LSTM autoencoder per profile and model type on <data>/<profile>/train/*.csv and writes
 the bundle to <models>/<profile>/<model>/ (model.json, weights.bin, bundle.json). <data> may instead
 be a recording ('anomaly-agent record'): its CSVs train the recording's profile (the default
---profile then), each model on its own columns.
+--profile then), every model whose channels it recorded.
 
 options:
 ${selectionUsage('seed-format data root with <profile>/train/*.csv, or a recording directory', LOG_LEVEL)}
@@ -61,7 +61,7 @@ ${TRAINER_USAGE}
       },
       strict: true,
     });
-    // A recording trains its own profile unless told otherwise (trainingDir refuses another one).
+    // A recording trains its own profile unless told otherwise (trainingData refuses another one).
     const recording = await readRecordingManifest(values.data);
     const profiles = values.profile === undefined && recording ? [recording.profile] : profilesFlag(values.profile);
     const models = modelsFlag(values.model);

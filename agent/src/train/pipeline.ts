@@ -1,7 +1,7 @@
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../core/defaults.js';
-import { defaultMaxGapMs, isProfileName, MODEL_FEATURES, PROFILES, SHAPE_CHANNELS, type ModelType, type ProfileName } from '../core/profiles.js';
+import { CHANNELS, defaultMaxGapMs, isProfileName, MODEL_FEATURES, PROFILES, SHAPE_CHANNELS, type ModelType, type ProfileName } from '../core/profiles.js';
 import { readCsvDir } from '../preprocess/csv.js';
 import { readRecordingManifest } from '../record/manifest.js';
 import { fitMinMax } from '../preprocess/scaler.js';
@@ -18,7 +18,7 @@ import { DEFAULT_THRESHOLD_RULE, describeRule, thresholdFrom } from './threshold
 export const TRAIN_FRACTION = 0.9;
 
 export interface TrainOptions {
-  /** Root of the seed-format data, `<dataDir>/<profile>/train/*.csv`, or a recording of the profile (trainingDir). */
+  /** Root of the seed-format data, `<dataDir>/<profile>/train/*.csv`, or a recording of the profile (trainingData). */
   dataDir: string;
   profile: ProfileName;
   modelType: ModelType;
@@ -54,16 +54,17 @@ export interface TrainResult {
 export { defaultMaxGapMs };
 
 /**
- * Where a profile's training CSVs are: `<dataDir>/<profile>/train/` (the seed's layout), or `dataDir`
- * itself when it is a recording (`anomaly-agent record`, record/manifest.ts) of that profile.
+ * Where a profile's training CSVs are, and the columns every row of them must hold: the seed's
+ * layout, `<dataDir>/<profile>/train/` with the six seed channels; or `dataDir` itself when it is a
+ * recording of that profile (`anomaly-agent record`, record/manifest.ts), with the recording's columns.
  */
-export async function trainingDir(dataDir: string, profile: ProfileName): Promise<string> {
+export async function trainingData(dataDir: string, profile: ProfileName): Promise<{ dir: string; columns: readonly string[] }> {
   const recording = await readRecordingManifest(dataDir);
-  if (recording === undefined) return join(dataDir, profile, 'train');
+  if (recording === undefined) return { dir: join(dataDir, profile, 'train'), columns: CHANNELS };
   if (recording.profile !== profile) {
     throw new Error(`${dataDir} is a recording of ${recording.profile} (a row every ${recording.periodMs} ms): it trains ${recording.profile} models, not ${profile} ones`);
   }
-  return dataDir;
+  return { dir: dataDir, columns: recording.columns };
 }
 
 /**
@@ -72,8 +73,11 @@ export async function trainingDir(dataDir: string, profile: ProfileName): Promis
  */
 export async function trainingWindows(dataDir: string, profileName: ProfileName, features: string[], trainHop: number, maxGapMs: number, fixedShape?: ShapeInputs) {
   const profile = PROFILES[profileName];
-  // Only the model's columns must be there: a recording of some sensors trains the models they feed.
-  const series = await readCsvDir(await trainingDir(dataDir, profileName), { requiredColumns: features });
+  const data = await trainingData(dataDir, profileName);
+  const missing = features.filter((f) => !data.columns.includes(f));
+  // A recording of some sensors trains the models they feed; another model is told what is missing.
+  if (missing.length > 0) throw new Error(`${dataDir}: recorded columns ${data.columns.join(', ')}; the model needs ${missing.join(', ')} too`);
+  const series = await readCsvDir(data.dir, { requiredColumns: data.columns });
   for (const s of series) {
     // The spacing inside segments: a gap (a step over maxGapMs) ends one and is no sampling rate.
     let span = 0;

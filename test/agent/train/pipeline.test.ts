@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateDataset } from '#agent/motor/generate.js';
 import { silentLogger } from '#agent/core/log.js';
+import { ManualClock } from '#agent/core/clock.js';
+import { DEFAULT_SENSORS } from '#agent/core/sample.js';
+import { Recording } from '#agent/record/recording.js';
+import { readings } from '../record/samples.js';
 import { CHANNELS } from '#agent/core/profiles.js';
 import { selectBackend } from '#agent/model/backend.js';
 import { loadBundle, type BundleManifest } from '#agent/model/bundle.js';
@@ -111,4 +115,18 @@ test('a gap inside a file ends a segment and is no sampling rate: the spacing ch
   const slow = lines.slice(1).map((l, i) => [String(1_700_000_000_000 + 60 * i), ...l.split(',').slice(1)].join(','));
   await writeFile(join(dir, 'rpm_600', 'train', 'a.csv'), [lines[0], ...slow].join('\n') + '\n');
   await assert.rejects(trainingWindows(dir, 'rpm_600', ['voltage'], 25, defaultMaxGapMs(50)), /a\.csv: rows are 60\.0 ms apart on average \(steps over 250 ms, gaps, left out\), profile rpm_600 samples every 50 ms/);
+});
+
+test('a recording directory is training data of its profile: its files as they are, its columns checked, a model it has no channel for refused naming what is missing', async () => {
+  const dir = join(root, 'recording');
+  const clock = new ManualClock(Date.UTC(2024, 0, 8, 6));
+  const sensors = { vibration: DEFAULT_SENSORS.vibration! };
+  const rec = new Recording({ dir, device: 'motor-1', source: { kind: 'sim' }, profile: 'rpm_1200', sensors, maxBytes: 1 << 20, rotateBytes: 1 << 18, rotateMs: 3_600_000, clock, log: silentLogger });
+  await rec.open();
+  for (const s of readings(clock.now(), clock.now() + 60_000, 20)) if (s.sensor === 'vibration') rec.add(s);
+  await rec.close();
+  const { train, val } = await trainingWindows(dir, 'rpm_1200', ['accel_x', 'accel_y', 'accel_z'], 75, defaultMaxGapMs(20));
+  assert.ok(train.n > 20 && val.n > 0, `${train.n} / ${val.n} windows`);
+  await assert.rejects(trainingWindows(dir, 'rpm_1200', ['voltage'], 75, defaultMaxGapMs(20)), new RegExp(`^Error: ${dir}: recorded columns accel_x, accel_y, accel_z; the model needs voltage too$`));
+  await assert.rejects(trainingWindows(dir, 'rpm_600', ['accel_x'], 25, defaultMaxGapMs(50)), /is a recording of rpm_1200 \(a row every 20 ms\): it trains rpm_1200 models, not rpm_600 ones/);
 });
