@@ -14,17 +14,19 @@
  * - The budget: the recording's files plus its manifest never exceed `maxBytes`, not even while the
  *   manifest is replaced (the new one is written beside the old, then renamed over it). Before any
  *   write the oldest finished file is deleted until the write fits. Only this recording's files
- *   (rec-*.csv, manifest.json) are counted or ever deleted.
+ *   (rec-*.csv, manifest.json, recording.lock) are counted, and only its CSV files ever deleted.
  * - Continuing: opening a directory that holds a recording of the same device, period and columns
  *   carries it on (new files after the old ones, one budget over all); a `.part` left by a crash is
  *   cut after its last whole line and finished. Anything else is refused, naming what differs.
+ * - One writer per directory (recording.lock, the writer's process id): the daemon and the command
+ *   never write into the same recording at once; a lock left by a crashed process is taken over.
  * - Failure: a write that fails (disk full, permission, the directory removed) stops the recording
  *   with one error naming the directory and the reason; add() then drops samples. It never throws
  *   into the caller, so the daemon keeps running.
  */
 import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, readFile, rename, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
@@ -71,6 +73,21 @@ export interface RecordingOptions {
 /** A recording that cannot start or carry on; the message names the directory or key and the reason. */
 export class RecordingError extends Error {
   override name = 'RecordingError';
+}
+
+/** The writer's process id (see lock()); counted against the budget like the rest. */
+const LOCK_FILE = 'recording.lock';
+/** Directories this process records into (a lock file's pid cannot tell two writers of one process apart). */
+const LOCKED = new Set<string>();
+
+/** Whether a process with this id runs (signal 0 only checks; EPERM: it runs as another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Rows waiting beyond this many bytes are written without waiting for the flush timer. */
@@ -138,6 +155,7 @@ export class Recording {
   /** The last row's time, this session's or an earlier one's: a row must come after it. */
   private lastT = -Infinity;
   private manifestBytes = 0;
+  private lockBytes = 0;
   private used = 0;
   private deletedFiles = 0;
   private deletedRows = 0;
@@ -191,6 +209,23 @@ export class Recording {
     } catch (err) {
       throw new RecordingError(`record.dir ${o.dir}: cannot record there: ${fsReason(err)}`);
     }
+    await this.lock();
+    try {
+      await this.prepare();
+    } catch (err) {
+      await this.unlock();
+      throw err;
+    }
+    this.timer = o.clock.setInterval(() => this.writePending(), o.flushMs ?? DEFAULTS.component.record.flushMs);
+    this.log.info(
+      { dir: o.dir, source: o.source.kind, device: o.device, profile: o.profile, periodMs: this.periodMs, columns: this.columns, files: this.files.length, bytes: this.used, maxBytes: o.maxBytes },
+      `recording ${o.source.kind} into ${o.dir}: a row every ${this.periodMs} ms`,
+    );
+  }
+
+  /** Takes stock of the directory, checks the budget can work, writes the manifest. */
+  private async prepare(): Promise<void> {
+    const o = this.o;
     const previous = await readRecordingManifest(o.dir).catch((err: Error) => {
       throw new RecordingError(`${err.message}: move it away or record into another directory`);
     });
@@ -213,11 +248,39 @@ export class Recording {
       this.state = 'failed';
       throw new RecordingError(err instanceof RecordingError ? err.message : `record.dir ${o.dir}: cannot write the manifest: ${fsReason(err)}`);
     }
-    this.timer = o.clock.setInterval(() => this.writePending(), o.flushMs ?? DEFAULTS.component.record.flushMs);
-    this.log.info(
-      { dir: o.dir, source: o.source.kind, device: o.device, profile: o.profile, periodMs: this.periodMs, columns: this.columns, files: this.files.length, bytes: this.used, maxBytes: o.maxBytes },
-      `recording ${o.source.kind} into ${o.dir}: a row every ${this.periodMs} ms`,
-    );
+  }
+
+  /**
+   * One writer per directory: `recording.lock` holds the writer's process id, made with O_EXCL. A
+   * lock whose process is gone (a crash) is taken over; a live one is refused, naming its process.
+   */
+  private async lock(): Promise<void> {
+    const path = join(this.o.dir, LOCK_FILE);
+    const key = resolve(this.o.dir);
+    const text = `${process.pid}\n`;
+    if (LOCKED.has(key)) throw new RecordingError(`${this.o.dir} is being recorded already, by this process: record into another directory`);
+    try {
+      await writeFile(path, text, { flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new RecordingError(`record.dir ${this.o.dir}: cannot record there: ${fsReason(err)}`);
+      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new RecordingError(`${this.o.dir} is being recorded by process ${pid} (${path}): stop it, or record into another directory`);
+      }
+      this.log.warn({ file: path, pid }, `took over ${path}, left by process ${pid}, which is gone`);
+      await writeFile(path, text);
+    }
+    LOCKED.add(key);
+    this.lockBytes = Buffer.byteLength(text);
+    this.used += this.lockBytes;
+  }
+
+  private async unlock(): Promise<void> {
+    if (this.lockBytes === 0) return;
+    LOCKED.delete(resolve(this.o.dir));
+    await unlink(join(this.o.dir, LOCK_FILE)).catch(() => {});
+    this.used -= this.lockBytes;
+    this.lockBytes = 0;
   }
 
   /** One sample from the source; never throws (a refused sample is counted). */
@@ -251,6 +314,7 @@ export class Recording {
     }
     await this.chain;
     for (const f of this.files) await f.handle?.close().catch(() => {});
+    await this.unlock();
     if (this.state === 'closing') this.state = 'closed';
     const s = this.stats();
     this.log.info({ dir: this.o.dir, ...s }, `recording stopped: ${s.rows} rows, ${s.gaps} gaps, ${s.files} file(s) begun, ${s.bytes} bytes in ${this.o.dir}`);
@@ -427,9 +491,12 @@ export class Recording {
   // --------------------------------------------------------------------------------------------
   // The manifest
 
-  /** The manifest as it will be on disk: its `budget.bytes` counts its own size (a fixed point, found in a step or two). */
+  /**
+   * The manifest as it will be on disk: its `budget.bytes` (the files and the manifest; not the lock,
+   * which goes with the writer) counts its own size — a fixed point, found in a step or two.
+   */
   private renderWithSize(files: readonly FileState[]): string {
-    const others = this.used - this.manifestBytes;
+    const others = this.used - this.manifestBytes - this.lockBytes;
     let size = this.manifestBytes;
     for (;;) {
       const text = this.render(files, others + size);

@@ -96,6 +96,10 @@ test('anomaly-agent record --duration: the sim on its sampler thread, in real ti
     const bad = cli('record', '--duration', '1', '--record-dir', join(dir, 'a-file', 'rec'));
     assert.equal(bad.code, 1);
     assert.match(bad.err, /^anomaly-agent record: record\.dir .*a-file\/rec: cannot record there: a part of the path is not a directory \(ENOTDIR\)\n$/);
+    const help = cli('record', '--help');
+    assert.equal(help.code, 0);
+    assert.match(help.out, /^usage: anomaly-agent record \[--duration S\] \[--telemetry\]/);
+    assert.match(cli('--help').out, /^  record +record what a source reads/m);
     const usage = cli('record', '--duration', 'soon');
     assert.equal(usage.code, 2);
     assert.match(usage.err, /--duration must be a number of seconds > 0, got 'soon'/);

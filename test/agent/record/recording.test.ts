@@ -5,7 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -254,6 +256,34 @@ test('what it cannot do it says, naming the directory or the key: a path it cann
 
     await writeFile(join(dir, 'tiny', MANIFEST_FILE), JSON.stringify({ kind: 'something else' }));
     await assert.rejects(make(join(dir, 'tiny')).rec.open(), /manifest\.json: not a recording manifest: 'kind' must be 'anomaly-agent recording': move it away or record into another directory/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('one writer per directory: a second recording is refused while the first runs, naming it; a lock left by a process that is gone is taken over', async () => {
+  const dir = await tempDir();
+  try {
+    const a = make(dir);
+    await a.rec.open();
+    await assert.rejects(make(dir).rec.open(), /is being recorded already, by this process: record into another directory/);
+    await a.rec.close();
+    assert.ok(!readdirSync(dir).includes('recording.lock'), 'the lock goes at close');
+
+    // Another process's lock: refused while it runs, taken over once it has gone.
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      await writeFile(join(dir, 'recording.lock'), `${child.pid}\n`);
+      await assert.rejects(make(dir).rec.open(), new RegExp(`is being recorded by process ${child.pid} \\(.*recording\\.lock\\): stop it, or record into another directory`));
+    } finally {
+      child.kill();
+      await once(child, 'exit');
+    }
+    const b = make(dir);
+    await b.rec.open();
+    assert.equal(readFileSync(join(dir, 'recording.lock'), 'utf8'), `${process.pid}\n`);
+    assert.equal(b.rec.stats().bytes, du(dir), 'the lock counts against the budget');
+    await b.rec.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
