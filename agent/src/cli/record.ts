@@ -142,8 +142,9 @@ Records the configured source — sim, hardware, replay or mqtt (source.kind), b
 
   --duration S   stop after S seconds (default: run until a signal)
   --telemetry    record a gateway instead: subscribe to <prefix>/<dev>/telemetry/+ (device.id names
-                 the gateway, mqtt.url the broker; with mqtt.url empty, the embedded broker of a
-                 daemon on this machine at broker.host:broker.port). sensors must be the gateway's.
+                 the gateway; sensors must be the gateway's)
+The mqtt source and --telemetry connect to mqtt.url or, with it empty, to the embedded broker of a
+daemon on this machine (broker.host:broker.port).
 
 Rows: one per models.profile period (rpm_600 50 ms, rpm_1200 20 ms) on the grid the daemon's
 windows use, each sensor's last reading held for at most five periods; a longer gap leaves a jump in

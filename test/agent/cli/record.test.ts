@@ -103,6 +103,9 @@ test('anomaly-agent record --duration: the sim on its sampler thread, in real ti
     const usage = cli('record', '--duration', 'soon');
     assert.equal(usage.code, 2);
     assert.match(usage.err, /--duration must be a number of seconds > 0, got 'soon'/);
+    const noBroker = cli('record', '--telemetry', '--mqtt-url', 'mqtt://127.0.0.1:1', '--duration', '1', '--record-dir', join(dir, 'never'));
+    assert.equal(noBroker.code, 1);
+    assert.match(noBroker.err, /^anomaly-agent record: cannot connect to the broker at mqtt:\/\/127\.0\.0\.1:1 \(the gateway's telemetry\): connect ECONNREFUSED/);
     const unknown = cli('record', '--duration', '1', '--record-folder', dir);
     assert.equal(unknown.code, 1);
     assert.match(unknown.err, /--record-folder: unknown flag/);
