@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -15,7 +15,7 @@ import { loadConfig } from '#agent/config/load.js';
 import { ManualClock } from '#agent/core/clock.js';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { Controller } from '#agent/daemon/controller.js';
-import { readRecordingManifest } from '#agent/record/manifest.js';
+import { readRecordingManifest, recordingFileName } from '#agent/record/manifest.js';
 
 const FILE = join(PACKAGE_ROOT, 'datas', 'raw', 'rpm_600', 'test', 'test_01.csv');
 const LINES = readFileSync(FILE, 'utf8').trimEnd().split('\n');
@@ -79,7 +79,7 @@ test('record.enabled: the daemon records what it reads, row for row the replayed
   }
 });
 
-test('a recording that cannot start (a path it cannot create, a budget too small) or that fails while running is logged with its reason; the daemon runs on', { timeout: 60_000 }, async () => {
+test('a recording that cannot start (a path it cannot create, a budget too small) or that fails while running (a full disk, its directory removed) is logged with its reason; the daemon runs on', { timeout: 60_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'recorder-'));
   try {
     await writeFile(join(dir, 'a-file'), 'x');
@@ -101,6 +101,20 @@ test('a recording that cannot start (a path it cannot create, a budget too small
       } finally {
         await d.c.stop();
       }
+    }
+
+    // Started on a full disk (the file it writes first is /dev/full): one error, the daemon scores on.
+    const full = join(dir, 'full');
+    const f = await daemon(dir, ['--record-enabled', 'true', '--record-dir', full]);
+    try {
+      await symlink('/dev/full', join(full, `${recordingFileName(T0)}.part`));
+      await f.run(10_000);
+      const errors = f.lines.filter((l) => l.level >= 50);
+      assert.deepEqual(errors.map((e) => e.msg), [`recording stopped: ${full}: no space left on device (ENOSPC)`]);
+      assert.ok((await scored(f.c)) > 0, 'windows scored');
+      assert.deepEqual(f.c.health().reasons, []);
+    } finally {
+      await f.c.stop();
     }
 
     // Started, then its directory goes away: one error, the daemon scores on.

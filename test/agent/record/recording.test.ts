@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '#agent/core/clock.js';
@@ -18,7 +18,7 @@ import { DEFAULT_SENSORS } from '#agent/core/sample.js';
 import { readCsvDir, readCsvFile } from '#agent/preprocess/csv.js';
 import { makeWindows } from '#agent/preprocess/sequences.js';
 import { fitMinMax } from '#agent/preprocess/scaler.js';
-import { isRecordingFile, MANIFEST_FILE, readRecordingManifest } from '#agent/record/manifest.js';
+import { isRecordingFile, MANIFEST_FILE, readRecordingManifest, recordingFileName } from '#agent/record/manifest.js';
 import { Recording, RecordingError, type RecordingOptions } from '#agent/record/recording.js';
 import { readings, type Silence } from './samples.js';
 
@@ -284,6 +284,23 @@ test('one writer per directory: a second recording is refused while the first ru
     assert.equal(readFileSync(join(dir, 'recording.lock'), 'utf8'), `${process.pid}\n`);
     assert.equal(b.rec.stats().bytes, du(dir), 'the lock counts against the budget');
     await b.rec.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a full disk: the first write fails with ENOSPC (the file being written is /dev/full), and the recording stops saying so', async () => {
+  const dir = await tempDir();
+  try {
+    const failures: Error[] = [];
+    const { rec, clock } = make(dir, { onFail: (e) => failures.push(e) });
+    await rec.open();
+    // The first row is at T0 + 20 ms (the first grid instant after every sensor's first reading).
+    await symlink('/dev/full', join(dir, `${recordingFileName(T0 + P)}.part`));
+    await feed(rec, clock, T0, T0 + 3000);
+    assert.equal(failures.length, 1);
+    assert.equal(failures[0]!.message, `recording stopped: ${dir}: no space left on device (ENOSPC)`);
+    await rec.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
