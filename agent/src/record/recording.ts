@@ -200,8 +200,8 @@ export class Recording {
   async open(): Promise<void> {
     if (this.state !== 'new') throw new Error('recording: open() twice');
     const o = this.o;
-    for (const [key, v, min] of [['record.maxBytes', o.maxBytes, 1], ['record.rotateBytes', o.rotateBytes, 1], ['record.rotateMs', o.rotateMs, 1]] as const) {
-      if (!Number.isInteger(v) || v < min) throw new RecordingError(`${key} must be a positive integer, got ${String(v)}`);
+    for (const [key, v] of [['record.maxBytes', o.maxBytes], ['record.rotateBytes', o.rotateBytes], ['record.rotateMs', o.rotateMs]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RecordingError(`${key} must be a positive integer, got ${String(v)}`);
     }
     try {
       await mkdir(o.dir, { recursive: true });
@@ -374,7 +374,7 @@ export class Recording {
   /** Queues the rows waiting for the file being written. */
   private writePending(): void {
     const f = this.current;
-    if (this.pending === '' || f === undefined || this.state === 'failed') return;
+    if (this.pending === '' || f === undefined || this.failure) return;
     const text = this.pending;
     const snapshot = { rows: f.rows, t1: f.t1, gapCount: f.gapCount };
     this.pending = '';
@@ -385,11 +385,11 @@ export class Recording {
   // File operations (one at a time, in order)
 
   private enqueue(op: () => Promise<void>): void {
-    this.chain = this.chain.then(() => (this.state === 'failed' ? undefined : op())).catch((err: unknown) => this.fail(err));
+    this.chain = this.chain.then(() => (this.failure ? undefined : op())).catch((err: unknown) => this.fail(err));
   }
 
   private fail(err: unknown): void {
-    if (this.state === 'failed') return;
+    if (this.failure) return;
     this.state = 'failed';
     this.timer?.cancel();
     this.pending = '';
