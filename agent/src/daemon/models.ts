@@ -134,7 +134,7 @@ export class Models implements Component {
           },
         });
         next.set(modelType, runtime);
-        log.info({ model: modelType, bundle: bundle.manifest.name, dir, threshold: bundle.manifest.threshold, engine: runtime.engine }, old ? 'model reloaded' : 'model loaded');
+        log.info({ model: modelType, bundle: bundle.manifest.name, dir, threshold: bundle.manifest.threshold, engine: runtime.engine, kernel: runtime.kernel }, old ? 'model reloaded' : 'model loaded');
       } catch (err) {
         const why = err instanceof BundleError ? err.message : `bundle ${dir} refused: ${(err as Error).message}`;
         if (old) {

@@ -25,6 +25,8 @@ export type BackendPreference = (typeof BACKENDS)[number];
  */
 export interface Scorer {
   readonly engine: string;
+  /** The matrix kernel under the engine, where it has one: the fast engine's 'wasm' or 'js' (model/gemm.ts). */
+  readonly kernel?: string;
   readonly seqLen: number;
   readonly nFeatures: number;
   /**

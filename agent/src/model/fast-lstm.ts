@@ -727,6 +727,7 @@ export class FastLstmNetwork {
  */
 export class FastScorer implements Scorer {
   readonly engine = 'fast';
+  readonly kernel: 'wasm' | 'js';
   readonly seqLen: number;
   readonly nFeatures: number;
   readonly network: FastLstmNetwork;
@@ -743,6 +744,7 @@ export class FastScorer implements Scorer {
     // Model inputs: the features, then any window-shape inputs (preprocess/shape.ts).
     this.nFeatures = bundleInputs(m).length;
     this.network = new FastLstmNetwork(planNetwork(a.modelTopology, a.weightSpecs, a.weightData, m.seqLen, this.nFeatures));
+    this.kernel = this.network.engine;
     this.raw = new Float32Array(Math.max(1, maxBatch) * this.nFeatures);
   }
 

@@ -104,6 +104,11 @@ export class ModelRuntime {
     return this.scorer.engine;
   }
 
+  /** The fast engine's matrix kernel, 'wasm' or 'js' (where WebAssembly cannot run); undefined under tfjs. */
+  get kernel(): string | undefined {
+    return this.scorer.kernel;
+  }
+
   /**
    * Takes over from the runtime this one replaces, at the moment of the swap: the old one judges the
    * windows it has already cut, its detector's state (an open episode, the k-of-n history) carries

@@ -42,6 +42,7 @@ describe('TensorFlow.js is loaded by the daemon only for a bundle scored with it
   test('on the fast engine the daemon scores every shipped bundle from the sim source without loading any @tensorflow/ module', { timeout: 120_000 }, async () => {
     const d = await runUntilScored('fast-daemon', dir(), MODELS, { 'scorer-engine': 'fast' });
     assert.ok(d.logs.filter((l) => l.msg === 'model loaded').every((l) => l.engine === 'fast'));
+    assert.ok(d.logs.filter((l) => l.msg === 'model loaded').every((l) => l.kernel === 'wasm'), 'the WebAssembly kernel, built by npm run build');
     assert.deepEqual(tensorflowModules(d.stderrText()), []);
     assert.equal(d.find((l) => String(l.msg).startsWith('TensorFlow.js backend')), undefined);
   });
@@ -49,6 +50,7 @@ describe('TensorFlow.js is loaded by the daemon only for a bundle scored with it
   test('with --scorer-engine tfjs it loads TensorFlow.js, says which backend, and scores with it', { timeout: 120_000 }, async () => {
     const d = await runUntilScored('tfjs-daemon', dir(), ['vibration'], { 'scorer-engine': 'tfjs', 'models-enabled': 'vibration' });
     assert.equal(d.find((l) => l.msg === 'model loaded')?.engine, 'tfjs');
+    assert.equal(d.find((l) => l.msg === 'model loaded')?.kernel, undefined, 'tfjs has no kernel of ours');
     assert.ok(d.find((l) => String(l.msg).startsWith('TensorFlow.js backend: ')), 'the backend is logged');
     const loaded = tensorflowModules(d.stderrText());
     assert.ok(loaded.some((f) => f.includes('/@tensorflow/tfjs/')), `loaded: ${loaded.join(', ')}`);
