@@ -62,6 +62,14 @@ NODE=$(command -v node || true)
   die "node $("$NODE" --version) is too old; Node.js 20 or later is needed"
 [ -f "$SRC/dist/agent/src/cli/main.js" ] || die "$SRC is not built: run 'npm ci && npm run build' there first"
 [ -d "$SRC/node_modules" ] || die "$SRC has no node_modules: run 'npm ci' there first"
+# The native addons must load with this node on this machine: node_modules built on another machine
+# (an x86_64 workstation's, on a Pi) or for another Node would install and then fail at start.
+# unix-dgram is optional for npm, but the unit is Type=notify: without it systemd never hears READY=1.
+for m in i2c-bus onoff unix-dgram; do
+  why=$("$NODE" -e 'try { require(process.argv[1]) } catch (e) { console.log(e.message.split("\n")[0]); process.exit(1) }' "$SRC/node_modules/$m") ||
+    die "node_modules/$m does not load with node $("$NODE" --version) on this $(uname -m) machine: $why
+run 'npm ci' here: it compiles the native addons (i2c-bus, epoll under onoff, unix-dgram), which needs build-essential and python3"
+done
 if live && [ "$(id -u)" -ne 0 ]; then die "run as root (sudo), or set DESTDIR to stage the files"; fi
 
 # --- user -----------------------------------------------------------------------------------------
