@@ -276,7 +276,9 @@ describe('embedded broker over TCP', () => {
     lat.sort((a, b) => a - b);
     const q = (p: number): string => lat[Math.min(N - 1, Math.floor(p * N))]!.toFixed(2);
     t.diagnostic(`latency ms: p50=${q(0.5)} p90=${q(0.9)} p99=${q(0.99)} max=${lat[N - 1]!.toFixed(2)}`);
-    assert.ok(lat[N - 1]! < 30, `max latency ${lat[N - 1]!.toFixed(2)} ms (Nagle + delayed ACK shows as ~40 ms)`);
+    // Nagle + delayed ACK holds back nearly every message ~40 ms: the median shows it; a busy machine's
+    // scheduler hiccups reach the tail, not the median.
+    assert.ok(Number(q(0.5)) < 10, `median latency ${q(0.5)} ms (Nagle + delayed ACK shows as ~40 ms)`);
   });
 });
 

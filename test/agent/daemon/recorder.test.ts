@@ -122,7 +122,8 @@ test('a recording that cannot start (a path it cannot create, a budget too small
     const d = await daemon(dir, ['--record-enabled', 'true', '--record-dir', rec, '--record-rotate-bytes', '4096', '--record-max-bytes', '65536']);
     try {
       await d.run(5_000);
-      await rm(rec, { recursive: true });
+      // The recorder may be writing into it at this very moment: rm retries what appeared meanwhile.
+      await rm(rec, { recursive: true, maxRetries: 10, retryDelay: 10 });
       await d.run(5_000);
       const before = await scored(d.c);
       await d.run(10_000);
