@@ -1,151 +1,178 @@
 /**
  * One declared schema per MQTT topic (DESIGN.md, "MQTT topics"): the TypeScript payload types are
- * derived from these, inbound payloads are checked against them (compiled once, no allocation for a
- * valid payload), and the README's topic table shows them (topicsMarkdown). Semantic checks a schema
+ * derived from these, inbound payloads are checked against them (compiled once, on first use; no
+ * allocation for a valid payload), and the README's topic table shows them (topicsMarkdown). Semantic checks a schema
  * cannot state (a sensor's arity, time going forward, a file being a bundle file) stay with the code
  * that knows them.
  *
  * Node only: the web page imports core/topics.ts, which takes these types with `import type`.
  */
-import { Type, type Static, type TLiteral, type TSchema, type TUnion } from '@sinclair/typebox';
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { createRequire } from 'node:module';
+import type { Static, TLiteral, TSchema, TUnion } from '@sinclair/typebox';
+import type { TypeCheck } from '@sinclair/typebox/compiler';
 import { BUS_ERROR_CODES, FAULT_KINDS, INTENSITIES, SIM_PARTS } from './faults.js';
 import { CHANNELS } from './profiles.js';
 
-type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
-/** One of a list of strings, typed as their union. */
-const oneOf = <const T extends readonly string[]>(values: T, o: object = {}): TUnion<Literals<T>> => Type.Union(values.map((v) => Type.Literal(v)), o) as unknown as TUnion<Literals<T>>;
-/** `v` and `t` on every outgoing payload. */
-const envelope = {
-  v: Type.Literal(1, { description: 'schema version' }),
-  t: Type.Number({ description: 'ms epoch when the payload was made' }),
-};
-const SENSOR_HEALTH = ['ok', 'stale', 'error'] as const;
-
-const status = Type.Object(
-  {
-    ...envelope,
-    state: oneOf(['online', 'offline'] as const),
-    version: Type.String(),
-    models: Type.Array(Type.Object({ model: Type.String(), name: Type.String(), sha256: Type.String({ description: "sha256 of the bundle's bundle.json" }) }, { additionalProperties: false })),
-    sensors: Type.Record(Type.String(), oneOf(SENSOR_HEALTH)),
-  },
-  { additionalProperties: false },
-);
-
-const telemetry = Type.Object(
-  {
-    ...envelope,
-    t0: Type.Number({ description: 'time of the first row' }),
-    periodMs: Type.Number({ description: 'nominal spacing of the rows' }),
-    channels: Type.Array(Type.String()),
-    ts: Type.Array(Type.Number(), { description: 'ms epoch of each row' }),
-    values: Type.Array(Type.Array(Type.Number())),
-  },
-  { additionalProperties: false },
-);
-
-const perFeature = Type.Record(Type.String(), Type.Number(), { description: "each model input's error ÷ its normal error" });
-
-const score = Type.Object(
-  {
-    ...envelope,
-    windowEnd: Type.Number({ description: "time of the window's last sample" }),
-    score: Type.Number(),
-    threshold: Type.Number(),
-    perFeature,
-  },
-  { additionalProperties: false },
-);
-
-const topFeature = Type.Object(
-  {
-    feature: Type.String({ description: 'a channel, or <channel>.shape' }),
-    error: Type.Number({ description: 'reconstruction MSE of that feature' }),
-    share: Type.Number({ description: "share of the window's total error, 0..1" }),
-  },
-  { additionalProperties: false },
-);
-
-const alert = Type.Object(
-  {
-    ...envelope,
-    id: Type.String({ description: 'the same on raised and cleared' }),
-    model: Type.String(),
-    state: oneOf(['raised', 'cleared'] as const),
-    score: Type.Number({ description: "the raising window's score (the episode's peak, on cleared)" }),
-    threshold: Type.Number(),
-    topFeatures: Type.Array(topFeature),
-    since: Type.Number({ description: 'ms epoch the episode began' }),
-  },
-  { additionalProperties: false },
-);
-
-const ingest = Type.Union([
-  Type.Number({ description: 'a bare number, for a one-channel sensor' }),
-  Type.Object({ t: Type.Optional(Type.Number({ description: 'ms epoch; default: arrival' })), values: Type.Array(Type.Number()) }),
-]);
-
-const BUNDLE_ID = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: '1–64 of [A-Za-z0-9_-]' });
 /** Largest bundle file a device accepts over MQTT. */
 export const MAX_UPDATE_FILE_BYTES = 64 * 1024 * 1024;
-const SHA256 = Type.String({ pattern: '^[0-9a-f]{64}$', description: '64 hex digits' });
 
-const modelUpdate = Type.Union([
-  Type.Object({
-    op: Type.Literal('begin'),
-    id: BUNDLE_ID,
-    files: Type.Array(Type.Object({ name: Type.String(), size: Type.Integer({ minimum: 0, maximum: MAX_UPDATE_FILE_BYTES }), sha256: SHA256 }), { minItems: 1 }),
-  }),
-  Type.Object({ op: Type.Literal('chunk'), id: BUNDLE_ID, file: Type.String(), offset: Type.Integer({ minimum: 0 }), data: Type.String({ description: 'base64' }) }),
-  Type.Object({ op: Type.Literal('status'), id: BUNDLE_ID }),
-  Type.Object({ op: Type.Literal('commit'), id: BUNDLE_ID }),
-]);
+type TypeBuilder = typeof import('@sinclair/typebox').Type;
+type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
 
-const modelResult = Type.Object(
-  {
-    ...envelope,
-    id: Type.String(),
-    op: oneOf(['begin', 'chunk', 'status', 'commit'] as const),
-    ok: Type.Boolean(),
-    received: Type.Record(Type.String(), Type.Number(), { description: 'bytes held per file: where to resume' }),
-    error: Type.Optional(Type.String()),
-    model: Type.Optional(Type.String({ description: 'on a successful commit: the model now running' })),
-    sha256: Type.Optional(Type.String()),
-  },
-  { additionalProperties: false },
-);
+/** Every topic's payload schema, made with TypeBox's builder `Type`. */
+function declare(Type: TypeBuilder) {
+  /** One of a list of strings, typed as their union. */
+  const oneOf = <const T extends readonly string[]>(values: T, o: object = {}): TUnion<Literals<T>> => Type.Union(values.map((v) => Type.Literal(v)), o) as unknown as TUnion<Literals<T>>;
+  /** `v` and `t` on every outgoing payload. */
+  const envelope = {
+    v: Type.Literal(1, { description: 'schema version' }),
+    t: Type.Number({ description: 'ms epoch when the payload was made' }),
+  };
+  const SENSOR_HEALTH = ['ok', 'stale', 'error'] as const;
 
-const fault = Type.Union([
-  Type.Object({ action: Type.Literal('on'), fault: oneOf(FAULT_KINDS), intensity: oneOf(INTENSITIES), channels: Type.Optional(Type.Array(oneOf(CHANNELS), { minItems: 1, description: 'stuck and dropout only' })) }),
-  Type.Object({ action: Type.Literal('off'), fault: Type.Optional(oneOf(FAULT_KINDS, { description: 'omitted: every fault' })) }),
-  Type.Object({ action: oneOf(['unplug', 'replug'] as const), part: oneOf(SIM_PARTS) }),
-  Type.Object({ action: Type.Literal('bus-errors'), rate: Type.Number({ minimum: 0, maximum: 1, description: 'share of transfers that fail; 0 stops' }), code: Type.Optional(oneOf(BUS_ERROR_CODES, { description: 'default EIO' })) }),
-]);
+  const status = Type.Object(
+    {
+      ...envelope,
+      state: oneOf(['online', 'offline'] as const),
+      version: Type.String(),
+      models: Type.Array(Type.Object({ model: Type.String(), name: Type.String(), sha256: Type.String({ description: "sha256 of the bundle's bundle.json" }) }, { additionalProperties: false })),
+      sensors: Type.Record(Type.String(), oneOf(SENSOR_HEALTH)),
+    },
+    { additionalProperties: false },
+  );
+
+  const telemetry = Type.Object(
+    {
+      ...envelope,
+      t0: Type.Number({ description: 'time of the first row' }),
+      periodMs: Type.Number({ description: 'nominal spacing of the rows' }),
+      channels: Type.Array(Type.String()),
+      ts: Type.Array(Type.Number(), { description: 'ms epoch of each row' }),
+      values: Type.Array(Type.Array(Type.Number())),
+    },
+    { additionalProperties: false },
+  );
+
+  const perFeature = Type.Record(Type.String(), Type.Number(), { description: "each model input's error ÷ its normal error" });
+
+  const score = Type.Object(
+    {
+      ...envelope,
+      windowEnd: Type.Number({ description: "time of the window's last sample" }),
+      score: Type.Number(),
+      threshold: Type.Number(),
+      perFeature,
+    },
+    { additionalProperties: false },
+  );
+
+  const topFeature = Type.Object(
+    {
+      feature: Type.String({ description: 'a channel, or <channel>.shape' }),
+      error: Type.Number({ description: 'reconstruction MSE of that feature' }),
+      share: Type.Number({ description: "share of the window's total error, 0..1" }),
+    },
+    { additionalProperties: false },
+  );
+
+  const alert = Type.Object(
+    {
+      ...envelope,
+      id: Type.String({ description: 'the same on raised and cleared' }),
+      model: Type.String(),
+      state: oneOf(['raised', 'cleared'] as const),
+      score: Type.Number({ description: "the raising window's score (the episode's peak, on cleared)" }),
+      threshold: Type.Number(),
+      topFeatures: Type.Array(topFeature),
+      since: Type.Number({ description: 'ms epoch the episode began' }),
+    },
+    { additionalProperties: false },
+  );
+
+  const ingest = Type.Union([
+    Type.Number({ description: 'a bare number, for a one-channel sensor' }),
+    Type.Object({ t: Type.Optional(Type.Number({ description: 'ms epoch; default: arrival' })), values: Type.Array(Type.Number()) }),
+  ]);
+
+  const BUNDLE_ID = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: '1–64 of [A-Za-z0-9_-]' });
+  const SHA256 = Type.String({ pattern: '^[0-9a-f]{64}$', description: '64 hex digits' });
+
+  const modelUpdate = Type.Union([
+    Type.Object({
+      op: Type.Literal('begin'),
+      id: BUNDLE_ID,
+      files: Type.Array(Type.Object({ name: Type.String(), size: Type.Integer({ minimum: 0, maximum: MAX_UPDATE_FILE_BYTES }), sha256: SHA256 }), { minItems: 1 }),
+    }),
+    Type.Object({ op: Type.Literal('chunk'), id: BUNDLE_ID, file: Type.String(), offset: Type.Integer({ minimum: 0 }), data: Type.String({ description: 'base64' }) }),
+    Type.Object({ op: Type.Literal('status'), id: BUNDLE_ID }),
+    Type.Object({ op: Type.Literal('commit'), id: BUNDLE_ID }),
+  ]);
+
+  const modelResult = Type.Object(
+    {
+      ...envelope,
+      id: Type.String(),
+      op: oneOf(['begin', 'chunk', 'status', 'commit'] as const),
+      ok: Type.Boolean(),
+      received: Type.Record(Type.String(), Type.Number(), { description: 'bytes held per file: where to resume' }),
+      error: Type.Optional(Type.String()),
+      model: Type.Optional(Type.String({ description: 'on a successful commit: the model now running' })),
+      sha256: Type.Optional(Type.String()),
+    },
+    { additionalProperties: false },
+  );
+
+  const fault = Type.Union([
+    Type.Object({ action: Type.Literal('on'), fault: oneOf(FAULT_KINDS), intensity: oneOf(INTENSITIES), channels: Type.Optional(Type.Array(oneOf(CHANNELS), { minItems: 1, description: 'stuck and dropout only' })) }),
+    Type.Object({ action: Type.Literal('off'), fault: Type.Optional(oneOf(FAULT_KINDS, { description: 'omitted: every fault' })) }),
+    Type.Object({ action: oneOf(['unplug', 'replug'] as const), part: oneOf(SIM_PARTS) }),
+    Type.Object({ action: Type.Literal('bus-errors'), rate: Type.Number({ minimum: 0, maximum: 1, description: 'share of transfers that fail; 0 stops' }), code: Type.Optional(oneOf(BUS_ERROR_CODES, { description: 'default EIO' })) }),
+  ]);
+
+  /** The schema of every topic's payload. */
+  return { status, telemetry, score, alerts: alert, ingest, modelUpdate, modelResult, fault, topFeature };
+}
+
+type Declared = ReturnType<typeof declare>;
+const require = createRequire(import.meta.url);
+let declared: Declared | undefined;
+/**
+ * TypeBox is loaded, and the schemas made, when a payload is first checked or described: a daemon that
+ * takes nothing in over MQTT never pays its ~4 MB of modules (bench:agent's RSS). A synchronous
+ * require, so checks stay synchronous on the message path.
+ */
+function schemas(): Declared {
+  return (declared ??= declare((require('@sinclair/typebox') as typeof import('@sinclair/typebox')).Type));
+}
 
 /** The schema of every topic's payload. */
-export const PAYLOADS = { status, telemetry, score, alerts: alert, ingest, modelUpdate, modelResult, fault } as const;
+export function payloadSchemas(): { [K in TopicName]: Declared[K] } {
+  const { topFeature: _, ...bySchema } = schemas();
+  return bySchema;
+}
+
 
 /** Every topic's name (core/topics.ts TOPICS has one entry for each). */
-export type TopicName = keyof typeof PAYLOADS;
+export type TopicName = 'status' | 'telemetry' | 'score' | 'alerts' | 'ingest' | 'modelUpdate' | 'modelResult' | 'fault';
 
-export type StatusPayload = Static<typeof status>;
-export type TelemetryPayload = Static<typeof telemetry>;
-export type ScorePayload = Static<typeof score>;
-export type TopFeature = Static<typeof topFeature>;
-export type AlertPayload = Static<typeof alert>;
-export type IngestPayload = Static<typeof ingest>;
-export type ModelUpdatePayload = Static<typeof modelUpdate>;
-export type ModelUpdateResult = Static<typeof modelResult>;
-export type FaultCommandPayload = Static<typeof fault>;
+export type StatusPayload = Static<Declared['status']>;
+export type TelemetryPayload = Static<Declared['telemetry']>;
+export type ScorePayload = Static<Declared['score']>;
+export type TopFeature = Static<Declared['topFeature']>;
+export type AlertPayload = Static<Declared['alerts']>;
+export type IngestPayload = Static<Declared['ingest']>;
+export type ModelUpdatePayload = Static<Declared['modelUpdate']>;
+export type ModelUpdateResult = Static<Declared['modelResult']>;
+export type FaultCommandPayload = Static<Declared['fault']>;
 
 /** The payload type of each topic. */
-export type PayloadOf = { [K in TopicName]: Static<(typeof PAYLOADS)[K]> };
+export type PayloadOf = { [K in TopicName]: Static<Declared[K]> };
 
+const compile = (s: TSchema): TypeCheck<TSchema> => (require('@sinclair/typebox/compiler') as typeof import('@sinclair/typebox/compiler')).TypeCompiler.Compile(s);
 const checkers = new Map<TopicName, TypeCheck<TSchema>>();
 function checker(name: TopicName): TypeCheck<TSchema> {
   let c = checkers.get(name);
-  if (!c) checkers.set(name, (c = TypeCompiler.Compile(PAYLOADS[name])));
+  if (!c) checkers.set(name, (c = compile(schemas()[name])));
   return c;
 }
 
@@ -161,7 +188,7 @@ export function isPayload<K extends TopicName>(name: K, value: unknown): value i
  */
 export function payloadProblem(name: TopicName, value: unknown): string | undefined {
   if (isPayload(name, value)) return undefined;
-  return explain(PAYLOADS[name] as unknown as Schema, value, '');
+  return explain(schemas()[name] as unknown as Schema, value, '');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -234,7 +261,7 @@ function explain(s: Schema, v: unknown, path: string): string {
   }
   if (s.type === 'object' && s.patternProperties && isObject(v)) {
     const vs = Object.values(s.patternProperties)[0]!;
-    const bad = Object.keys(v).find((k) => !TypeCompiler.Compile(vs).Check(v[k]));
+    const bad = Object.keys(v).find((k) => !compile(vs).Check(v[k]));
     if (bad !== undefined) return explain(vs, v[bad], path ? `${path}.${bad}` : bad);
   }
   if (s.type === 'object') {
@@ -245,7 +272,7 @@ function explain(s: Schema, v: unknown, path: string): string {
         if (s.required?.includes(k)) return `${at} must be ${describe(ps)}, got nothing`;
         continue;
       }
-      if (!TypeCompiler.Compile(ps).Check(v[k])) return explain(ps, v[k], at);
+      if (!compile(ps).Check(v[k])) return explain(ps, v[k], at);
     }
     if (s.additionalProperties === false) {
       const extra = Object.keys(v).find((k) => !(k in (s.properties ?? {})));
@@ -253,7 +280,7 @@ function explain(s: Schema, v: unknown, path: string): string {
     }
   }
   if (s.type === 'array' && Array.isArray(v) && s.items && !(s.minItems && v.length < s.minItems)) {
-    const i = v.findIndex((x) => !TypeCompiler.Compile(s.items!).Check(x));
+    const i = v.findIndex((x) => !compile(s.items!).Check(x));
     if (i >= 0) return explain(s.items, v[i], `${path}[${i}]`);
   }
   return `${what} must be ${describe(s)}, got ${got(v)}`;

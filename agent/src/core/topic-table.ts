@@ -1,5 +1,5 @@
 import { discoveryTopicRow } from './homeassistant.js';
-import { PAYLOADS, shapeOf } from './payloads.js';
+import { payloadSchemas, shapeOf } from './payloads.js';
 import { TOPICS, type TopicName } from './topics.js';
 
 /**
@@ -10,7 +10,7 @@ export function topicsMarkdown(prefix: string, haPrefix: string): string {
   const rows = (Object.keys(TOPICS) as TopicName[]).map((name) => {
     const s = TOPICS[name];
     const t = `${prefix}/<dev>/${s.suffix.replace(/\{(\w+)\}/, '<$1>')}`;
-    return `| \`${t}\` | ${s.direction} | ${s.qos}${s.retain ? ', retained' : ''} | ${s.doc} | \`${shapeOf(PAYLOADS[name])}\` |`;
+    return `| \`${t}\` | ${s.direction} | ${s.qos}${s.retain ? ', retained' : ''} | ${s.doc} | \`${shapeOf(payloadSchemas()[name])}\` |`;
   });
   const ha = discoveryTopicRow(haPrefix);
   rows.push(`| \`${ha.topic}\` | out | 1, retained | ${ha.doc} | \`${ha.shape}\` |`);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { toAlertPayload } from '#agent/core/alert.js';
-import { isPayload, PAYLOADS, payloadProblem, shapeOf } from '#agent/core/payloads.js';
+import { isPayload, payloadProblem, payloadSchemas, shapeOf } from '#agent/core/payloads.js';
 import { TOPICS } from '#agent/core/topics.js';
 
 test('every topic has a payload schema, and every schema a topic', () => {
-  assert.deepEqual(Object.keys(PAYLOADS).sort(), Object.keys(TOPICS).sort());
+  assert.deepEqual(Object.keys(payloadSchemas()).sort(), Object.keys(TOPICS).sort());
 });
 
 test('what the agent sends passes its schema exactly; a key more or less does not', () => {
@@ -31,6 +31,6 @@ test('inbound payloads: the refusal names the key, the rule and what came', () =
 });
 
 test("a payload's shape for the README comes from its schema", () => {
-  assert.equal(shapeOf(PAYLOADS.ingest), 'number · {t?, values: [number…]}');
-  assert.match(shapeOf(PAYLOADS.alerts), /^\{id, model, state: raised or cleared, score, threshold, topFeatures: \[\{feature, error, share\}…\], since\}$/);
+  assert.equal(shapeOf(payloadSchemas().ingest), 'number · {t?, values: [number…]}');
+  assert.match(shapeOf(payloadSchemas().alerts), /^\{id, model, state: raised or cleared, score, threshold, topFeatures: \[\{feature, error, share\}…\], since\}$/);
 });
