@@ -33,8 +33,10 @@ options:
   -h, --help           this text
 
 users:
-  roles: device (publish and subscribe under <prefix>/<its device>/ only), viewer (subscribe under
-  <prefix>/, never publish), admin (anything). 'users add' reads the password from the first line of
+  roles: device (a gateway's own credential: under <prefix>/<its device>/ it publishes status,
+  telemetry, score, alerts, models/result and ingest, and subscribes to ingest, models/update and
+  cmd/fault; nothing else), viewer (subscribe under <prefix>/, never publish), admin (anything; the
+  only role that publishes models/update and cmd/…). 'users add' reads the password from the first line of
   stdin (so it is not in argv or shell history); adding an existing user replaces it.
 
 examples:

@@ -3,9 +3,9 @@
  *
  *   {"users": [{"username": "pump-7", "role": "device", "device": "pump-7", "password": "scrypt$16384$8$1$<salt>$<hash>"}]}
  *
- * Roles (broker/src/acl.ts): `device` publishes and subscribes under `<prefix>/<its device>/` only,
- * `viewer` subscribes under `<prefix>/` and never publishes, `admin` may do anything (a workstation
- * sending commands or models). The file is written by `anomaly-broker users add|remove` and read at
+ * Roles (broker/src/acl.ts): `device` publishes what a gateway sends and subscribes to what it takes
+ * in, under `<prefix>/<its device>/` only; `viewer` subscribes under `<prefix>/` and never publishes;
+ * `admin` may do anything (a workstation sending commands or models). The file is written by `anomaly-broker users add|remove` and read at
  * start; a file that cannot be trusted (bad JSON, an unknown role, a hash in another format) stops
  * the broker with a message naming the entry, rather than letting anyone in or locking everyone out.
  */

@@ -30,18 +30,24 @@ export interface TopicSpec {
   direction: 'out' | 'in';
   qos: 0 | 1;
   retain: boolean;
+  /**
+   * Who may publish it on a broker with users (broker/src/acl.ts): `device`, the gateway's own
+   * credential for its own `<dev>`; or `admin` only (commands and model updates, which change what a
+   * gateway runs). A device credential subscribes to its `in` topics only.
+   */
+  publisher: 'device' | 'admin';
   doc: string;
 }
 
 export const TOPICS = {
-  status: { suffix: 'status', direction: 'out', qos: 1, retain: true, doc: 'agent state, also the last will (offline)' },
-  telemetry: { suffix: 'telemetry/{sensor}', direction: 'out', qos: 0, retain: false, doc: 'batched readings, about once a second per sensor' },
-  score: { suffix: 'score/{model}', direction: 'out', qos: 0, retain: false, doc: 'reconstruction error of every window' },
-  alerts: { suffix: 'alerts', direction: 'out', qos: 1, retain: false, doc: 'one raised and one cleared per episode; stored and forwarded, never dropped' },
-  ingest: { suffix: 'ingest/{sensor}', direction: 'in', qos: 0, retain: false, doc: 'readings from another system, for the mqtt source' },
-  modelUpdate: { suffix: 'models/update', direction: 'in', qos: 1, retain: false, doc: 'a model bundle in acknowledged chunks (anomaly-agent models flash --mqtt); resumable' },
-  modelResult: { suffix: 'models/result', direction: 'out', qos: 1, retain: false, doc: 'the answer to every update message: bytes received per file, then the install result' },
-  fault: { suffix: 'cmd/fault', direction: 'in', qos: 1, retain: false, doc: 'sim source only: a simulated fault on or off, a part unplugged or replugged, bus errors injected' },
+  status: { suffix: 'status', direction: 'out', qos: 1, retain: true, publisher: 'device', doc: 'agent state, also the last will (offline)' },
+  telemetry: { suffix: 'telemetry/{sensor}', direction: 'out', qos: 0, retain: false, publisher: 'device', doc: 'batched readings, about once a second per sensor' },
+  score: { suffix: 'score/{model}', direction: 'out', qos: 0, retain: false, publisher: 'device', doc: 'reconstruction error of every window' },
+  alerts: { suffix: 'alerts', direction: 'out', qos: 1, retain: false, publisher: 'device', doc: 'one raised and one cleared per episode; stored and forwarded, never dropped' },
+  ingest: { suffix: 'ingest/{sensor}', direction: 'in', qos: 0, retain: false, publisher: 'device', doc: 'readings from another system, for the mqtt source' },
+  modelUpdate: { suffix: 'models/update', direction: 'in', qos: 1, retain: false, publisher: 'admin', doc: 'a model bundle in acknowledged chunks (anomaly-agent models flash --mqtt); resumable' },
+  modelResult: { suffix: 'models/result', direction: 'out', qos: 1, retain: false, publisher: 'device', doc: 'the answer to every update message: bytes received per file, then the install result' },
+  fault: { suffix: 'cmd/fault', direction: 'in', qos: 1, retain: false, publisher: 'admin', doc: 'sim source only: a simulated fault on or off, a part unplugged or replugged, bus errors injected' },
 } as const satisfies Record<TopicName, TopicSpec>;
 
 /** A topic level may not be empty or contain MQTT's separators and wildcards. */

@@ -9,8 +9,8 @@
  * hashes and installs the bundle exactly as `models install` does (flash/install.ts: verified against
  * the device's trust, swapped by rename, reloaded, rolled back if it does not come up).
  *
- * Only an admin may publish there when the broker has users (broker/src/acl.ts: a device publishes
- * under its own id only, and the agent is the subscriber).
+ * Only an admin may publish there when the broker has users (broker/src/acl.ts: the topic's
+ * publisher is `admin` in core/topics.ts; a device credential may subscribe to it, not publish).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';

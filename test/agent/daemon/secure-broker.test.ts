@@ -8,8 +8,9 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import mqtt, { type MqttClient } from 'mqtt';
 import { hashPassword, saveUsers } from '#broker/users.js';
-import { Daemon, DEVICE, firstMessage, killAll, serviceFlags, suiteTempDir, freePort, parseStatus, MOSQUITTO_SUB } from './daemon-fixture.js';
+import { Daemon, DEVICE, firstMessage, killAll, serviceFlags, suiteTempDir, freePort, parseStatus, MOSQUITTO_SUB, waitFor, copyBundles } from './daemon-fixture.js';
 
 const run = promisify(execFile);
 const dir = suiteTempDir('secure-broker-');
@@ -42,6 +43,59 @@ describe('embedded broker with users', () => {
     );
     assert.match(`${device.stdout}${device.stderr}`, /All subscription requests were denied/);
     assert.equal(d.problems().filter((l) => l.module === 'mqtt').length, 0, 'the daemon itself connected without trouble');
+    d.signal('SIGTERM');
+    assert.equal((await d.exited).code, 0);
+  });
+
+  test("a device credential's publish to its own models/update is refused and never reaches the daemon; an admin's is answered", { timeout: 90_000 }, async () => {
+    const users = join(dir(), 'users-update.json');
+    await saveUsers(
+      users,
+      new Map([
+        [DEVICE, { username: DEVICE, role: 'device' as const, device: DEVICE, password: await hashPassword('dev-pw') }],
+        ['ops', { username: 'ops', role: 'admin' as const, password: await hashPassword('ops-pw') }],
+      ]),
+    );
+    const http = await freePort();
+    // Its own models dir: an update in progress is kept there, never in the checkout's models/.
+    const models = await copyBundles(dir(), 'rpm_600', ['vibration']);
+    const d = new Daemon(
+      'daemon',
+      { 'broker-users-file': users, 'models-dir': models, 'models-enabled': 'vibration' },
+      { base: { ...serviceFlags(dir(), http), 'source-kind': 'replay', 'source-replay-loop': true } },
+    );
+    await d.started(30_000);
+    const url = `mqtt://127.0.0.1:${await d.brokerPort()}`;
+    const clients: MqttClient[] = [];
+    const connect = async (username: string, password: string) => {
+      const c = await mqtt.connectAsync(url, { username, password, reconnectPeriod: 0, connectTimeout: 5000 });
+      clients.push(c);
+      return c;
+    };
+    try {
+      const ops = await connect('ops', 'ops-pw');
+      await ops.subscribeAsync(`anomaly/${DEVICE}/models/#`, { qos: 1 });
+      const seen: { topic: string; payload: string }[] = [];
+      ops.on('message', (t, p) => seen.push({ topic: t, payload: p.toString() }));
+      const begin = (id: string) => JSON.stringify({ op: 'begin', id, files: [{ name: 'bundle.json', size: 2, sha256: '0'.repeat(64) }] });
+
+      // The operator's test from issue 17: the gateway's own credential announcing a bundle.
+      const device = await connect(DEVICE, 'dev-pw');
+      const cut = new Promise<'closed'>((resolve) => device.once('close', () => resolve('closed')));
+      const outcome = await Promise.race([device.publishAsync(`anomaly/${DEVICE}/models/update`, begin('forged'), { qos: 1 }).then(() => 'acked' as const, () => 'closed' as const), cut]);
+      assert.equal(outcome, 'closed', 'no PUBACK for a device on models/update');
+
+      // An admin's begin is answered, so the daemon was listening all along; the forged one never was.
+      await ops.publishAsync(`anomaly/${DEVICE}/models/update`, begin('real'), { qos: 1 });
+      await waitFor('the answer to the admin', () => seen.find((m) => m.topic.endsWith('/models/result')), 10_000);
+      assert.deepEqual(
+        seen.map((m) => [m.topic.slice(`anomaly/${DEVICE}/`.length), (JSON.parse(m.payload) as { id: string }).id]),
+        [['models/update', 'real'], ['models/result', 'real']],
+      );
+      assert.ok(d.find((l) => l.msg === 'publish refused' && l.topic === `anomaly/${DEVICE}/models/update`), 'the broker logs the refusal');
+    } finally {
+      for (const c of clients) await c.endAsync(true).catch(() => undefined);
+    }
     d.signal('SIGTERM');
     assert.equal((await d.exited).code, 0);
   });
