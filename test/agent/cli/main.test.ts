@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { PACKAGE_ROOT } from '#agent/core/paths.js';
 
 const CLI = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 
@@ -79,4 +81,20 @@ test('probe --sim identifies the emulated parts and prints their config; fault c
   const down = cli('fault', 'off', '--mqtt-url', 'mqtt://127.0.0.1:1');
   assert.equal(down.code, 1);
   assert.match(down.err, /ECONNREFUSED/);
+});
+
+test("every bin of package.json is executable after 'npm run build' and runs by its path and through npx (issue 17, 5.1)", async () => {
+  // npm run build starts from an empty dist/; tsc writes files without the exec bit, so the build sets it.
+  const { bin } = JSON.parse(await readFile(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  assert.deepEqual(Object.keys(bin).sort(), ['anomaly-agent', 'anomaly-broker']);
+  for (const [name, path] of Object.entries(bin)) {
+    const file = join(PACKAGE_ROOT, path);
+    assert.equal((await stat(file)).mode & 0o111, 0o111, `${path} (${name}) is executable`);
+    const direct = spawnSync(file, ['--help'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(direct.status, 0, `${path} --help: ${direct.error?.message ?? direct.stderr}`);
+    assert.match(direct.stdout, new RegExp(`^usage: ${name}`));
+    const viaNpx = spawnSync('npx', ['--no', '--', name, '--help'], { cwd: PACKAGE_ROOT, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(viaNpx.status, 0, `npx ${name} --help: ${viaNpx.error?.message ?? viaNpx.stderr}`);
+    assert.match(viaNpx.stdout, new RegExp(`^usage: ${name}`));
+  }
 });
