@@ -1,20 +1,7 @@
 import type { Command } from './command.js';
 import { ConfigError, loadConfig, redacted } from '../config/load.js';
-import { KEYS, configurationMarkdown } from '../config/schema.js';
-
-/** Flag names, wrapped for the usage text (the schema is the one list of them). */
-function flagList(width = 96): string {
-  const lines: string[] = [];
-  let line = ' ';
-  for (const flag of KEYS.map((k) => `--${k.arg}`)) {
-    if (line.length + flag.length + 1 > width) {
-      lines.push(line);
-      line = ' ';
-    }
-    line += ' ' + flag;
-  }
-  return [...lines, line].join('\n');
-}
+import { configurationMarkdown } from '../config/schema.js';
+import { configFlagsHelp } from './options.js';
 
 export const configCommand: Command = {
   name: 'config',
@@ -32,7 +19,8 @@ options:
                    this output
   --<key-flag> V   set one key; every flag takes a value (--publish-scores false, --models-enabled vibration,rpm,
                    --sensors '{"rpm": {"channels": ["rpm"]}}'):
-${flagList()}
+
+${configFlagsHelp()}
 `,
   async run(argv, io) {
     if (argv.includes('--schema')) {

@@ -1,4 +1,5 @@
 import { UsageError } from './command.js';
+import { KEYS, shownDefault } from '../config/schema.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { isModelType, isProfileName, MODEL_TYPES, PROFILE_NAMES, type ModelType, type ProfileName } from '../core/profiles.js';
 import { BACKENDS, SCORER_ENGINES, type BackendPreference, type ScorerEngine } from '../model/engines.js';
@@ -82,4 +83,38 @@ export function selectionUsage(dataWhat: string, logLevel: string): string {
   --models DIR     bundle root (default ${DIRS.models})
   --backend B      auto, tensorflow, wasm or cpu (default auto: tensorflow, else wasm, else cpu)
   --log-level L    pino level for the log on stderr (default ${logLevel})`;
+}
+
+/** `text` broken into lines of at most `width` characters (a longer word stands alone), each indented by `indent`. */
+function wrap(text: string, indent: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(indent + line);
+  return lines;
+}
+
+/**
+ * Every configuration key's flag, grouped by section, with its default and doc — for the --help of
+ * the commands that read the daemon's configuration (run, config). From the schema, so a new key is
+ * listed without anyone writing it here.
+ */
+export function configFlagsHelp(width = 100): string {
+  const out: string[] = [];
+  let section = '';
+  for (const k of KEYS) {
+    const top = k.path.split('.')[0]!;
+    if (top !== section) {
+      out.push('', `${top}:`);
+      section = top;
+    }
+    out.push(`  --${k.arg}   ${k.path}, default ${shownDefault(k)}, env ${k.env}`);
+    out.push(...wrap(k.doc, '      ', width));
+  }
+  return out.join('\n').trimStart();
 }

@@ -4,6 +4,7 @@ import { createLogger } from '../core/log.js';
 import { agentVersion } from '../core/version.js';
 import { Controller } from '../daemon/controller.js';
 import { SystemdNotifier } from '../daemon/notify.js';
+import { configFlagsHelp } from './options.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -12,9 +13,15 @@ export const runCommand: Command = {
 
 Runs until SIGTERM or SIGINT (stop sampling, flush, publish status offline, close the broker).
 SIGHUP reloads the model bundles: one that fails its checks is refused and the running one stays.
-Configuration: schema defaults < --config FILE (JSON) < ANOMALY_* environment < flags; see
-'anomaly-agent config --help' for every key and 'anomaly-agent config' for the effective values.
+Configuration: schema defaults < --config FILE (JSON) < ANOMALY_* environment < flags;
+'anomaly-agent config' prints the effective values, docs/configuration.md is the reference.
 Logs are pino JSON on stdout.
+
+  --config FILE   JSON file of settings, nested like 'anomaly-agent config' prints them
+
+Every key has a flag (--flag VALUE or --flag=VALUE; lists comma-separated, maps as JSON):
+
+${configFlagsHelp()}
 `,
   async run(argv, io) {
     let config;

@@ -954,7 +954,7 @@ export const KEYS: readonly KeySpec[] = collectKeys(SCHEMA as Record<string, unk
  * A key's default as the reference shows it: I2C addresses in hex, as data sheets write them; paths
  * inside the package relative to it, so the committed reference does not depend on the checkout.
  */
-function shownDefault(k: KeySpec): string {
+export function shownDefault(k: KeySpec): string {
   if (k.format === 'i2c-address' && typeof k.default === 'number') return hex2(k.default);
   if (typeof k.default === 'string' && k.default.startsWith(PACKAGE_ROOT)) return `<package>/${k.default.slice(PACKAGE_ROOT.length)}`;
   return JSON.stringify(k.default);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
+import { KEYS } from '#agent/config/schema.js';
 
 const CLI = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 
@@ -24,6 +25,16 @@ test('--help lists every command and each command answers --help', () => {
     assert.equal(sub.code, 0, `${c} --help`);
     assert.match(sub.out, new RegExp(`^usage: anomaly-agent ${c}`));
   }
+});
+
+test('run --help and config --help list every configuration key: its flag, key path, default and env var (issue 17, 5.5)', () => {
+  assert.ok(KEYS.length > 50, 'the schema has its keys');
+  for (const command of ['run', 'config']) {
+    const help = cli(command, '--help');
+    assert.equal(help.code, 0);
+    for (const k of KEYS) assert.match(help.out, new RegExp(`^  --${k.arg}   ${k.path.replace(/\./g, '\\.')}, default .*, env ${k.env}$`, 'm'), `${command} --help: --${k.arg}`);
+  }
+  assert.match(cli('run', '--help').out, /^  --broker-port   broker\.port, default 1883, env ANOMALY_BROKER_PORT\n {6}Embedded broker MQTT\/TCP port/m);
 });
 
 test('no command, an unknown command and a bad flag value are usage errors (exit 2) that name the problem', () => {
