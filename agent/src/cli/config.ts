@@ -1,7 +1,7 @@
 import type { Command } from './command.js';
-import { ConfigError, loadConfig, redacted } from '../config/load.js';
+import { redacted } from '../config/load.js';
 import { configurationMarkdown } from '../config/schema.js';
-import { configFlagsHelp } from './options.js';
+import { configFlagsHelp, loadCommandConfig } from './options.js';
 
 export const configCommand: Command = {
   name: 'config',
@@ -27,14 +27,9 @@ ${configFlagsHelp()}
       io.out(configurationMarkdown().trimEnd());
       return 0;
     }
-    try {
-      const config = loadConfig({ argv, env: io.env ?? {} });
-      io.out(JSON.stringify(redacted(config), null, 2));
-      return 0;
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      io.err.write(`${err.message}\n`);
-      return 1;
-    }
+    const config = loadCommandConfig(argv, io);
+    if (!config) return 1;
+    io.out(JSON.stringify(redacted(config), null, 2));
+    return 0;
   },
 };

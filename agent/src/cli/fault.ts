@@ -1,7 +1,7 @@
 import { connectAsync } from 'mqtt';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadCommandConfig } from './options.js';
 import { loopbackOf } from '../core/address.js';
 import { topic, TOPICS, type FaultCommandPayload } from '../core/topics.js';
 import { parseFaultCommand } from '../sources/sim-command.js';
@@ -63,14 +63,8 @@ flags); with mqtt.url empty that is the embedded broker at broker.host:broker.po
     }
     const checked = parseFaultCommand(body);
     if (typeof checked === 'string') throw new UsageError(checked);
-    let config;
-    try {
-      config = loadConfig({ argv: rest, env: io.env ?? {} });
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      io.err.write(`${err.message}\n`);
-      return 1;
-    }
+    const config = loadCommandConfig(rest, io);
+    if (!config) return 1;
     const url = config.mqtt.url || `mqtt://${loopbackOf(config.broker.host)}:${config.broker.port}`;
     const t = topic(config.mqtt.prefix, config.device.id, 'fault');
     const payload: FaultCommandPayload = checked;

@@ -1,5 +1,7 @@
-import { UsageError } from './command.js';
+import { UsageError, type CommandIO } from './command.js';
+import { ConfigError, loadConfig, type AgentConfig } from '../config/load.js';
 import { KEYS, shownDefault } from '../config/schema.js';
+import { unknownAnomalyEnv, type UnknownEnv } from '../config/unknown-env.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { isModelType, isProfileName, MODEL_TYPES, PROFILE_NAMES, type ModelType, type ProfileName } from '../core/profiles.js';
 import { BACKENDS, SCORER_ENGINES, type BackendPreference, type ScorerEngine } from '../model/engines.js';
@@ -117,4 +119,30 @@ export function configFlagsHelp(width = 100): string {
     out.push(...wrap(k.doc, '      ', width));
   }
   return out.join('\n').trimStart();
+}
+
+/**
+ * The daemon's configuration for a command (run, config, fault): flags over ANOMALY_* env over the
+ * file. An invalid one is printed, every problem, and gives undefined (exit 1). Unknown ANOMALY_*
+ * variables are warned about on stderr, or handed to `onUnknownEnv` once the configuration is good
+ * (the daemon logs them).
+ */
+export function loadCommandConfig(argv: readonly string[], io: CommandIO, onUnknownEnv?: (unknown: UnknownEnv[]) => void): AgentConfig | undefined {
+  const env = io.env ?? {};
+  const unknown = unknownAnomalyEnv(env);
+  const toStderr = () => {
+    for (const u of unknown) io.err.write(`warning: ${u.message}\n`);
+  };
+  let config: AgentConfig;
+  try {
+    config = loadConfig({ argv, env });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    toStderr();
+    io.err.write(`${err.message}\n`);
+    return undefined;
+  }
+  if (onUnknownEnv) onUnknownEnv(unknown);
+  else toStderr();
+  return config;
 }

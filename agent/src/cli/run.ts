@@ -1,10 +1,10 @@
 import type { Command } from './command.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import type { UnknownEnv } from '../config/unknown-env.js';
 import { createLogger } from '../core/log.js';
 import { agentVersion } from '../core/version.js';
 import { Controller } from '../daemon/controller.js';
 import { SystemdNotifier } from '../daemon/notify.js';
-import { configFlagsHelp } from './options.js';
+import { configFlagsHelp, loadCommandConfig } from './options.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -24,15 +24,11 @@ Every key has a flag (--flag VALUE or --flag=VALUE; lists comma-separated, maps 
 ${configFlagsHelp()}
 `,
   async run(argv, io) {
-    let config;
-    try {
-      config = loadConfig({ argv, env: io.env ?? {} });
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      io.err.write(`${err.message}\n`);
-      return 1;
-    }
+    let unknownEnv: UnknownEnv[] = [];
+    const config = loadCommandConfig(argv, io, (unknown) => (unknownEnv = unknown));
+    if (!config) return 1;
     const log = createLogger({ level: config.log.level, fd: 1 });
+    for (const u of unknownEnv) log.child({ module: 'config' }).warn({ variable: u.variable, closest: u.closest }, u.message);
     const controller = new Controller({ config, log, version: agentVersion() });
     const notifier = new SystemdNotifier({ env: io.env ?? {}, log: log.child({ module: 'systemd' }), pid: io.pid ?? 0 });
     let stopRequested: (code: number) => void = () => {};

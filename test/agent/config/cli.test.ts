@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { configCommand } from '#agent/cli/config.js';
 import { KEYS } from '#agent/config/schema.js';
+import { unknownAnomalyEnv } from '#agent/config/unknown-env.js';
 
 const CLI = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 
@@ -42,4 +43,20 @@ test('config --schema prints the reference table; --help lists every flag', asyn
   const table = lines.join('\n');
   for (const k of KEYS) assert.match(table, new RegExp(`^\\| \`${k.path.replace(/\./g, '\\.')}\` .* \`${k.env}\` \\| \`--${k.arg}\` \\|`, 'm'));
   for (const k of KEYS) assert.ok(configCommand.usage.includes(`--${k.arg}`), k.arg);
+});
+
+test('an unknown ANOMALY_* variable is warned about on stderr with the closest known one; the configuration still prints (issue 17, 5.7)', () => {
+  const r = cli([], { ANOMALY_BROKER_PROT: '5', ANOMALY_DEBUG: '1', ANOMALY_DEVICE_ID: 'press-7' });
+  assert.equal(r.code, 0, r.err);
+  assert.equal(JSON.parse(r.out).broker.port, 1883, 'the typo changed nothing');
+  assert.equal(r.err, "warning: unknown environment variable ANOMALY_BROKER_PROT is ignored; did you mean ANOMALY_BROKER_PORT? ('anomaly-agent run --help' lists every variable)\n");
+  const bad = cli(['--broker-port', 'x'], { ANOMALY_MQTT_ULR: 'mqtt://b' });
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /^warning: unknown environment variable ANOMALY_MQTT_ULR is ignored; did you mean ANOMALY_MQTT_URL\?.*\ninvalid configuration/);
+});
+
+test('unknownAnomalyEnv: every ANOMALY_* name that is no key, with its nearest; known ones and other variables pass', () => {
+  const found = unknownAnomalyEnv({ ANOMALY_LOGLEVEL: 'debug', ANOMALY_HTTP_PORT: '1', ANOMALY_DEBUG: '1', HOME: '/root', ANOMALY_SOURCE_REPLAY_SPED: '2', ANOMALY_SOURCE_KIND: undefined });
+  assert.deepEqual(found.map((u) => [u.variable, u.closest]), [['ANOMALY_LOGLEVEL', 'ANOMALY_LOG_LEVEL'], ['ANOMALY_SOURCE_REPLAY_SPED', 'ANOMALY_SOURCE_REPLAY_SPEED']]);
+  assert.deepEqual(unknownAnomalyEnv(Object.fromEntries(KEYS.map((k) => [k.env, 'x']))), []);
 });
