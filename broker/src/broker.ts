@@ -214,7 +214,10 @@ class AedesBroker implements EmbeddedBroker {
     this.wsHttp = http;
     const wss = new ws.WebSocketServer({ server: http });
     this.wss = wss;
-    wss.on('error', (err) => this.log.warn(errorFields(err), 'websocket listener error'));
+    // ws re-emits the HTTP server's errors; a failed listen is listenOn's rejection, not news twice.
+    wss.on('error', (err) => {
+      if (http.listening) this.log.warn(errorFields(err), 'websocket listener error');
+    });
     wss.on('connection', (socket, req: IncomingMessage) => {
       const stream: Duplex = ws.createWebSocketStream(socket);
       // aedes attaches its own error handler to the stream; this one covers the gap before it does.

@@ -35,9 +35,9 @@ options:
 users:
   roles: device (a gateway's own credential: under <prefix>/<its device>/ it publishes status,
   telemetry, score, alerts, models/result and ingest, and subscribes to ingest, models/update and
-  cmd/fault; nothing else), viewer (subscribe under <prefix>/, never publish), admin (anything; the
-  only role that publishes models/update and cmd/…). 'users add' reads the password from the first line of
-  stdin (so it is not in argv or shell history); adding an existing user replaces it.
+  cmd/fault; nothing else), viewer (subscribe under <prefix>/, never publish), admin (anything;
+  the only role that publishes models/update and cmd/…). 'users add' reads the password from the
+  first line of stdin (so it is not in argv or shell history); adding an existing user replaces it.
 
 examples:
   anomaly-broker                                   # ${d('host')}:${d('port')}, anonymous
@@ -187,7 +187,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     await broker.listen({ host: settings.host, port: settings.port, wsPort: settings.wsPort, tls });
   } catch (err) {
-    log.error({ err: (err as Error).message }, 'cannot listen');
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    const flag = ([['--port', settings.port], ['--ws-port', settings.wsPort], ['--tls-port', settings.tlsPort]] as const).find(([, p]) => p > 0 && p === e.port)?.[0];
+    const hint = e.code === 'EADDRINUSE' && flag ? `; port ${e.port} is taken (another broker still running?): stop it or choose another port with ${flag}` : '';
+    log.error({ err: `${(err as Error).message}${hint}` }, 'cannot listen');
     log.debug({ stack: (err as Error).stack }, 'listen error stack');
     await broker.close();
     return 1;

@@ -11,6 +11,7 @@ import type { AgentConfig } from '../config/schema.js';
 import { loopbackOf } from '../core/address.js';
 import type { Component } from '../core/component.js';
 import type { DaemonContext } from './context.js';
+import { explainListenError, useExistingBroker } from './listen-error.js';
 
 /** The daemon's own account on its embedded broker; '$' keeps it out of any users file's namespace. */
 const SELF = '$anomaly-agent';
@@ -60,7 +61,16 @@ export class EmbeddedBroker implements Component {
     const embedded = await embeddedBrokerSettings(b);
     this.self = embedded.self;
     this.broker = new BrokerComponent({ log: this.ctx.log('broker'), drainTimeoutMs: b.drainTimeoutMs, host: b.host, port: b.port, wsPort: b.wsPort, topicPrefix: this.ctx.config.mqtt.prefix, ...embedded.options });
-    await this.broker.start();
+    try {
+      await this.broker.start();
+    } catch (err) {
+      const ports = [
+        { key: 'broker.port', port: b.port },
+        { key: 'broker.wsPort', port: b.wsPort },
+        { key: 'broker.tlsPort', port: b.tlsPort },
+      ].filter((l) => l.port > 0);
+      throw explainListenError(err, ports, 'broker.host', useExistingBroker);
+    }
   }
 
   async stop(): Promise<void> {

@@ -2,6 +2,7 @@ import type { Component } from '../core/component.js';
 import { HttpServer, type Asset, type HealthReport } from '../http/server.js';
 import { createSite, type PageConfig } from '../web/site.js';
 import type { DaemonContext } from './context.js';
+import { explainListenError } from './listen-error.js';
 
 /**
  * The daemon's HTTP face (http.port > 0): /healthz, /metrics and, with web.enabled, the live page.
@@ -22,7 +23,11 @@ export class Http implements Component {
     const c = this.ctx.config;
     const assets = c.web.enabled ? this.webAssets() : undefined;
     this.server = new HttpServer({ host: c.http.host, port: c.http.port, registry: this.ctx.metrics.registry, health: this.health, log: this.ctx.log('http'), ...(assets ? { assets } : {}) });
-    await this.server.start();
+    try {
+      await this.server.start();
+    } catch (err) {
+      throw explainListenError(err, [{ key: 'http.port', port: c.http.port }], 'http.host');
+    }
   }
 
   async stop(): Promise<void> {
