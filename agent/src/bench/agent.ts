@@ -26,8 +26,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { connectAsync } from 'mqtt';
 import { pino } from 'pino';
+import { engineFlag } from '../cli/options.js';
 import { loadConfig } from '../config/load.js';
 import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../core/daemon-runtime.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
@@ -41,6 +43,7 @@ import { createScorer } from '../model/scorer.js';
 import { readCsvFile } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
 import type { AlertPayload, ScorePayload } from '../core/topics.js';
+import { runBench } from './usage.js';
 
 const MODELS = join(PACKAGE_ROOT, 'models');
 const DATA = join(PACKAGE_ROOT, 'datas', 'raw');
@@ -443,8 +446,10 @@ if (args[0] === '--child') {
   const result = args[1] === 'rss' ? await rssChild(args[2] as ProfileName, args[3]!, models) : await cpuChild(args[2]!, Number(args[3]), models);
   process.stdout.write(JSON.stringify(result) + '\n');
 } else {
-  const i = args.indexOf('--engine');
-  await parent(i >= 0 ? args[i + 1] : undefined);
+  await runBench('bench:agent', async () => {
+    const { values } = parseArgs({ args, options: { engine: { type: 'string' } }, strict: true, allowPositionals: false });
+    await parent(values.engine === undefined ? undefined : engineFlag(values.engine));
+  });
 }
 // The Controller's stop() closes its sockets and timers; tfjs-wasm may keep a handle open.
-process.exit(0);
+process.exit(process.exitCode ?? 0);

@@ -11,7 +11,10 @@ import { SensorBuffer } from '../buffer/ring.js';
 import { Windower } from '../buffer/windower.js';
 
 const n = Number(process.argv[2] ?? 1_000_000);
-if (!(Number.isInteger(n) && n > 0)) throw new Error(`samples must be a positive integer, got ${process.argv[2]}`);
+if (!(Number.isInteger(n) && n > 0) || process.argv.length > 3) {
+  process.stderr.write(`bench:buffer: usage: node dist/agent/src/bench/buffer.js [samples]; samples must be a positive integer, got '${process.argv.slice(2).join(' ')}'\n`);
+  process.exit(2);
+}
 
 function time(label: string, perRun: number, fn: () => void): void {
   fn(); // warm-up: let the JIT optimise before timing

@@ -20,6 +20,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from '../cli/command.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { CHANNELS, MODEL_TYPES, PROFILES } from '../core/profiles.js';
 import { Rng } from '../core/rng.js';
@@ -31,6 +32,7 @@ import { FastLstmNetwork, planNetwork } from '../model/fast-lstm.js';
 import { createScorer } from '../model/scorer.js';
 import { readCsvFile } from '../preprocess/csv.js';
 import { makeWindows } from '../preprocess/sequences.js';
+import { runBench } from './usage.js';
 
 const MODELS = join(PACKAGE_ROOT, 'models');
 const RPM_1200_TEST = join(PACKAGE_ROOT, 'datas', 'raw', 'rpm_1200', 'test', 'test_01.csv');
@@ -259,6 +261,10 @@ async function parent(): Promise<void> {
 
 const args = process.argv.slice(2);
 if (args[0] === '--child') await child(args[1] as EngineId, args[2]!);
-else await parent();
+else
+  await runBench('bench:infer', async () => {
+    if (args.length) throw new UsageError(`takes no options, got '${args[0]}'`);
+    await parent();
+  });
 // tfjs-wasm may keep a handle open.
-process.exit(0);
+process.exit(process.exitCode ?? 0);

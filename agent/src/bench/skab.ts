@@ -15,17 +15,20 @@
  * --settings  JSON merged over the default settings, for experiments (the published figures use none)
  * --trainer   fast (default) or tfjs; --threads N: the fast trainer's worker threads (default every core)
  */
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PACKAGE_ROOT } from '../core/paths.js';
+import { UsageError } from '../cli/command.js';
 import { trainerChoice } from '../cli/options.js';
 import { runBench } from './usage.js';
 import { NAB_PROFILES, binaryMetrics, nabScore } from '../evaluate/skab-metrics.js';
 import {
   ANOMALY_FREE_GROUP,
   EPISODE_ROWS_RULE,
+  SKAB_GET,
   findSkabFiles,
   predictionsCsv,
   runSkabFile,
@@ -55,17 +58,33 @@ function line(label: string, s: ReturnType<typeof totals>): string {
   return `${label.padEnd(34)} ${num(m.f1).padStart(5)} ${pct(m.far).padStart(7)} ${pct(m.mar).padStart(7)} ${nab}`;
 }
 
+/** --settings: a JSON object merged over SKAB_SETTINGS. */
+function settingsFlag(text: string): Partial<SkabSettings> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--settings must be a JSON object, got '${text}' (${(err as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UsageError(`--settings must be a JSON object, got '${text}'`);
+  return v as Partial<SkabSettings>;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { data: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, scores: { type: 'string' }, settings: { type: 'string' }, trainer: { type: 'string' }, threads: { type: 'string' } },
     strict: true,
   });
   const dataDir = values.data ?? process.env.SKAB_DIR ?? join(PACKAGE_ROOT, '..', 'shared', 'skab');
-  const settings: SkabSettings = values.settings ? { ...SKAB_SETTINGS, ...(JSON.parse(values.settings) as Partial<SkabSettings>) } : SKAB_SETTINGS;
+  if (!existsSync(dataDir)) {
+    const from = values.data !== undefined ? '--data' : process.env.SKAB_DIR !== undefined ? '$SKAB_DIR' : 'no --data or $SKAB_DIR, so the default ../shared/skab';
+    throw new UsageError(`no SKAB data at ${dataDir} (${from}). SKAB is not part of this repository: ${SKAB_GET} (docs/skab.md)`);
+  }
+  const settings: SkabSettings = values.settings ? { ...SKAB_SETTINGS, ...settingsFlag(values.settings) } : SKAB_SETTINGS;
   const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
   let files = await findSkabFiles(dataDir);
   if (only) files = files.filter((f) => only.some((o) => f.rel === o || f.group === o || f.rel.endsWith(`/${o}`)));
-  if (files.length === 0) throw new Error(`no file matches --only ${values.only}`);
+  if (files.length === 0) throw new UsageError(`no file under ${dataDir} matches --only ${values.only}`);
 
   const trainer = trainerChoice(values.trainer, values.threads);
   if (trainer.trainer === 'tfjs') await (await import('../model/backend.js')).selectBackend();

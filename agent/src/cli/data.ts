@@ -3,6 +3,8 @@
  * The committed set in datas/raw is exactly what the default invocation writes; larger sets go to
  * datas/generated (git-ignored) on demand.
  */
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../core/defaults.js';
 import { PROFILE_NAMES, isProfileName, type ProfileName } from '../core/profiles.js';
@@ -109,6 +111,13 @@ export const dataCommand: Command = {
       (large ? Math.max(D.trainFiles, Math.ceil((trainMinutes ?? 0) / 60)) : D.trainFiles);
     const testFiles = positiveInt('--test-files', values['test-files']) ?? D.testFiles;
 
+    // Before minutes of simulation, not after: the place the files go must be writable.
+    try {
+      await mkdir(out, { recursive: true });
+      await access(out, constants.W_OK);
+    } catch (err) {
+      throw new UsageError(`--out ${out}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
     io.err.write(`data generate: seed ${seed}, profiles ${profiles.join(', ')} → ${out}\n`);
     const started = Date.now();
     const result = await generateDataset({

@@ -2,6 +2,7 @@ import { connectAsync } from 'mqtt';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { loadCommandConfig } from './options.js';
+import { redactUrl } from '../config/load.js';
 import { loopbackOf } from '../core/address.js';
 import { topic, TOPICS, type FaultCommandPayload } from '../core/topics.js';
 import { parseFaultCommand } from '../sources/sim-command.js';
@@ -68,12 +69,19 @@ flags); with mqtt.url empty that is the embedded broker at broker.host:broker.po
     const url = config.mqtt.url || `mqtt://${loopbackOf(config.broker.host)}:${config.broker.port}`;
     const t = topic(config.mqtt.prefix, config.device.id, 'fault');
     const payload: FaultCommandPayload = checked;
-    const client = await connectAsync(url, {
-      username: config.mqtt.username || undefined,
-      password: config.mqtt.password || undefined,
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
-    });
+    let client;
+    try {
+      client = await connectAsync(url, {
+        username: config.mqtt.username || undefined,
+        password: config.mqtt.password || undefined,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+      });
+    } catch (err) {
+      const where = config.mqtt.url ? 'mqtt.url (--mqtt-url)' : 'broker.port (--broker-port) of the embedded broker';
+      io.err.write(`anomaly-agent fault: no broker at ${redactUrl(url)}: ${(err as Error).message}. Is 'anomaly-agent run' running? This command finds it through ${where}: give it the same flags or --config as the daemon.\n`);
+      return 1;
+    }
     try {
       await client.publishAsync(t, JSON.stringify(payload), { qos: TOPICS.fault.qos });
     } finally {

@@ -149,9 +149,12 @@ async function isDir(p: string): Promise<boolean> {
  * The CSVs of a SKAB-layout directory: `<dir>/<group>/*.csv`, or `<dir>/data/<group>/*.csv` (the
  * benchmark's repository). Groups in name order, files in numeric order within a group.
  */
+/** Where SKAB comes from, for messages that find none. */
+export const SKAB_GET = 'git clone https://github.com/waico/SKAB and pass --data SKAB/data';
+
 export async function findSkabFiles(dir: string): Promise<SkabFile[]> {
   const root = (await isDir(join(dir, 'data'))) ? join(dir, 'data') : dir;
-  if (!(await isDir(root))) throw new Error(`SKAB data directory ${dir} does not exist`);
+  if (!(await isDir(root))) throw new Error(`SKAB data directory ${dir} does not exist (${SKAB_GET})`);
   const groups = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
   const files: SkabFile[] = [];
   for (const group of groups) {
@@ -164,7 +167,7 @@ export async function findSkabFiles(dir: string): Promise<SkabFile[]> {
       files.push({ group, rel: relative(dir, path), path });
     }
   }
-  if (files.length === 0) throw new Error(`no SKAB files in ${dir}: expected <group>/*.csv or data/<group>/*.csv`);
+  if (files.length === 0) throw new Error(`no SKAB files in ${dir}: expected <group>/*.csv or data/<group>/*.csv (${SKAB_GET})`);
   return files;
 }
 
