@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { sha256 } from '#agent/model/bundle.js';
 import { generateSigningKey, signBundle } from '#agent/model/signature.js';
-import { bundleVariant, Daemon, DEVICE, freePort, killAll, Mosquitto, MOSQUITTO, MODELS_DIR, RAW_DATA, serviceFlags, waitFor } from '../daemon/daemon-fixture.js';
+import { bundleVariant, Daemon, DEVICE, freePort, killAll, Mosquitto, MOSQUITTO, MODELS_DIR, RAW_DATA, serviceFlags, TFJS_PROBE_ENV, tensorflowModules, waitFor } from '../daemon/daemon-fixture.js';
 import { parseUpdate } from '#agent/flash/mqtt-update.js';
 
 const MAIN = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
@@ -76,12 +76,14 @@ describe('models flash --mqtt', { skip: !existsSync(MOSQUITTO) && `no ${MOSQUITT
   }
 
 
-  function flash(bundle: string): { done: Promise<{ code: number | null; out: string }> } {
-    const p = spawn(process.execPath, [MAIN, 'models', 'flash', bundle, '--mqtt', `mqtt://127.0.0.1:${port}`, '--device', DEVICE, '--chunk-bytes', '1024']);
+  /** `models flash --mqtt`, with tfjs-probe.js preloaded: `stderr` ends with the @tensorflow/ modules it loaded. */
+  function flash(bundle: string): { done: Promise<{ code: number | null; out: string; stderr: string }> } {
+    const p = spawn(process.execPath, [MAIN, 'models', 'flash', bundle, '--mqtt', `mqtt://127.0.0.1:${port}`, '--device', DEVICE, '--chunk-bytes', '1024'], { env: { ...process.env, ...TFJS_PROBE_ENV } });
     let out = '';
+    let stderr = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    return { done: new Promise((resolve) => p.on('exit', (code) => resolve({ code, out }))) };
+    p.stderr.on('data', (d: Buffer) => ((out += d.toString()), (stderr += d.toString())));
+    return { done: new Promise((resolve) => p.on('close', (code) => resolve({ code, out, stderr }))) };
   }
 
   /** Bytes of weights.bin the device holds for the transfer in progress. */
@@ -116,6 +118,9 @@ describe('models flash --mqtt', { skip: !existsSync(MOSQUITTO) && `no ${MOSQUITT
     const sha = sha256(await readFile(join(next, 'bundle.json')));
     assert.match(r.out, new RegExp(`live: vibration ${sha}`));
     assert.equal(await live(), sha);
+    // The workstation side never loads TensorFlow.js, so it prints no banner (issue 17, 5.8).
+    assert.deepEqual(tensorflowModules(r.stderr), []);
+    assert.doesNotMatch(r.out, /TensorFlow\.js/);
     assert.equal(sha256(await readFile(join(models, 'rpm_600', 'vibration', 'weights.bin'))), sha256(await readFile(join(next, 'weights.bin'))));
     assert.ok(!existsSync(join(models, '.updates')) || (await readdir(join(models, '.updates'))).length === 0, 'the finished transfer is cleaned up');
   });
