@@ -100,6 +100,8 @@ const component = {
   outbox: { telemetrySyncMs: 1000, compactMinBytes: 1024 * 1024 },
   /** http/server.ts: how long stop() lets in-flight requests finish. */
   http: { stopTimeoutMs: 2000 },
+  /** daemon/mqtt-connection.ts: how long stop() waits for the broker to acknowledge what is in flight (the offline status, alerts) before it closes the connection regardless. */
+  mqtt: { closeTimeoutMs: 1000 },
   /** broker/src/broker.ts: upper bound on close(). */
   broker: { closeTimeoutMs: 5000 },
   /** A bundle received over MQTT (daemon) or installed with `models install` has this long to score its first window. */

@@ -65,7 +65,8 @@ export class HomeAssistantDiscovery implements Component {
     this.client.off('message', this.onMessage);
     this.client.off('connect', this.onConnect);
     this.ctx.events.off('status', this.onStatus);
-    if (this.client.connected && !this.refused) await this.client.unsubscribeAsync(this.filter).catch(() => undefined);
+    // Not awaited: a broker that hung would never answer. The connection's stop() gives the UNSUBACK a bounded wait.
+    if (this.client.connected && !this.refused) this.client.unsubscribe(this.filter, () => {});
   }
 
   /** Discovery topic → payload for the models running now (empty when the feature is off). */

@@ -1,6 +1,8 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { redactUrl } from '../config/load.js';
+import type { Timer } from '../core/clock.js';
 import type { Component } from '../core/component.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { Publisher } from '../publish/publisher.js';
 import type { StatusPayload } from '../core/topics.js';
 import type { DaemonContext } from './context.js';
@@ -47,7 +49,36 @@ export class MqttConnection implements Component {
     this.c.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
   }
 
+  /**
+   * Closes the connection promptly whatever the broker does. Connected: waits (at most
+   * closeTimeoutMs) for the broker to acknowledge what is in flight — the offline status, alerts,
+   * unsubscriptions — then disconnects. A broker that is gone or hung acknowledges nothing: the
+   * connection is dropped (mqtt.js's own end() would wait for those acknowledgements forever), and
+   * alerts not acknowledged are still in the outbox, sent on the next start.
+   */
   async stop(): Promise<void> {
-    await this.c?.endAsync();
+    const c = this.c;
+    if (!c) return;
+    const inFlight = () => Object.keys(c.outgoing).length;
+    if (c.connected && inFlight() > 0) {
+      const timeoutMs = DEFAULTS.component.mqtt.closeTimeoutMs;
+      let settle: (outcome: 'acknowledged' | 'lost' | 'late') => void = () => {};
+      const outcome = new Promise<'acknowledged' | 'lost' | 'late'>((resolve) => (settle = resolve));
+      // mqtt.js removes an acknowledged entry right after it emits 'packetreceive'; look once it has.
+      const received = () => queueMicrotask(() => inFlight() === 0 && settle('acknowledged'));
+      const lost = () => settle('lost');
+      c.on('packetreceive', received);
+      c.once('close', lost);
+      const timer: Timer = this.ctx.clock.setTimeout(() => settle('late'), timeoutMs);
+      const how = await outcome;
+      timer.cancel();
+      c.off('packetreceive', received);
+      c.off('close', lost);
+      if (how !== 'acknowledged') {
+        this.ctx.log('mqtt').warn({ inFlight: inFlight(), timeoutMs }, how === 'late' ? 'the broker did not acknowledge in time; closing the connection (unacknowledged alerts stay in the outbox)' : 'connection lost while closing; unacknowledged alerts stay in the outbox');
+      }
+    }
+    // Nothing left to wait for: a clean DISCONNECT when connected and all is acknowledged, else drop it.
+    await c.endAsync(!c.connected || inFlight() > 0);
   }
 }

@@ -99,7 +99,8 @@ export class ModelUpdateReceiver implements Component {
    */
   async stop(): Promise<void> {
     this.o.client.off('message', this.onMessage);
-    if (this.o.client.connected) await this.o.client.unsubscribeAsync(this.inTopic).catch(() => undefined);
+    // Not awaited: a broker that hung would never answer. The connection's stop() gives the UNSUBACK a bounded wait.
+    if (this.o.client.connected) this.o.client.unsubscribe(this.inTopic, () => {});
     await this.queue;
   }
 
@@ -127,9 +128,10 @@ export class ModelUpdateReceiver implements Component {
     return t;
   }
 
+  /** Sent, not awaited: the PUBACK of a broker that hung would never come, and stop() waits for the message in hand. */
   private async reply(r: Omit<ModelUpdateResult, 'v' | 't'>): Promise<void> {
     const body: ModelUpdateResult = { v: SCHEMA_VERSION, t: this.o.now(), ...r };
-    await this.o.client.publishAsync(this.outTopic, JSON.stringify(body), { qos: 1 }).catch(() => undefined);
+    this.o.client.publish(this.outTopic, JSON.stringify(body), { qos: 1 }, () => {});
   }
 
   private async handle(payload: Buffer): Promise<void> {

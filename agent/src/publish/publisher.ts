@@ -56,7 +56,11 @@ export class Publisher implements Component {
     this.timer = this.o.clock.setInterval(() => void this.flushTelemetry(), this.o.telemetryIntervalMs);
   }
 
-  /** Flushes telemetry and says `offline` (retained) while the connection is still there. */
+  /**
+   * Flushes telemetry and says `offline` (retained) while the connection is still there. The PUBACK
+   * is not awaited here: a broker that hung would never send it. The MQTT connection's stop() waits a
+   * bounded time for everything in flight; without it, the broker publishes the last will (offline).
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -64,8 +68,8 @@ export class Publisher implements Component {
     this.o.client.off('connect', this.onConnect);
     await this.flushTelemetry();
     if (this.o.client.connected) {
-      await this.publish(topic(this.o.prefix, this.o.device, 'status'), JSON.stringify(this.statusPayload('offline')), TOPICS.status.qos, true).catch((err) =>
-        this.o.log.warn({ err: (err as Error).message }, 'could not publish offline status'),
+      void this.publish(topic(this.o.prefix, this.o.device, 'status'), JSON.stringify(this.statusPayload('offline')), TOPICS.status.qos, true).catch((err) =>
+        this.o.log.debug({ err: (err as Error).message }, 'offline status not acknowledged (the last will says it)'),
       );
     }
   }

@@ -123,13 +123,8 @@ export abstract class MqttSubscriber<R extends string> implements SampleSource {
     const c = this.s.client;
     c.removeListener('message', this.onMessage);
     this.burst?.flush();
-    if (c.connected && !c.disconnecting) {
-      try {
-        await c.unsubscribeAsync(this.filter);
-      } catch (e) {
-        this.log.debug({ err: e }, `unsubscribe from ${this.k.topic} failed (connection closing?)`);
-      }
-    }
+    // Not awaited: a broker that hung would never answer. The connection's stop() gives the UNSUBACK a bounded wait.
+    if (c.connected && !c.disconnecting) c.unsubscribe(this.filter, (e) => e && this.log.debug({ err: e }, `unsubscribe from ${this.k.topic} failed (connection closing?)`));
   }
 
   health(): Record<string, SensorHealth> {

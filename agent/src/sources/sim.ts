@@ -234,7 +234,8 @@ export class CommandListener {
     const c = this.o.client;
     c.removeListener('message', this.onMessage);
     this.burst.flush();
-    if (c.connected && !c.disconnecting) await c.unsubscribeAsync(this.topic).catch(() => {});
+    // Not awaited: a broker that hung would never answer. The connection's stop() gives the UNSUBACK a bounded wait.
+    if (c.connected && !c.disconnecting) c.unsubscribe(this.topic, () => {});
   }
 
   private message(t: string, payload: Buffer): void {
