@@ -13,6 +13,7 @@ import { silentLogger } from '#agent/core/log.js';
 import { publishRefusal, subscribeRefusal } from '#broker/acl.js';
 import { createBroker } from '#broker/broker.js';
 import { hashPassword, type UserRecord } from '#broker/users.js';
+import { grant, inbox, until } from './mqtt-clients.js';
 
 const HOST = '127.0.0.1';
 const PASSWORDS = { 'pump-7': 'pw-pump-7', screen: 'pw-screen', ops: 'pw-ops', spy: 'pw-spy' } as const;
@@ -75,31 +76,6 @@ async function connectAs(user: User, opts: IClientOptions = {}): Promise<MqttCli
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, username: user, password: PASSWORDS[user], ...opts });
   cleanups.push(() => client.endAsync(true));
   return client;
-}
-
-function inbox(client: MqttClient): { topic: string; payload: string }[] {
-  const got: { topic: string; payload: string }[] = [];
-  client.on('message', (topic, payload) => got.push({ topic, payload: payload.toString() }));
-  return got;
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** The QoS granted for one filter, 128 when refused (mqtt.js rejects then). */
-async function grant(client: MqttClient, filter: string): Promise<number> {
-  try {
-    return (await client.subscribeAsync(filter, { qos: 1 }))[0]!.qos;
-  } catch (err) {
-    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
-    if (!granted) throw err;
-    return granted[0]!;
-  }
 }
 
 /** A spy (admin) on `#` and a way to know it has seen everything published before now. */

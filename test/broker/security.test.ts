@@ -15,6 +15,7 @@ import { silentLogger } from '#agent/core/log.js';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { createBroker, type BrokerOptions, type EmbeddedBroker, type ListenOptions } from '#broker/broker.js';
 import { hashPassword, type UserRecord } from '#broker/users.js';
+import { grant, inbox, until } from './mqtt-clients.js';
 
 const run = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -51,32 +52,6 @@ async function connectAs(url: string, user: keyof typeof PASSWORDS, opts: IClien
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, username: user, password: PASSWORDS[user], ...opts });
   cleanups.push(() => client.endAsync(true));
   return client;
-}
-
-/** Every message `client` receives, in order. */
-function inbox(client: MqttClient): { topic: string; payload: string }[] {
-  const got: { topic: string; payload: string }[] = [];
-  client.on('message', (topic, payload) => got.push({ topic, payload: payload.toString() }));
-  return got;
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** The QoS the broker granted for one filter, 128 when it refused it (mqtt.js rejects then). */
-async function grant(client: MqttClient, filter: string, qos: 0 | 1 = 1): Promise<number> {
-  try {
-    return (await client.subscribeAsync(filter, { qos }))[0]!.qos;
-  } catch (err) {
-    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
-    if (!granted) throw err;
-    return granted[0]!;
-  }
 }
 
 function closed(client: MqttClient): Promise<void> {
