@@ -3,7 +3,8 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { ConfigError, loadConfig, redactUrl, type AgentConfig } from '../config/load.js';
+import { loadCommandConfig } from './options.js';
+import { redactUrl, type AgentConfig } from '../config/load.js';
 import { loopbackOf } from '../core/address.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { createLogger } from '../core/log.js';
@@ -152,7 +153,7 @@ time, where training ends a segment. Files rec-<time>.csv rotate at record.rotat
 record.rotateMs; the directory never exceeds record.maxBytes (the oldest file is deleted first);
 manifest.json says what was recorded. Recording into a directory again carries it on (the same
 device, profile and sensors). The daemon records in the background with --record-enabled true.
-Every configuration flag applies ('anomaly-agent config --help'); the record.* keys:
+Every configuration flag applies ('anomaly-agent run --help' lists them); the record.* keys:
   --record-dir DIR  --record-max-bytes N  --record-rotate-bytes N  --record-rotate-ms N
 `,
   async run(argv, io) {
@@ -163,14 +164,8 @@ Every configuration flag applies ('anomaly-agent config --help'); the record.* k
       if (!(s > 0) || !Number.isFinite(s)) throw new UsageError(`--duration must be a number of seconds > 0, got '${durationText}'`);
       durationMs = s * 1000;
     }
-    let config: AgentConfig;
-    try {
-      config = loadConfig({ argv: rest, env: io.env ?? {} });
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      io.err.write(`${err.message}\n`);
-      return 1;
-    }
+    const config = loadCommandConfig(rest, io);
+    if (!config) return 1;
     const log = createLogger({ level: config.log.level, fd: 2 });
     let finish: (why: string) => void = () => {};
     const finished = new Promise<string>((resolve) => (finish = resolve));
