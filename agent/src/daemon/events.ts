@@ -28,14 +28,14 @@ export class DaemonEvents {
 
   constructor(private readonly log: Logger) {}
 
-  on<K extends keyof DaemonEventMap>(kind: K, fn: Handler<K>): void {
-    this.handlers[kind].push(fn);
-  }
-
-  off<K extends keyof DaemonEventMap>(kind: K, fn: Handler<K>): void {
+  /** Adds a handler; the function returned removes it again (a component calls it in stop()). */
+  on<K extends keyof DaemonEventMap>(kind: K, fn: Handler<K>): () => void {
     const list = this.handlers[kind];
-    const i = list.indexOf(fn);
-    if (i >= 0) list.splice(i, 1);
+    list.push(fn);
+    return () => {
+      const i = list.indexOf(fn);
+      if (i >= 0) list.splice(i, 1);
+    };
   }
 
   emit<K extends keyof DaemonEventMap>(kind: K, e: DaemonEventMap[K]): void {

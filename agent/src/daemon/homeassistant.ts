@@ -37,6 +37,7 @@ export class HomeAssistantDiscovery implements Component {
   private readonly onConnect = () => void this.announce();
   private readonly onMessage = (t: string, payload: Buffer) => this.retained(t, payload);
   private readonly onStatus = () => this.update();
+  private stopListening: () => void = () => {};
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -55,7 +56,7 @@ export class HomeAssistantDiscovery implements Component {
     this.wanted = this.configs();
     this.client.on('message', this.onMessage);
     this.client.on('connect', this.onConnect);
-    this.ctx.events.on('status', this.onStatus);
+    this.stopListening = this.ctx.events.on('status', this.onStatus);
     // Not connected yet: the 'connect' event announces. The daemon's start never waits for a broker.
     if (this.client.connected) await this.announce();
   }
@@ -64,7 +65,7 @@ export class HomeAssistantDiscovery implements Component {
     this.stopped = true;
     this.client.off('message', this.onMessage);
     this.client.off('connect', this.onConnect);
-    this.ctx.events.off('status', this.onStatus);
+    this.stopListening();
     // Not awaited: a broker that hung would never answer. The connection's stop() gives the UNSUBACK a bounded wait.
     if (this.client.connected && !this.refused) this.client.unsubscribe(this.filter, () => {});
   }

@@ -2,12 +2,10 @@ import type { MqttClient } from 'mqtt';
 import type { Alert } from '../core/alert.js';
 import type { Component } from '../core/component.js';
 import type { Timer } from '../core/clock.js';
-import type { Sample } from '../core/sample.js';
 import type { Outbox } from '../publish/outbox.js';
 import { Publisher } from '../publish/publisher.js';
 import type { StatusPayload } from '../core/topics.js';
 import type { DaemonContext } from './context.js';
-import type { DaemonEventMap } from './events.js';
 
 /** How long an alert the outbox refused (disk full, I/O error) waits before it is offered again. */
 const ALERT_RETRY_MS = 1000;
@@ -27,10 +25,8 @@ export class Publishing implements Component {
   private stopped = false;
   /** Outbox evictions already added to the counter (the outbox keeps a running total). */
   private evictedReported = 0;
-  private readonly onSample = (s: Sample) => this.publisher.telemetry(s);
-  private readonly onScore = (e: DaemonEventMap['score']) => this.publisher.score(e.model, e.payload);
-  private readonly onStatus = () => this.publisher.publishStatus();
-  private readonly onAlert = (e: Alert) => this.alert(e);
+  /** Removes this component's event handlers. */
+  private stopListening: (() => void)[] = [];
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -55,20 +51,18 @@ export class Publishing implements Component {
 
   async start(): Promise<void> {
     const ev = this.ctx.events;
-    ev.on('sample', this.onSample);
-    ev.on('score', this.onScore);
-    ev.on('status', this.onStatus);
-    ev.on('alert', this.onAlert);
+    this.stopListening = [
+      ev.on('sample', (s) => this.publisher.telemetry(s)),
+      ev.on('score', (e) => this.publisher.score(e.model, e.payload)),
+      ev.on('status', () => this.publisher.publishStatus()),
+      ev.on('alert', (e) => this.alert(e)),
+    ];
     await this.publisher.start();
   }
 
   /** Alerts still waiting get one more try; then telemetry is flushed and `offline` said. */
   async stop(): Promise<void> {
-    const ev = this.ctx.events;
-    ev.off('sample', this.onSample);
-    ev.off('score', this.onScore);
-    ev.off('status', this.onStatus);
-    ev.off('alert', this.onAlert);
+    for (const off of this.stopListening.splice(0)) off();
     this.stopped = true;
     this.retry?.cancel();
     await this.saving;

@@ -20,6 +20,7 @@ export class Recorder implements Component {
   readonly name = 'recorder';
   private recording: Recording | undefined;
   private readonly onSample = (s: Sample) => this.recording!.add(s);
+  private stopListening: () => void = () => {};
 
   constructor(private readonly ctx: DaemonContext) {}
 
@@ -34,13 +35,13 @@ export class Recorder implements Component {
       return;
     }
     this.recording = recording;
-    this.ctx.events.on('sample', this.onSample);
+    this.stopListening = this.ctx.events.on('sample', this.onSample);
   }
 
   async stop(): Promise<void> {
     const r = this.recording;
     if (!r) return;
-    this.ctx.events.off('sample', this.onSample);
+    this.stopListening();
     this.recording = undefined;
     await r.close();
   }
