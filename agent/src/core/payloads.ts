@@ -168,17 +168,17 @@ export type FaultCommandPayload = Static<Declared['fault']>;
 /** The payload type of each topic. */
 export type PayloadOf = { [K in TopicName]: Static<Declared[K]> };
 
-const compile = (s: TSchema): TypeCheck<TSchema> => (require('@sinclair/typebox/compiler') as typeof import('@sinclair/typebox/compiler')).TypeCompiler.Compile(s);
-const checkers = new Map<TopicName, TypeCheck<TSchema>>();
-function checker(name: TopicName): TypeCheck<TSchema> {
-  let c = checkers.get(name);
-  if (!c) checkers.set(name, (c = compile(schemas()[name])));
+/** Each schema's compiled check, made once: explaining a refusal checks sub-schemas, and bad payloads can come in floods. */
+const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
+function compile(s: TSchema): TypeCheck<TSchema> {
+  let c = compiled.get(s);
+  if (!c) compiled.set(s, (c = (require('@sinclair/typebox/compiler') as typeof import('@sinclair/typebox/compiler')).TypeCompiler.Compile(s)));
   return c;
 }
 
 /** True when `value` is a valid payload of topic `name` (compiled on first use; allocates nothing). */
 export function isPayload<K extends TopicName>(name: K, value: unknown): value is PayloadOf[K] {
-  return checker(name).Check(value);
+  return compile(schemas()[name]).Check(value);
 }
 
 /**
