@@ -213,7 +213,7 @@ async function latency(tmp: string): Promise<Latency> {
       scores.push({ windowEnd: p.windowEnd, score: p.score, at });
     } else if (topic.endsWith('/alerts')) {
       const p = JSON.parse(payload.toString()) as AlertPayload;
-      alerts.push({ state: p.state, score: p.score, at });
+      if (p.kind !== 'sensor') alerts.push({ state: p.state, score: p.score, at });
     }
   });
   await client.subscribeAsync({ [`anomaly/${DEV}/score/vibration`]: { qos: 0 }, [`anomaly/${DEV}/alerts`]: { qos: 1 } });

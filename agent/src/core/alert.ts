@@ -4,16 +4,25 @@
  * (core/topics.ts AlertPayload) it becomes. The daemon publishes alerts, the evaluator scores them.
  */
 import type { Score } from './score.js';
-import { SCHEMA_VERSION, type AlertPayload, type TopFeature } from './topics.js';
+import { SCHEMA_VERSION, type AlertPayload, type ModelAlertPayload, type SensorAlertPayload, type TopFeature } from './topics.js';
 
 /** How many features an alert names. */
 export const TOP_FEATURES = 3;
 
-/** An alert: the alert payload without its envelope, plus windowEnd. */
-export interface Alert extends Omit<AlertPayload, 'v' | 't'> {
+/** An alert of a model (kinds machine and drift): its payload without the envelope, plus windowEnd. */
+export interface ModelAlert extends Omit<ModelAlertPayload, 'v' | 't'> {
   /** windowEnd of the window that raised or cleared (not part of the MQTT payload). */
   windowEnd: number;
 }
+
+/** An alert of a sensor (kind sensor): its payload without the envelope. */
+export type SensorAlert = Omit<SensorAlertPayload, 'v' | 't'>;
+
+/** Any alert: what goes out on the alerts topic, without its envelope. */
+export type Alert = ModelAlert | SensorAlert;
+
+/** What an alert is about, for logs and labels: the model, or `sensor <name>`. */
+export const alertSubject = (e: Alert | AlertPayload): string => (e.kind === 'sensor' ? `sensor ${e.sensor}` : e.model);
 
 /**
  * The `TOP_FEATURES` largest per-feature errors, descending (ties by feature name), each with its
@@ -38,17 +47,29 @@ export function topFeatures(perFeature: Score['perFeature'], n = TOP_FEATURES): 
   return top;
 }
 
+const copyTop = (t: readonly TopFeature[]): TopFeature[] => t.map((f) => ({ feature: f.feature, error: f.error, share: f.share }));
+
 /** The MQTT alert payload for an alert made at `t`: exactly AlertPayload's fields, nothing else. */
 export function toAlertPayload(e: Alert, t: number): AlertPayload {
-  return {
+  const cleared = e.state === 'cleared' && e.reason !== undefined ? { reason: e.reason } : {};
+  if (e.kind === 'sensor') {
+    return { v: SCHEMA_VERSION, t, kind: e.kind, id: e.id, sensor: e.sensor, state: e.state, fault: e.fault, detail: e.detail, since: e.since, ...(cleared as { reason?: 'readings plausible again' }) };
+  }
+  const p: ModelAlertPayload = {
     v: SCHEMA_VERSION,
     t,
+    kind: e.kind,
     id: e.id,
     model: e.model,
     state: e.state,
     score: e.score,
     threshold: e.threshold,
-    topFeatures: e.topFeatures.map((f) => ({ feature: f.feature, error: f.error, share: f.share })),
+    topFeatures: copyTop(e.topFeatures),
     since: e.since,
   };
+  if (e.state === 'cleared') {
+    if (e.reason !== undefined) p.reason = e.reason;
+    if (e.peak !== undefined) p.peak = { score: e.peak.score, threshold: e.peak.threshold, topFeatures: copyTop(e.peak.topFeatures) };
+  }
+  return p;
 }

@@ -7,8 +7,8 @@
  *
  * One device block per agent (device.id), shared by every entity; per model:
  * - `binary_sensor`, device class `problem`: on while the model has an episode open (alerts topic,
- *   `raised` → ON, `cleared` → OFF; an alert of another model renders '', which Home Assistant
- *   ignores), the episode's id, scores and top features as attributes;
+ *   `raised` → ON, `cleared` → OFF; an alert of another model or of another kind renders '', which
+ *   Home Assistant ignores), the episode's id, scores, top features, peak and why it cleared as attributes;
  * - `sensor`: the model's window score, its threshold as an attribute (only when the agent publishes
  *   scores, publish.scores).
  *
@@ -145,8 +145,13 @@ const MODEL_ENTITIES: readonly ModelEntity[] = [
     shown: () => true,
     config: (o, model, common) => {
       const alerts = topic(o.prefix, o.device, 'alerts');
-      const mine = `value_json.model == ${jinjaString(model)}`;
-      const episode = "{'episode': value_json.id, 'state': value_json.state, 'score': value_json.score, 'threshold': value_json.threshold, 'since_ms': value_json.since, 'top_features': value_json.topFeatures | map(attribute='feature') | list}";
+      // Only this model's machine episodes (an agent of an earlier version sends no kind); its drift
+      // and the sensors' alerts are not what this entity shows.
+      const mine = `value_json.model == ${jinjaString(model)} and (value_json.kind | default('machine')) == 'machine'`;
+      const episode =
+        "{'episode': value_json.id, 'state': value_json.state, 'score': value_json.score, 'threshold': value_json.threshold, 'since_ms': value_json.since, " +
+        "'top_features': value_json.topFeatures | map(attribute='feature') | list, 'cleared_because': value_json.reason | default(none), " +
+        "'peak_score': value_json.peak.score if value_json.peak is defined else none, 'peak_threshold': value_json.peak.threshold if value_json.peak is defined else none}";
       const payload: HaBinarySensorConfig = {
         name: `${model} anomaly`,
         ...common,

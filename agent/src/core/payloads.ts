@@ -13,6 +13,21 @@ import type { TypeCheck } from '@sinclair/typebox/compiler';
 import { BUS_ERROR_CODES, FAULT_KINDS, INTENSITIES, SIM_PARTS } from './faults.js';
 import { CHANNELS } from './profiles.js';
 
+/** What an alert is about (AlertPayload `kind`). */
+export const MODEL_ALERT_KINDS = ['machine', 'drift'] as const;
+export const ALERT_KINDS = [...MODEL_ALERT_KINDS, 'sensor'] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+/**
+ * Why a model's episode cleared. `back to normal`: its windows are low again against the baseline it
+ * had; `settled at a new level`: the machine held steady at a level its baseline then accepted;
+ * `back within limit`: a drift episode whose drift fell under the limit.
+ */
+export const MODEL_CLEAR_REASONS = ['back to normal', 'settled at a new level', 'back within limit'] as const;
+export type ModelClearReason = (typeof MODEL_CLEAR_REASONS)[number];
+/** How a sensor can fail: a reading outside its physical range, or a reading that stopped moving. */
+export const SENSOR_FAULTS = ['out of range', 'stuck'] as const;
+export type SensorFault = (typeof SENSOR_FAULTS)[number];
+
 /** Largest bundle file a device accepts over MQTT. */
 export const MAX_UPDATE_FILE_BYTES = 64 * 1024 * 1024;
 
@@ -75,19 +90,49 @@ function declare(Type: TypeBuilder) {
     { additionalProperties: false },
   );
 
-  const alert = Type.Object(
+  const id = Type.String({ description: 'the same on raised and cleared' });
+  const state = oneOf(['raised', 'cleared'] as const);
+  const since = Type.Number({ description: 'ms epoch the episode began' });
+  /** A model's episode: the machine looks abnormal (kind machine), or the model's baseline moved too far (kind drift). */
+  const modelAlert = Type.Object(
     {
       ...envelope,
-      id: Type.String({ description: 'the same on raised and cleared' }),
+      id,
+      kind: oneOf(MODEL_ALERT_KINDS, {
+        description: "machine: the model's score is over its threshold; drift: how far the model's notion of normal moved from its training is over the limit",
+      }),
       model: Type.String(),
-      state: oneOf(['raised', 'cleared'] as const),
-      score: Type.Number({ description: "the raising window's score (the episode's peak, on cleared)" }),
-      threshold: Type.Number(),
-      topFeatures: Type.Array(topFeature),
-      since: Type.Number({ description: 'ms epoch the episode began' }),
+      state,
+      score: Type.Number({ description: "the window's score (drift: the drift, in training ranges) when raised or cleared" }),
+      threshold: Type.Number({ description: 'what score is judged against (drift: the limit)' }),
+      topFeatures: Type.Array(topFeature, { description: 'the inputs that contribute most (drift: that moved most)' }),
+      since,
+      reason: Type.Optional(oneOf(MODEL_CLEAR_REASONS, { description: 'on cleared: why the episode ended' })),
+      peak: Type.Optional(
+        Type.Object(
+          { score: Type.Number(), threshold: Type.Number(), topFeatures: Type.Array(topFeature) },
+          { additionalProperties: false, description: "on cleared: the episode's worst window (highest score ÷ threshold)" },
+        ),
+      ),
     },
     { additionalProperties: false },
   );
+  /** A sensor reads what no healthy sensor can: its readings are not scored while it does. */
+  const sensorAlert = Type.Object(
+    {
+      ...envelope,
+      id,
+      kind: Type.Literal('sensor'),
+      sensor: Type.String(),
+      state,
+      fault: oneOf(SENSOR_FAULTS),
+      detail: Type.String({ description: 'what was read, against which limit' }),
+      since,
+      reason: Type.Optional(Type.Literal('readings plausible again', { description: 'on cleared' })),
+    },
+    { additionalProperties: false },
+  );
+  const alert = Type.Union([modelAlert, sensorAlert]);
 
   const ingest = Type.Union([
     Type.Number({ description: 'a bare number, for a one-channel sensor' }),
@@ -130,7 +175,7 @@ function declare(Type: TypeBuilder) {
   ]);
 
   /** The schema of every topic's payload. */
-  return { status, telemetry, score, alerts: alert, ingest, modelUpdate, modelResult, fault, topFeature };
+  return { status, telemetry, score, alerts: alert, ingest, modelUpdate, modelResult, fault, topFeature, modelAlert };
 }
 
 type Declared = ReturnType<typeof declare>;
@@ -147,7 +192,7 @@ function schemas(): Declared {
 
 /** The schema of every topic's payload. */
 export function payloadSchemas(): { [K in TopicName]: Declared[K] } {
-  const { topFeature: _, ...bySchema } = schemas();
+  const { topFeature: _, modelAlert: __, ...bySchema } = schemas();
   return bySchema;
 }
 
@@ -160,6 +205,10 @@ export type TelemetryPayload = Static<Declared['telemetry']>;
 export type ScorePayload = Static<Declared['score']>;
 export type TopFeature = Static<Declared['topFeature']>;
 export type AlertPayload = Static<Declared['alerts']>;
+/** A model's alert (kinds machine and drift). */
+export type ModelAlertPayload = Static<Declared['modelAlert']>;
+/** A sensor's alert (kind sensor). */
+export type SensorAlertPayload = Extract<AlertPayload, { kind: 'sensor' }>;
 export type IngestPayload = Static<Declared['ingest']>;
 export type ModelUpdatePayload = Static<Declared['modelUpdate']>;
 export type ModelUpdateResult = Static<Declared['modelResult']>;

@@ -12,6 +12,8 @@ export const SCHEMA_VERSION = 1;
 
 export type {
   AlertPayload,
+  ModelAlertPayload,
+  SensorAlertPayload,
   FaultCommandPayload,
   IngestPayload,
   ModelUpdatePayload,

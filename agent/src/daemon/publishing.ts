@@ -83,8 +83,12 @@ export class Publishing implements Component {
   }
 
   private alert(e: Alert): void {
-    this.ctx.metrics.alerts.inc({ model: e.model, state: e.state });
-    this.ctx.log('detector').warn({ id: e.id, model: e.model, state: e.state, score: e.score, threshold: e.threshold, top: e.topFeatures.map((f) => f.feature) }, `alert ${e.state}`);
+    this.ctx.metrics.alerts.inc(e.kind === 'sensor' ? { kind: e.kind, sensor: e.sensor, state: e.state } : { kind: e.kind, model: e.model, state: e.state });
+    const what =
+      e.kind === 'sensor'
+        ? { sensor: e.sensor, fault: e.fault, detail: e.detail }
+        : { model: e.model, score: e.score, threshold: e.threshold, top: e.topFeatures.map((f) => f.feature), ...(e.peak ? { peak: e.peak.score, peakThreshold: e.peak.threshold } : {}) };
+    this.ctx.log('detector').warn({ id: e.id, kind: e.kind, state: e.state, ...what, ...(e.reason ? { reason: e.reason } : {}) }, `${e.kind} alert ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
     this.unsaved.push(e);
     void this.save();
   }

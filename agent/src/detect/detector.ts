@@ -11,10 +11,11 @@
  *   oldest over window among those last `raiseN` windows: when the episode began.
  * - Clear: an open incident clears after `clearM` consecutive low windows. Any window that is not low
  *   (over, or in the hysteresis band between the two levels) restarts that count at zero. The
- *   `cleared` alert carries the episode's peak window: its score, the threshold it was judged
- *   against and its top features. The peak is the window with the highest score/threshold ratio
- *   from `since` on (the over windows that led to the raise included); with a fixed threshold that
- *   is simply the highest score.
+ *   `cleared` alert carries the clearing window (score, threshold, top features), why the episode
+ *   ended (the caller's `clearReason`: the pipeline knows whether its baseline moved), and as `peak`
+ *   the episode's worst window: its score, the threshold it was judged against and its top features.
+ *   The peak is the window with the highest score/threshold ratio from `since` on (the over windows
+ *   that led to the raise included); with a fixed threshold that is simply the highest score.
  * - Cooldown: after a clear at window time C, no raise before a window with windowEnd − C ≥ cooldownMs.
  *   Windows during the cooldown are counted into the k-of-n history as usual, so the first over
  *   window at or after the cooldown's end raises if the k-of-n condition holds then (and its `since`
@@ -29,7 +30,8 @@
  *   the scorer failed: observe() throws DetectorInputError and changes nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { topFeatures, type Alert } from '../core/alert.js';
+import { topFeatures, type ModelAlert } from '../core/alert.js';
+import type { ModelClearReason } from '../core/payloads.js';
 import type { Score } from '../core/score.js';
 import type { TopFeature } from '../core/topics.js';
 
@@ -200,8 +202,16 @@ export class Detector {
     this.history = [];
   }
 
-  /** Feeds one window; returns the alert when this window raises or clears an incident, else null. */
-  observe(w: Score): Alert | null {
+  /** Peak score ÷ threshold of the open episode; null when none is open. */
+  peakRatio(): number | null {
+    return this.open ? ratio(this.open.peak) : null;
+  }
+
+  /**
+   * Feeds one window; returns the alert when this window raises or clears an incident, else null.
+   * `clearReason` is what a clear at this window says.
+   */
+  observe(w: Score, clearReason: ModelClearReason = 'back to normal'): ModelAlert | null {
     this.checkInput(w);
     const { windowEnd, score } = w;
     const threshold = this.threshold;
@@ -223,7 +233,19 @@ export class Detector {
       this.clearedAt = windowEnd;
       this.history = [];
       const p = open.peak;
-      return { id: open.id, model: this.model, state: 'cleared', score: p.score, threshold: p.threshold, topFeatures: copyTop(p.topFeatures), since: open.since, windowEnd };
+      return {
+        kind: 'machine',
+        id: open.id,
+        model: this.model,
+        state: 'cleared',
+        score,
+        threshold,
+        topFeatures: mark.topFeatures,
+        since: open.since,
+        reason: clearReason,
+        peak: { score: p.score, threshold: p.threshold, topFeatures: copyTop(p.topFeatures) },
+        windowEnd,
+      };
     }
 
     const mark: WindowMark = over ? { windowEnd, score, threshold, topFeatures: topFeatures(w.perFeature) } : { windowEnd, score, threshold };
@@ -241,7 +263,7 @@ export class Detector {
     const since = overs[0]!.windowEnd;
     this.open = { id, since, raisedAt: windowEnd, peak: { ...peak, topFeatures: peak.topFeatures ?? [] }, lowRun: 0 };
     this.history = [];
-    return { id, model: this.model, state: 'raised', score, threshold, topFeatures: copyTop(mark.topFeatures!), since, windowEnd };
+    return { kind: 'machine', id, model: this.model, state: 'raised', score, threshold, topFeatures: copyTop(mark.topFeatures!), since, windowEnd };
   }
 
   /** A deep copy of the state; JSON.stringify-able; pass it to a new Detector to continue. */

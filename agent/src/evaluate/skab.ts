@@ -22,7 +22,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { SensorBuffer } from '../buffer/ring.js';
 import { Windower } from '../buffer/windower.js';
-import type { Alert } from '../core/alert.js';
+import type { ModelAlert } from '../core/alert.js';
 import { ManualClock } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
@@ -253,7 +253,7 @@ export interface ModelRun {
   threshold: number;
   trainWindows: number;
   epochs: number;
-  alerts: Alert[];
+  alerts: ModelAlert[];
   windows: JudgedWindow[];
 }
 
@@ -270,10 +270,11 @@ export interface FileRun {
 }
 
 /** Marks rows by EPISODE_ROWS_RULE from the detector's alerts (in order). */
-export function rowsInEpisodes(t: ArrayLike<number>, alerts: readonly Alert[]): Uint8Array {
+export function rowsInEpisodes(t: ArrayLike<number>, alerts: readonly ModelAlert[]): Uint8Array {
   const spans: [number, number][] = [];
   let open: number | undefined;
   for (const a of alerts) {
+    if (a.kind !== 'machine') continue;
     if (a.state === 'raised') open = a.since;
     else if (open !== undefined) {
       spans.push([open, a.windowEnd]);

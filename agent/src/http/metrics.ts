@@ -19,7 +19,7 @@ export interface Metrics {
   /** Windows run through a model. */
   readonly windowsScored: Counter<'model'>;
   /** Alert transitions; state is `raised` or `cleared`. */
-  readonly alerts: Counter<'model' | 'state'>;
+  readonly alerts: Counter<'kind' | 'model' | 'sensor' | 'state'>;
   /** Ingest messages or samples dropped, by reason (bad_payload, unknown_sensor, …). */
   readonly ingestDropped: Counter<'reason'>;
   /** Outbox entries evicted to stay within bounds, by kind (telemetry, score, …; alerts are never evicted). */
@@ -67,8 +67,8 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }),
     alerts: new Counter({
       name: n('alerts_total'),
-      help: 'Alert transitions per model (state = raised | cleared).',
-      labelNames: ['model', 'state'] as const,
+      help: 'Alert transitions (kind = machine | drift | sensor; model for machine and drift, sensor for sensor; state = raised | cleared).',
+      labelNames: ['kind', 'model', 'sensor', 'state'] as const,
       registers,
     }),
     ingestDropped: new Counter({

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { SensorBuffer } from '../buffer/ring.js';
-import type { Alert } from '../core/alert.js';
+import type { ModelAlert } from '../core/alert.js';
 import { Windower } from '../buffer/windower.js';
 import { Detector, DetectorInputError, type DetectorOptions, type DetectorState } from '../detect/detector.js';
 import type { LoadedBundle } from '../model/bundle.js';
@@ -23,7 +23,7 @@ export interface ModelRuntimeOptions {
   /** The daemon's clock: when a window was last scored (health, the watchdog). */
   now: () => number;
   onScore: (model: string, p: Omit<ScorePayload, 'v' | 't'>) => void;
-  onAlert: (e: Alert) => void;
+  onAlert: (e: ModelAlert) => void;
   /** Seconds one scoring call took and how many windows it scored. */
   onScored: (model: string, seconds: number, windows: number) => void;
 }

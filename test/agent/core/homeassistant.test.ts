@@ -113,15 +113,28 @@ test('without published scores (publish.scores false) there is no score sensor',
 test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€™s payloads: episode state, attributes, score, availability', () => {
   const [binary, sensor] = discoveryConfigs(OPTIONS, ['vibration']);
   assert.ok(binary?.component === 'binary_sensor' && sensor?.component === 'sensor');
-  const alert = (model: string, state: 'raised' | 'cleared') =>
+  const top = [{ feature: 'accel_y', error: 3, share: 0.6 }, { feature: 'accel_x', error: 2, share: 0.4 }];
+  const alert = (model: string, state: 'raised' | 'cleared', kind: 'machine' | 'drift' = 'machine') =>
     toAlertPayload(
-      { id: `${model}-e1`, model, state, score: 9.5, threshold: 1.9, since: 1_700_000_000_000, windowEnd: 1_700_000_001_000, topFeatures: [{ feature: 'accel_y', error: 3, share: 0.6 }, { feature: 'accel_x', error: 2, share: 0.4 }] },
+      {
+        kind,
+        id: `${model}-e1`,
+        model,
+        state,
+        score: state === 'raised' ? 9.5 : 0.4,
+        threshold: 1.9,
+        since: 1_700_000_000_000,
+        windowEnd: 1_700_000_001_000,
+        topFeatures: top,
+        ...(state === 'cleared' ? { reason: 'settled at a new level' as const, peak: { score: 12, threshold: 1.9, topFeatures: top } } : {}),
+      },
       1_700_000_002_000,
     );
   const raised = alert('vibration', 'raised');
   const cleared = alert('vibration', 'cleared');
   const other = alert('voltage', 'raised');
-  for (const a of [raised, cleared, other]) assert.equal(payloadProblem('alerts', a), undefined);
+  const drift = alert('vibration', 'raised', 'drift');
+  for (const a of [raised, cleared, other, drift]) assert.equal(payloadProblem('alerts', a), undefined);
   const score: ScorePayload = { v: 1, t: 1_700_000_002_000, windowEnd: 1_700_000_001_000, score: 2.5, threshold: 1.9, perFeature: { accel_x: 1, accel_y: 3, accel_z: 2 } };
   const status = (state: 'online' | 'offline'): StatusPayload => ({ v: 1, t: 1, state, version: '0.1.0', models: [], sensors: {} });
   assert.equal(payloadProblem('score', score), undefined);
@@ -131,11 +144,13 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
   const b = binary.payload;
   const s = sensor.payload;
   const a = b.availability[0]!;
-  const [on, off, ignored, attrs, attrsOther, value, threshold, online, offline] = renderTemplates([
+  const [on, off, ignored, ignoredDrift, attrs, attrsCleared, attrsOther, value, threshold, online, offline] = renderTemplates([
     { template: b.value_template, payload: JSON.stringify(raised) },
     { template: b.value_template, payload: JSON.stringify(cleared) },
     { template: b.value_template, payload: JSON.stringify(other) },
+    { template: b.value_template, payload: JSON.stringify(drift) },
     { template: b.json_attributes_template, payload: JSON.stringify(raised), this: { state: 'off', attributes: { friendly_name: 'motor-1 vibration anomaly' } } },
+    { template: b.json_attributes_template, payload: JSON.stringify(cleared), this: { state: 'on', attributes: {} } },
     { template: b.json_attributes_template, payload: JSON.stringify(other), this: { state: 'on', attributes: kept } },
     { template: s.value_template, payload: JSON.stringify(score) },
     { template: s.json_attributes_template, payload: JSON.stringify(score) },
@@ -145,7 +160,10 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
   assert.equal(on, b.payload_on);
   assert.equal(off, b.payload_off);
   assert.equal(ignored, '', "another model's alert renders '': Home Assistant drops the message");
-  assert.deepEqual(JSON.parse(attrs!), { episode: 'vibration-e1', state: 'raised', score: 9.5, threshold: 1.9, since_ms: 1_700_000_000_000, top_features: ['accel_y', 'accel_x'] });
+  assert.equal(ignoredDrift, '', "the model's baseline-drift alert is not its machine episode");
+  const episode = { episode: 'vibration-e1', since_ms: 1_700_000_000_000, threshold: 1.9, top_features: ['accel_y', 'accel_x'] };
+  assert.deepEqual(JSON.parse(attrs!), { ...episode, state: 'raised', score: 9.5, cleared_because: null, peak_score: null, peak_threshold: null });
+  assert.deepEqual(JSON.parse(attrsCleared!), { ...episode, state: 'cleared', score: 0.4, cleared_because: 'settled at a new level', peak_score: 12, peak_threshold: 1.9 });
   assert.deepEqual(JSON.parse(attrsOther!), kept, "another model's alert leaves the attributes as they are");
   assert.equal(Number(value), 2.5);
   assert.deepEqual(JSON.parse(threshold!), { threshold: 1.9 });

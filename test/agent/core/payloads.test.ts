@@ -9,7 +9,7 @@ test('every topic has a payload schema, and every schema a topic', () => {
 });
 
 test('what the agent sends passes its schema exactly; a key more or less does not', () => {
-  const alert = toAlertPayload({ id: 'a1', model: 'vibration', state: 'raised', score: 3.2, threshold: 1.5, since: 1000, windowEnd: 1500, topFeatures: [{ feature: 'accel_x', error: 0.2, share: 0.7 }] }, 2000);
+  const alert = toAlertPayload({ kind: 'machine', id: 'a1', model: 'vibration', state: 'raised', score: 3.2, threshold: 1.5, since: 1000, windowEnd: 1500, topFeatures: [{ feature: 'accel_x', error: 0.2, share: 0.7 }] }, 2000);
   assert.ok(isPayload('alerts', alert), payloadProblem('alerts', alert));
   assert.match(payloadProblem('alerts', { ...alert, extra: 1 })!, /has a key it may not have: extra/);
   const { since: _, ...noSince } = alert;
@@ -32,5 +32,10 @@ test('inbound payloads: the refusal names the key, the rule and what came', () =
 
 test("a payload's shape for the README comes from its schema", () => {
   assert.equal(shapeOf(payloadSchemas().ingest), 'number · {t?, values: [number…]}');
-  assert.match(shapeOf(payloadSchemas().alerts), /^\{id, model, state: raised or cleared, score, threshold, topFeatures: \[\{feature, error, share\}…\], since\}$/);
+  assert.equal(
+    shapeOf(payloadSchemas().alerts),
+    '{id, kind: machine or drift, model, state: raised or cleared, score, threshold, topFeatures: [{feature, error, share}…], since, ' +
+      'reason?: back to normal or settled at a new level or back within limit, peak?: {score, threshold, topFeatures: [{feature, error, share}…]}} · ' +
+      '{id, kind: sensor, sensor, state: raised or cleared, fault: out of range or stuck, detail, since, reason?: readings plausible again}',
+  );
 });

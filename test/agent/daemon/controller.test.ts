@@ -18,7 +18,7 @@ import { silentLogger } from '#agent/core/log.js';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { Controller } from '#agent/daemon/controller.js';
 import { payloadProblem } from '#agent/core/payloads.js';
-import type { AlertPayload, StatusPayload } from '#agent/core/topics.js';
+import type { ModelAlertPayload, StatusPayload } from '#agent/core/topics.js';
 
 const DATA = join(PACKAGE_ROOT, 'datas', 'raw', 'rpm_600', 'test');
 const FILE = join(DATA, 'test_01.csv');
@@ -50,10 +50,10 @@ test('in process on a ManualClock: replayed samples in, the bearing fault raised
   try {
     await c.start();
     listener = await connectAsync(`mqtt://127.0.0.1:${c.brokerAddress()!.port}`, { clientId: 'listener', reconnectPeriod: 0 });
-    const alerts: AlertPayload[] = [];
+    const alerts: ModelAlertPayload[] = [];
     const statuses: StatusPayload[] = [];
     listener.on('message', (topic, payload) => {
-      if (topic === 'anomaly/press-3/alerts') alerts.push(JSON.parse(payload.toString()) as AlertPayload);
+      if (topic === 'anomaly/press-3/alerts') alerts.push(JSON.parse(payload.toString()) as ModelAlertPayload);
       if (topic === 'anomaly/press-3/status') statuses.push(JSON.parse(payload.toString()) as StatusPayload);
     });
     await listener.subscribeAsync(['anomaly/press-3/alerts', 'anomaly/press-3/status'], { qos: 1 });

@@ -22,7 +22,7 @@ import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { signBundle } from '#agent/model/signature.js';
-import type { AlertPayload, StatusPayload } from '#agent/core/topics.js';
+import type { ModelAlertPayload, StatusPayload } from '#agent/core/topics.js';
 
 export const AGENT_MAIN = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
 export const MOSQUITTO = process.env.MOSQUITTO ?? '/usr/sbin/mosquitto';
@@ -632,22 +632,28 @@ export async function firstMessage(port: number, topic: string, timeoutS = 10): 
 // ---------------------------------------------------------------------------------------------
 // Payload checks (DESIGN.md "MQTT topics"; core/topics.ts)
 
-const ALERT_KEYS = ['id', 'model', 'score', 'since', 'state', 't', 'threshold', 'topFeatures', 'v'];
+const ALERT_KEYS = ['id', 'kind', 'model', 'score', 'since', 'state', 't', 'threshold', 'topFeatures', 'v'];
+const CLEARED_KEYS = [...ALERT_KEYS, 'peak', 'reason'].sort();
 const TOP_KEYS = ['error', 'feature', 'share'];
 const STATUS_KEYS = ['models', 'sensors', 'state', 't', 'v', 'version'];
 
 const isFiniteNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
 /** Parses an alert payload and asserts it is exactly an AlertPayload (no key missing, none extra). */
-export function parseAlert(text: string, o: { models: string[]; features: string[] }): AlertPayload {
-  let p: AlertPayload;
+export function parseAlert(text: string, o: { models: string[]; features: string[] }): ModelAlertPayload {
+  let p: ModelAlertPayload;
   try {
-    p = JSON.parse(text) as AlertPayload;
+    p = JSON.parse(text) as ModelAlertPayload;
   } catch {
     assert.fail(`alert payload is not JSON: ${text}`);
   }
   const where = `alert ${text}`;
-  assert.deepEqual(Object.keys(p).sort(), ALERT_KEYS, `${where}: keys`);
+  assert.deepEqual(Object.keys(p).sort(), p.state === 'cleared' ? CLEARED_KEYS : ALERT_KEYS, `${where}: keys`);
+  assert.equal(p.kind, 'machine', `${where}: kind`);
+  if (p.state === 'cleared') {
+    assert.ok(p.reason === 'back to normal' || p.reason === 'settled at a new level', `${where}: reason`);
+    assert.ok(isFiniteNum(p.peak?.score) && isFiniteNum(p.peak.threshold) && p.peak.score > p.peak.threshold, `${where}: the peak is over its threshold`);
+  }
   assert.equal(p.v, 1, `${where}: v`);
   assert.ok(Number.isInteger(p.t) && p.t > 1e12, `${where}: t is a ms epoch`);
   assert.ok(typeof p.id === 'string' && p.id.length > 0, `${where}: id`);
@@ -695,8 +701,8 @@ export function parseStatus(text: string): StatusPayload {
 export interface AlertPair {
   id: string;
   model: string;
-  raised: AlertPayload;
-  cleared: AlertPayload | undefined;
+  raised: ModelAlertPayload;
+  cleared: ModelAlertPayload | undefined;
 }
 
 /**
@@ -704,7 +710,7 @@ export interface AlertPair {
  * the id and `since` of the raised before it, and that no id is used by two episodes.
  * Returns the pairs in order (the last one may be open if `allowOpenEnd`).
  */
-export function pairAlerts(alerts: AlertPayload[], allowOpenEnd = false): AlertPair[] {
+export function pairAlerts(alerts: ModelAlertPayload[], allowOpenEnd = false): AlertPair[] {
   const pairs: AlertPair[] = [];
   const open = new Map<string, AlertPair>();
   const ids = new Set<string>();
@@ -721,7 +727,7 @@ export function pairAlerts(alerts: AlertPayload[], allowOpenEnd = false): AlertP
       assert.ok(cur, `model ${a.model}: cleared ${a.id} with no open episode`);
       assert.equal(a.id, cur.id, `model ${a.model}: cleared id`);
       assert.equal(a.since, cur.raised.since, `${a.id}: cleared carries the raised since`);
-      assert.ok(a.score >= cur.raised.score, `${a.id}: cleared carries the episode's peak (≥ the raising score)`);
+      assert.ok(a.peak && a.peak.score / a.peak.threshold >= cur.raised.score / cur.raised.threshold, `${a.id}: cleared carries the episode's peak (≥ the raising window)`);
       cur.cleared = a;
       open.delete(a.model);
     }

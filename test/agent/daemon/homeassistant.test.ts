@@ -29,7 +29,7 @@ import { ManualClock } from '#agent/core/clock.js';
 import { haDeviceIdentifier, type HaBinarySensorConfig, type HaSensorConfig } from '#agent/core/homeassistant.js';
 import { silentLogger } from '#agent/core/log.js';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
-import type { AlertPayload, ScorePayload } from '#agent/core/topics.js';
+import type { ModelAlertPayload, ScorePayload } from '#agent/core/topics.js';
 import { Controller } from '#agent/daemon/controller.js';
 import { discoveryProblems, renderTemplates } from '../core/ha-discovery-schema.js';
 import { copyBundles, DEVICE, killAll, Mosquitto, freePort, serviceFlags, startDaemon, Sub, suiteTempDir, waitFor, type LogLine } from './daemon-fixture.js';
@@ -138,12 +138,12 @@ describe('Home Assistant discovery', () => {
       assert.equal(problem.device.sw_version, 'test');
 
       // The replay through the bearing fault, a second of clock at a time (as controller.test.ts).
-      while (clock.now() < BEARING.endMs + 30_000 && !alerts.some((a) => (JSON.parse(a) as AlertPayload).state === 'cleared')) {
+      while (clock.now() < BEARING.endMs + 30_000 && !alerts.some((a) => (JSON.parse(a) as ModelAlertPayload).state === 'cleared')) {
         clock.advance(1000);
         await turn();
         await turn();
       }
-      await waitFor('the cleared alert on the wire', () => alerts.some((a) => (JSON.parse(a) as AlertPayload).state === 'cleared'), 5000);
+      await waitFor('the cleared alert on the wire', () => alerts.some((a) => (JSON.parse(a) as ModelAlertPayload).state === 'cleared'), 5000);
       await waitFor('a score on the wire', () => scores.length > 0, 5000);
 
       // What Home Assistant makes of the wire, rendered by Jinja2: OFF → ON at the raise, OFF at the clear.
@@ -155,10 +155,10 @@ describe('Home Assistant discovery', () => {
         { template: problem.availability[0]!.value_template, payload: statuses.at(-1)! },
       ]);
       const n = alerts.length;
-      assert.deepEqual(rendered.slice(0, n), alerts.map((a) => ((JSON.parse(a) as AlertPayload).state === 'raised' ? 'ON' : 'OFF')));
+      assert.deepEqual(rendered.slice(0, n), alerts.map((a) => ((JSON.parse(a) as ModelAlertPayload).state === 'raised' ? 'ON' : 'OFF')));
       assert.deepEqual(rendered.slice(0, 2), ['ON', 'OFF']);
-      const raised = JSON.parse(alerts[0]!) as AlertPayload;
-      assert.deepEqual(JSON.parse(rendered[n]!), { episode: raised.id, state: 'raised', score: raised.score, threshold: raised.threshold, since_ms: raised.since, top_features: raised.topFeatures.map((f) => f.feature) });
+      const raised = JSON.parse(alerts[0]!) as ModelAlertPayload;
+      assert.deepEqual(JSON.parse(rendered[n]!), { episode: raised.id, state: 'raised', score: raised.score, threshold: raised.threshold, since_ms: raised.since, top_features: raised.topFeatures.map((f) => f.feature), cleared_because: null, peak_score: null, peak_threshold: null });
       const last = JSON.parse(scores.at(-1)!) as ScorePayload;
       assert.equal(Number(rendered[2 * n]), last.score);
       assert.deepEqual(JSON.parse(rendered[2 * n + 1]!), { threshold: last.threshold });

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { PROFILES } from '#agent/core/profiles.js';
-import type { AlertPayload, ScorePayload, StatusPayload } from '#agent/core/topics.js';
+import type { ModelAlertPayload, ScorePayload, StatusPayload } from '#agent/core/topics.js';
 import { AGENT_MAIN, Daemon, DEVICE, freePort, killAll, MODELS_DIR, needBundles, parseAlert, parseStatus, scrape, series, serviceFlags, suiteTempDir, waitFor } from './daemon-fixture.js';
 
 const MODELS = ['vibration', 'voltage', 'rpm', 'temperature', 'multi-feature'];
@@ -24,7 +24,7 @@ const RAISE_WITHIN = 10;
 const CLEAR_WITHIN = P.seqLen / P.hop + 5 + 5;
 
 interface Heard {
-  alerts: (AlertPayload & { at: number })[];
+  alerts: (ModelAlertPayload & { at: number })[];
   scores: (ScorePayload & { model: string; at: number })[];
   statuses: (StatusPayload & { at: number })[];
 }

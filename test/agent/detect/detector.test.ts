@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '#agent/core/rng.js';
-import { toAlertPayload, type Alert } from '#agent/core/alert.js';
+import { toAlertPayload, type ModelAlert } from '#agent/core/alert.js';
 import type { Score } from '#agent/core/score.js';
+import { isPayload, payloadProblem } from '#agent/core/payloads.js';
 import { SCHEMA_VERSION } from '#agent/core/topics.js';
 import { type DetectorOptions, Detector, DetectorInputError, DetectorOptionsError, DetectorStateError, defaultId } from '#agent/detect/detector.js';
 
@@ -21,8 +22,8 @@ function make(over: Partial<DetectorOptions> = {}): Detector {
 const pf = (score: number) => ({ accel_x: score * 0.5, accel_y: score * 0.3, accel_z: score * 0.2 });
 
 /** Feeds scores at windowEnd = start + i·PERIOD; returns the events with the index of their window. */
-function run(d: Detector, scores: number[], start = 0): { i: number; e: Alert }[] {
-  const out: { i: number; e: Alert }[] = [];
+function run(d: Detector, scores: number[], start = 0): { i: number; e: ModelAlert }[] {
+  const out: { i: number; e: ModelAlert }[] = [];
   scores.forEach((score, i) => {
     const e = d.observe({ windowEnd: start + i * PERIOD, score, perFeature: pf(score) });
     if (e) out.push({ i, e });
@@ -115,7 +116,7 @@ test('clear after exactly m consecutive low windows; a high or in-band window re
   assert.equal(run(d1, [0.1], 1000).length, 1, 'm = 1 clears on the first low window');
 });
 
-test('cleared carries the peak of the episode: score, threshold, top features; same id and since', () => {
+test('cleared carries its own window, why it ended, and the peak of the episode: score, threshold, top features; same id and since', () => {
   const d = make({ raiseK: 2, raiseN: 3, clearM: 2 });
   const w = (windowEnd: number, score: number, perFeature: Record<string, number>) => d.observe({ windowEnd, score, perFeature });
   assert.equal(w(0, 0.2, { a: 0.1 }), null);
@@ -129,19 +130,31 @@ test('cleared carries the peak of the episode: score, threshold, top features; s
   assert.equal(w(4000, 0.1, { a: 0.1 }), null);
   const c = w(5000, 0.1, { a: 0.1 })!;
   assert.deepEqual(c, {
+    kind: 'machine',
     id: r.id,
     model: 'vibration',
     state: 'cleared',
-    score: 7,
+    score: 0.1,
     threshold: 1,
+    topFeatures: [{ feature: 'a', error: 0.1, share: 1 }],
     since: 1000,
     windowEnd: 5000,
-    topFeatures: [
-      { feature: 'b', error: 5, share: 5 / 7 },
-      { feature: 'a', error: 1, share: 1 / 7 },
-      { feature: 'c', error: 1, share: 1 / 7 },
-    ],
+    reason: 'back to normal',
+    peak: {
+      score: 7,
+      threshold: 1,
+      topFeatures: [
+        { feature: 'b', error: 5, share: 5 / 7 },
+        { feature: 'a', error: 1, share: 1 / 7 },
+        { feature: 'c', error: 1, share: 1 / 7 },
+      ],
+    },
   });
+  assert.equal(d.observe({ windowEnd: 6000, score: 5, perFeature: { a: 5 } }), null);
+  const again = d.observe({ windowEnd: 7000, score: 5, perFeature: { a: 5 } })!;
+  assert.equal(again.state, 'raised');
+  d.observe({ windowEnd: 8000, score: 0.1, perFeature: { a: 0.1 } });
+  assert.equal(d.observe({ windowEnd: 9000, score: 0.1, perFeature: { a: 0.1 } }, 'settled at a new level')!.reason, 'settled at a new level', "the caller's reason");
 });
 
 test('cooldown blocks a re-raise until it ends, then allows one (windows during it count)', () => {
@@ -182,11 +195,26 @@ test('the raised alert names this window\'s top features', () => {
 });
 
 test('toAlertPayload: exactly the AlertPayload fields', () => {
-  const d = make({ raiseK: 1, raiseN: 1 });
+  const d = make({ raiseK: 1, raiseN: 1, clearM: 1 });
   const e = d.observe({ windowEnd: 5, score: 3, perFeature: { a: 1 } })!;
   const p = toAlertPayload(e, 123);
-  assert.deepEqual(Object.keys(p).sort(), ['id', 'model', 'score', 'since', 'state', 't', 'threshold', 'topFeatures', 'v']);
-  assert.deepEqual(p, { v: SCHEMA_VERSION, t: 123, id: 'inc-1', model: 'vibration', state: 'raised', score: 3, threshold: 1, topFeatures: [{ feature: 'a', error: 1, share: 1 }], since: 5 });
+  assert.deepEqual(p, { v: SCHEMA_VERSION, t: 123, id: 'inc-1', kind: 'machine', model: 'vibration', state: 'raised', score: 3, threshold: 1, topFeatures: [{ feature: 'a', error: 1, share: 1 }], since: 5 });
+  const c = toAlertPayload(d.observe({ windowEnd: 10, score: 0.5, perFeature: { a: 0.5 } })!, 124);
+  assert.deepEqual(c, {
+    v: SCHEMA_VERSION,
+    t: 124,
+    id: 'inc-1',
+    kind: 'machine',
+    model: 'vibration',
+    state: 'cleared',
+    score: 0.5,
+    threshold: 1,
+    topFeatures: [{ feature: 'a', error: 0.5, share: 1 }],
+    since: 5,
+    reason: 'back to normal',
+    peak: { score: 3, threshold: 1, topFeatures: [{ feature: 'a', error: 1, share: 1 }] },
+  });
+  assert.ok(isPayload('alerts', p) && isPayload('alerts', c), payloadProblem('alerts', c));
 });
 
 test('snapshot round trip (through JSON) continues an open episode in a new detector', () => {
@@ -206,8 +234,8 @@ test('snapshot round trip (through JSON) continues an open episode in a new dete
   assert.equal(c.state, 'cleared', 'the low run carried over: second low window clears');
   assert.equal(c.id, 'inc-1');
   assert.equal(c.since, 1000);
-  assert.equal(c.score, 9);
-  assert.equal(c.threshold, 1, 'the peak keeps the threshold it was judged against');
+  assert.equal(c.peak!.score, 9);
+  assert.equal(c.peak!.threshold, 1, 'the peak keeps the threshold it was judged against');
   // state() is a copy
   const s = d2.state();
   s.history.push({ windowEnd: 1, score: 1, threshold: 1 });
@@ -258,7 +286,8 @@ test('setThreshold applies to later windows; an open episode stays open', () => 
   assert.equal(d.getThreshold(), 10);
   const c = d.observe({ windowEnd: 1000, score: 1.5, perFeature: {} })!;
   assert.equal(c.state, 'cleared', '1.5 < 0.8·10 now');
-  assert.equal(c.threshold, 1);
+  assert.equal(c.threshold, 10);
+  assert.equal(c.peak!.threshold, 1, 'the peak keeps the threshold it was judged against');
   assert.equal(d.observe({ windowEnd: 2000, score: 9, perFeature: {} }), null);
   assert.throws(() => d.setThreshold(0), { name: 'DetectorOptionsError', message: /threshold must be a finite number > 0, got 0/ });
   assert.throws(() => d.setThreshold(NaN), DetectorOptionsError);
@@ -361,7 +390,7 @@ test('property: 1000 random score sequences → raised/cleared strictly alternat
     const len = 20 + rng.int(300);
     const level = rng.range(0.3, 1.5); // sequences from mostly quiet to mostly anomalous
     let t = 0;
-    let last: Alert | null = null;
+    let last: ModelAlert | null = null;
     let lastClear = -Infinity;
     const seen = new Set<string>();
     const overTimes: number[] = []; // over windows since the last raise/clear/reset, for the k-of-n check
@@ -399,7 +428,8 @@ test('property: 1000 random score sequences → raised/cleared strictly alternat
         assert.ok(last !== null && last.state === 'raised', `seq ${seq}: cleared without raised`);
         assert.equal(e.id, last.id);
         assert.equal(e.since, last.since);
-        assert.ok(e.score >= last.score, 'peak ≥ raising score (fixed threshold)');
+        assert.ok(e.peak!.score >= last.score, 'peak ≥ raising score (fixed threshold)');
+        assert.ok(e.score < opts.clearRatio * e.threshold, 'the clearing window is low');
         lastClear = t;
         overTimes.length = 0;
       }

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '#agent/core/paths.js';
-import type { Alert } from '#agent/core/alert.js';
+import type { ModelAlert } from '#agent/core/alert.js';
 import type { Series } from '#agent/preprocess/csv.js';
 import { fitMinMax } from '#agent/preprocess/scaler.js';
 import { addConfusion, binaryMetrics, changepointsOf, confusion, nabCounts } from '#agent/evaluate/skab-metrics.js';
@@ -30,7 +30,7 @@ const SKAB_DIR = process.env.SKAB_DIR ?? join(PACKAGE_ROOT, '..', 'shared', 'ska
 const SUBSET = ['valve1/1.csv', 'valve1/13.csv'];
 const HAVE_SKAB = SUBSET.every((f) => existsSync(join(SKAB_DIR, f)));
 
-const alert = (state: 'raised' | 'cleared', windowEnd: number, since = windowEnd): Alert => ({ id: 'x', model: 'm', state, score: 2, threshold: 1, topFeatures: [], since, windowEnd });
+const alert = (state: 'raised' | 'cleared', windowEnd: number, since = windowEnd): ModelAlert => ({ kind: 'machine', id: 'x', model: 'm', state, score: 2, threshold: 1, topFeatures: [], since, windowEnd });
 
 test("rows in episodes: from the raised alert's since up to (not including) the window end that cleared; an open episode runs to the end", () => {
   const t = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];

@@ -60,7 +60,7 @@ describe('metrics', () => {
     const m = createMetrics();
     m.samples.inc({ sensor: 'vibration' }, 3);
     m.windowsScored.inc({ model: 'vibration' });
-    m.alerts.inc({ model: 'vibration', state: 'raised' });
+    m.alerts.inc({ kind: 'machine', model: 'vibration', state: 'raised' });
     m.ingestDropped.inc({ reason: 'bad_payload' });
     m.outboxEvicted.inc({ kind: 'telemetry' });
     m.inferenceSeconds.observe({ model: 'vibration' }, 0.004);
@@ -73,7 +73,7 @@ describe('metrics', () => {
     for (const line of [
       'anomaly_agent_samples_total{sensor="vibration"} 3',
       'anomaly_agent_windows_scored_total{model="vibration"} 1',
-      'anomaly_agent_alerts_total{model="vibration",state="raised"} 1',
+      'anomaly_agent_alerts_total{kind="machine",model="vibration",state="raised"} 1',
       'anomaly_agent_ingest_dropped_total{reason="bad_payload"} 1',
       'anomaly_agent_outbox_evicted_total{kind="telemetry"} 1',
       'anomaly_agent_inference_seconds_bucket{le="0.001",model="vibration"} 0',

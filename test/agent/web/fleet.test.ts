@@ -1,7 +1,7 @@
 /** What the page makes of MQTT messages (page/fleet.ts), run in node with payloads typed by core/topics.ts. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseTopic, topic, topicFilter, type AlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload } from '#agent/core/topics.js';
+import { parseTopic, topic, topicFilter, type ModelAlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload } from '#agent/core/topics.js';
 import { alertDuration, Fleet } from '#agent/web/page/fleet.js';
 
 const P = 'plant/line-2';
@@ -28,9 +28,10 @@ const telemetry = (t0: number, n: number, channels = ['accel_x', 'accel_y', 'acc
 
 const score = (windowEnd: number, s: number): ScorePayload => ({ v: 1, t: windowEnd, windowEnd, score: s, threshold: 2, perFeature: { accel_x: 1, 'temperature.shape': 0.5 } });
 
-const alert = (state: 'raised' | 'cleared', t: number, id = 'a-1'): AlertPayload => ({
+const alert = (state: 'raised' | 'cleared', t: number, id = 'a-1'): ModelAlertPayload => ({
   v: 1,
   t,
+  kind: 'machine',
   id,
   model: 'vibration',
   state,

@@ -382,21 +382,30 @@ function insertSorted(parent: HTMLElement, fig: HTMLElement, name: string, kind:
 }
 
 function alertRow(a: AlertEntry, now: number): HTMLTableRowElement {
-  const latest = a.cleared ?? a.raised!;
   const open = !a.cleared;
+  // The worst window says most about an episode: a cleared alert carries it as `peak` (an agent of an
+  // earlier version sent the peak as the cleared alert's own score).
+  const worst = a.cleared?.peak ?? a.cleared ?? a.raised!;
+  const kind = (a.cleared ?? a.raised!).kind ?? 'machine';
   const since = a.raised ? a.raised.t : a.cleared!.t - (alertDuration(a, now) ?? 0);
-  const top = latest.topFeatures.map((f) => `${f.feature} ${f.share < 0.005 ? '<1' : Math.round(f.share * 100)}%`).join(' · ');
-  const ratio = latest.threshold > 0 ? latest.score / latest.threshold : NaN;
+  const top = worst.topFeatures.map((f) => `${f.feature} ${f.share < 0.005 ? '<1' : Math.round(f.share * 100)}%`).join(' · ');
+  const ratio = worst.threshold > 0 ? worst.score / worst.threshold : NaN;
+  const peakLabel = open ? '' : 'peak ';
   const cell = (label: string, cls: string, ...content: (Node | string)[]) => el('td', { 'data-label': label, class: cls }, ...content);
   return el(
     'tr',
     { 'data-id': a.id, 'data-dev': a.dev, 'data-state': open ? 'raised' : 'cleared', ...(open ? { 'data-open': '' } : {}) },
     cell('time', 'time', fmtTime(since)),
     cell('device', 'dev', a.dev),
-    cell('model', 'model', a.model),
-    cell('state', 'state', el('span', { class: `badge ${open ? 'bad' : 'ok'}` }, open ? 'raised' : 'cleared')),
+    cell('model', 'model', a.model, ...(kind === 'drift' ? [el('span', { class: 'kind' }, ' baseline drift')] : [])),
+    cell(
+      'state',
+      'state',
+      el('span', { class: `badge ${open ? 'bad' : 'ok'}` }, open ? 'raised' : 'cleared'),
+      ...(a.cleared?.reason ? [el('span', { class: 'reason' }, ` ${a.cleared.reason}`)] : []),
+    ),
     cell('duration', 'duration', fmtDuration(alertDuration(a, now))),
-    cell('score', 'score', `${fmt(latest.score)} `, el('span', { class: 'ratio' }, `(${fmt(ratio)}× threshold)`)),
+    cell('score', 'score', `${peakLabel}${fmt(worst.score)} `, el('span', { class: 'ratio' }, `(${fmt(ratio)}× ${kind === 'drift' ? 'limit' : 'threshold'})`)),
     cell('top features', 'features', top || '–'),
   );
 }

@@ -7,7 +7,7 @@
  * of rows in the alert log. A payload that does not have the shape its topic promises is counted
  * and dropped.
  */
-import { parseTopic, SCHEMA_VERSION, type AlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload, type TopFeature } from '../../core/topics.js';
+import { parseTopic, SCHEMA_VERSION, type ModelAlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload, type TopFeature } from '../../core/topics.js';
 import { Follower, Ring } from './series.js';
 
 export interface FleetLimits {
@@ -83,8 +83,8 @@ export interface AlertEntry {
   id: string;
   dev: string;
   model: string;
-  raised: AlertPayload | undefined;
-  cleared: AlertPayload | undefined;
+  raised: ModelAlertPayload | undefined;
+  cleared: ModelAlertPayload | undefined;
 }
 
 /** Which parts of the fleet changed since the view last looked. */
@@ -127,9 +127,15 @@ function isTop(f: unknown): f is TopFeature {
   return isObj(f) && isStr(f.feature) && isNum(f.error) && isNum(f.share);
 }
 
-function isAlert(p: unknown): p is AlertPayload {
+/**
+ * A model's alert (kinds machine and drift; an agent of an earlier version sends no kind: machine). A
+ * sensor's alert is not drawn here yet.
+ */
+function isAlert(p: unknown): p is ModelAlertPayload {
   return (
     envelope(p) &&
+    (p.kind === undefined || p.kind === 'machine' || p.kind === 'drift') &&
+    (p.peak === undefined || (isObj(p.peak) && isNum(p.peak.score) && isNum(p.peak.threshold) && Array.isArray(p.peak.topFeatures) && p.peak.topFeatures.every(isTop))) &&
     isStr(p.id) &&
     isStr(p.model) &&
     (p.state === 'raised' || p.state === 'cleared') &&
@@ -252,7 +258,22 @@ export class Fleet {
     m.version++;
   }
 
-  private alert(d: Device, p: AlertPayload): void {
+  private alert(d: Device, p: ModelAlertPayload): void {
+    p.kind ??= 'machine';
+    if (p.kind === 'machine') this.episode(d, p);
+    let entry = this.alerts.find((a) => a.id === p.id && a.dev === d.id);
+    if (!entry) {
+      entry = { id: p.id, dev: d.id, model: p.model, raised: undefined, cleared: undefined };
+      this.alerts.unshift(entry);
+      if (this.alerts.length > this.limits.alerts) this.alerts.pop();
+    }
+    if (p.state === 'raised') entry.raised = p;
+    else entry.cleared = p;
+    this.changed.alerts = true;
+  }
+
+  /** A machine episode shades its model's score chart. */
+  private episode(d: Device, p: ModelAlertPayload): void {
     const m = this.model(d, p.model);
     let ep = m.episodes.find((e) => e.id === p.id);
     if (!ep) {
@@ -264,16 +285,6 @@ export class Fleet {
     // windows are sample time; a replay runs the two apart).
     if (p.state === 'cleared') ep.end = Math.max(ep.since, Number.isFinite(m.lastWindowEnd) ? m.lastWindowEnd : ep.since);
     m.version++;
-
-    let entry = this.alerts.find((a) => a.id === p.id && a.dev === d.id);
-    if (!entry) {
-      entry = { id: p.id, dev: d.id, model: p.model, raised: undefined, cleared: undefined };
-      this.alerts.unshift(entry);
-      if (this.alerts.length > this.limits.alerts) this.alerts.pop();
-    }
-    if (p.state === 'raised') entry.raised = p;
-    else entry.cleared = p;
-    this.changed.alerts = true;
   }
 }
 
