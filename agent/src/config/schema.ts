@@ -54,6 +54,7 @@ export interface AgentConfig {
   hardware: HardwareSettings;
   scorer: { engine: ScorerEngine; backend: BackendPreference; maxBatch: number };
   detector: { raiseK: number; raiseN: number; clearM: number; clearRatio: number; cooldownMs: number };
+  baseline: { enabled: boolean; followPerHour: number; settleMs: number; maxDrift: number };
   publish: { telemetryIntervalMs: number; scores: boolean };
   outbox: { dir: string; maxBytes: number };
   health: { stallMs: number };
@@ -771,6 +772,39 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       default: D.detector.cooldownMs,
       env: 'ANOMALY_DETECTOR_COOLDOWN_MS',
       arg: 'detector-cooldown-ms',
+    },
+  },
+  baseline: {
+    enabled: {
+      doc: "Let each model's notion of normal follow slow drift and accept a settled new level (docs/drift.md); false: it stays as trained.",
+      format: 'bool',
+      default: D.baseline.enabled,
+      env: 'ANOMALY_BASELINE_ENABLED',
+      arg: 'baseline-enabled',
+    },
+    followPerHour: {
+      doc: 'Fastest the baseline follows a level drifting away while the model is healthy, training ranges per hour (0: never follows).',
+      format: 'number-range',
+      min: 0,
+      default: D.baseline.followPerHour,
+      env: 'ANOMALY_BASELINE_FOLLOW_PER_HOUR',
+      arg: 'baseline-follow-per-hour',
+    },
+    settleMs: {
+      doc: "How long an episode's windows must hold steady, well below its peak, before its level is tried as the new normal, ms (0: never).",
+      format: 'integer-range',
+      min: 0,
+      default: D.baseline.settleMs,
+      env: 'ANOMALY_BASELINE_SETTLE_MS',
+      arg: 'baseline-settle-ms',
+    },
+    maxDrift: {
+      doc: 'How far the baseline may move from the trained levels, training ranges; reaching it raises a drift alert.',
+      format: 'number-range',
+      gt: 0,
+      default: D.baseline.maxDrift,
+      env: 'ANOMALY_BASELINE_MAX_DRIFT',
+      arg: 'baseline-max-drift',
     },
   },
   publish: {

@@ -50,7 +50,17 @@ function declare(Type: TypeBuilder) {
       ...envelope,
       state: oneOf(['online', 'offline'] as const),
       version: Type.String(),
-      models: Type.Array(Type.Object({ model: Type.String(), name: Type.String(), sha256: Type.String({ description: "sha256 of the bundle's bundle.json" }) }, { additionalProperties: false })),
+      models: Type.Array(
+        Type.Object(
+          {
+            model: Type.String(),
+            name: Type.String(),
+            sha256: Type.String({ description: "sha256 of the bundle's bundle.json" }),
+            drift: Type.Number({ description: "how far the model's notion of normal moved from its training, in training ranges (0: not at all)" }),
+          },
+          { additionalProperties: false },
+        ),
+      ),
       sensors: Type.Record(Type.String(), oneOf(SENSOR_HEALTH)),
     },
     { additionalProperties: false },

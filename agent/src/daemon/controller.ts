@@ -165,7 +165,7 @@ export class Controller {
   private status(): Omit<StatusPayload, 'v' | 't' | 'state'> {
     return {
       version: this.o.version,
-      models: [...this.models.all.values()].map((m) => ({ model: m.model, name: m.manifest.name, sha256: m.bundleSha256 })),
+      models: [...this.models.all.values()].map((m) => ({ model: m.model, name: m.manifest.name, sha256: m.bundleSha256, drift: m.drift })),
       sensors: this.healthWatch?.sensors() ?? this.intake?.health() ?? {},
     };
   }

@@ -9,6 +9,8 @@ import type { Models } from './models.js';
 /** How often sensor health is looked at: a change is logged and published on the status topic. */
 const HEALTH_POLL_MS = 1000;
 const HEALTH_STATES: readonly SensorHealth[] = ['ok', 'stale', 'error'];
+/** A model's baseline drift is announced on the status topic again when it moved this much (training ranges) since. */
+const DRIFT_STATUS_STEP = 0.05;
 
 /**
  * Is the daemon well? Watches sensor health (a change is logged and announced; a model whose sensor
@@ -19,6 +21,8 @@ export class HealthWatch implements Component {
   readonly name = 'health';
   private timer: Timer | undefined;
   private last: Record<string, SensorHealth> = {};
+  /** Each model's drift as last announced. */
+  private lastDrift = new Map<string, number>();
   private startedAt = 0;
 
   constructor(
@@ -49,6 +53,7 @@ export class HealthWatch implements Component {
 
   beforeScrape(): void {
     this.sensors();
+    for (const m of this.models.all.values()) this.ctx.metrics.baselineDrift.set({ model: m.model }, m.drift);
   }
 
   /**
@@ -82,12 +87,21 @@ export class HealthWatch implements Component {
       }
     }
     for (const [sensor, h] of Object.entries(this.sensors())) if (h !== 'ok') reasons.push(`sensor ${sensor} is ${h}`);
-    return { ok: reasons.length === 0, reasons, models: [...models.values()].map((m) => ({ model: m.model, sha256: m.bundleSha256 })) };
+    for (const m of models.values()) {
+      const limit = m.baseline?.maxDrift;
+      if (limit !== undefined && m.drift >= limit) reasons.push(`model ${m.model}: baseline drifted ${m.drift} training ranges, at its limit ${limit}`);
+    }
+    return { ok: reasons.length === 0, reasons, models: [...models.values()].map((m) => ({ model: m.model, sha256: m.bundleSha256, drift: m.drift })) };
   }
 
   private watch(): void {
     const h = this.sensors();
     const changed = Object.keys(h).filter((s) => h[s] !== this.last[s]);
+    const drifted = [...this.models.all.values()].filter((m) => Math.abs(m.drift - (this.lastDrift.get(m.model) ?? 0)) >= DRIFT_STATUS_STEP);
+    if (drifted.length > 0) {
+      for (const m of drifted) this.lastDrift.set(m.model, m.drift);
+      if (changed.length === 0) this.ctx.events.emit('status', undefined);
+    }
     if (changed.length === 0) return;
     const log = this.ctx.log('health');
     for (const s of changed) {

@@ -7,6 +7,14 @@ import { BundleError, bundleDir, loadBundle } from '../model/bundle.js';
 import { trustedKeys } from '../model/signature.js';
 import { ModelRuntime } from '../pipeline/model-runtime.js';
 import type { DaemonContext } from './context.js';
+import type { AgentConfig } from '../config/schema.js';
+import { DEFAULTS } from '../core/defaults.js';
+import type { BaselineOptions } from '../detect/baseline.js';
+
+/** The baseline as the daemon runs it: the configured keys and the fixed rest (core/defaults.ts). */
+export function baselineOptions(c: AgentConfig['baseline']): BaselineOptions {
+  return { ...DEFAULTS.component.baseline, followPerHour: c.followPerHour, settleMs: c.settleMs, maxDrift: c.maxDrift };
+}
 
 /**
  * Rows kept per sensor. The windower reads each sample once, shortly after it arrives; the ring only
@@ -121,6 +129,7 @@ export class Models implements Component {
           channels: this.channels,
           buffers: this.buffers,
           detector: c.detector,
+          ...(c.baseline.enabled ? { baseline: baselineOptions(c.baseline) } : {}),
           maxBatch: c.scorer.maxBatch,
           engine: c.scorer.engine,
           backend: c.scorer.backend,

@@ -22,6 +22,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { SensorBuffer } from '../buffer/ring.js';
 import { Windower } from '../buffer/windower.js';
+import type { BaselineOptions } from '../detect/baseline.js';
 import type { ModelAlert } from '../core/alert.js';
 import { ManualClock } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
@@ -95,6 +96,8 @@ export interface SkabSettings {
   aggregate: ScoreAggregate;
   thresholdRule: ThresholdRule;
   detector: Omit<DetectorOptions, 'model' | 'threshold'>;
+  /** How each model's notion of normal may move (detect/baseline.ts); absent: as trained. */
+  baseline?: BaselineOptions;
 }
 
 /** The one set of settings every file is run with (docs/skab.md says why each is what it is). */
@@ -384,6 +387,7 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
           channels,
           buffers,
           detector: s.detector,
+          ...(s.baseline ? { baseline: s.baseline } : {}),
           maxBatch: 64,
           engine: DEFAULTS.config.scorer.engine, // the daemon's: the fast engine where it supports the bundle
           log,

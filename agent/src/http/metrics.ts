@@ -32,6 +32,8 @@ export interface Metrics {
   readonly outboxBytes: Gauge<'kind'>;
   /** 1 when the sensor delivers fresh samples, 0 when stale or failing. */
   readonly sensorUp: Gauge<'sensor'>;
+  /** How far each model's baseline moved from its training (detect/baseline.ts), training ranges. */
+  readonly baselineDrift: Gauge<'model'>;
   /** 1 for the sensor's health in the status topic (state ok, stale or error), 0 for the other two. */
   readonly sensorState: Gauge<'sensor' | 'state'>;
 }
@@ -102,6 +104,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       name: n('outbox_bytes'),
       help: 'Bytes waiting in the store-and-forward outbox, by kind.',
       labelNames: ['kind'] as const,
+      registers,
+    }),
+    baselineDrift: new Gauge({
+      name: n('baseline_drift'),
+      help: "How far a model's notion of normal moved from its training, in training ranges (a drift alert at the limit).",
+      labelNames: ['model'] as const,
       registers,
     }),
     sensorUp: new Gauge({

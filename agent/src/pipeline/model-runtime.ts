@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { SensorBuffer } from '../buffer/ring.js';
 import type { ModelAlert } from '../core/alert.js';
 import { Windower } from '../buffer/windower.js';
+import { Baseline, type BaselineOptions } from '../detect/baseline.js';
 import { Detector, DetectorInputError, type DetectorOptions, type DetectorState } from '../detect/detector.js';
 import type { LoadedBundle } from '../model/bundle.js';
 import type { BackendPreference, Scorer, ScorerEngine } from '../model/engines.js';
@@ -14,6 +15,8 @@ export interface ModelRuntimeOptions {
   channels: ReadonlyMap<string, { sensor: string; index: number }>;
   buffers: ReadonlyMap<string, SensorBuffer>;
   detector: Omit<DetectorOptions, 'model' | 'threshold'>;
+  /** How the model's notion of normal may move (detect/baseline.ts); absent: it stays as trained. */
+  baseline?: BaselineOptions;
   maxBatch: number;
   /** Which engine scores (model/scorer.ts createScorer): under `fast` an unsupported bundle is refused by create(). */
   engine: ScorerEngine;
@@ -31,18 +34,24 @@ export interface ModelRuntimeOptions {
 /**
  * The streaming pipeline, for one bundle at work: its windower cuts windows from the shared sensor
  * rings, the scorer turns a batch of them into errors, the detector turns errors into alerts.
- * Windows that fall due in the same turn of the event loop are scored as one batch. The daemon runs
- * one per model; the evaluator (evaluate/skab.ts) runs the same one over a recorded file.
+ * Windows that fall due in the same turn of the event loop are scored as one batch. The baseline
+ * (detect/baseline.ts) moves the inputs of the windows it cuts by its offsets, and learns from every
+ * judged window. The daemon runs one per model; the evaluator (evaluate/skab.ts) runs the same one
+ * over a recorded file.
  */
 export class ModelRuntime {
   readonly model: string;
   readonly sensors: Set<string>;
   readonly windower: Windower;
   detector: Detector;
+  /** Where the model's notion of normal sits now; null when it may not move. */
+  baseline: Baseline | null;
   /** Model input names (features, then shape inputs): the keys of a score's perFeature. */
   private readonly inputs: string[];
   private readonly batch: Float32Array;
   private readonly batchEnd: Float64Array;
+  /** Each window's per-feature mean, scaled, before the baseline's offsets: [maxBatch][features]. */
+  private readonly batchLevels: Float64Array;
   private pending = 0;
   private flushQueued = false;
   /** When this runtime last scored, by o.now() (0: not yet; a reload makes a new runtime). */
@@ -71,7 +80,10 @@ export class ModelRuntime {
     const stride = m.seqLen * layout.width;
     this.batch = new Float32Array(o.maxBatch * stride);
     this.batchEnd = new Float64Array(o.maxBatch);
+    const f = m.features.length;
+    this.batchLevels = new Float64Array(o.maxBatch * f);
     this.detector = this.makeDetector();
+    this.baseline = o.baseline ? new Baseline(this.model, m.features, o.baseline) : null;
     this.windower = new Windower({
       features: m.features,
       channels: o.channels,
@@ -83,7 +95,12 @@ export class ModelRuntime {
       scaler: m.scaler,
       onWindow: (w) => {
         // The window is a view into the windower's buffer, valid only now: copy it into the batch.
-        layout.write(w.x, 0, m.seqLen, this.batch, this.pending * stride);
+        layout.write(w.x, 0, m.seqLen, this.batch, this.pending * stride, this.baseline?.offsets);
+        for (let j = 0; j < f; j++) {
+          let sum = 0;
+          for (let t = 0; t < m.seqLen; t++) sum += w.x[t * f + j]!;
+          this.batchLevels[this.pending * f + j] = sum / m.seqLen;
+        }
         this.batchEnd[this.pending++] = w.endT;
         if (this.pending === o.maxBatch) this.flush();
         else this.queueFlush();
@@ -99,6 +116,11 @@ export class ModelRuntime {
     return this.o.bundle.sha256;
   }
 
+  /** How far the baseline moved from the trained levels, training ranges, to 3 decimals (0 when it may not move). */
+  get drift(): number {
+    return Math.round((this.baseline?.drift ?? 0) * 1000) / 1000;
+  }
+
   /** The engine scoring this bundle: 'fast' or 'tfjs'. */
   get engine(): string {
     return this.scorer.engine;
@@ -112,7 +134,8 @@ export class ModelRuntime {
   /**
    * Takes over from the runtime this one replaces, at the moment of the swap: the old one judges the
    * windows it has already cut, its detector's state (an open episode, the k-of-n history) carries
-   * over, and windows continue after the last one it formed.
+   * over, and windows continue after the last one it formed. The baseline starts afresh: the new
+   * bundle's levels are its own training's.
    */
   continueFrom(old: ModelRuntime): void {
     old.flush();
@@ -128,7 +151,10 @@ export class ModelRuntime {
   advance(): void {
     const gapsBefore = this.windower.gaps;
     this.windower.advance();
-    if (this.windower.gaps !== gapsBefore) this.detector.reset();
+    if (this.windower.gaps !== gapsBefore) {
+      this.detector.reset();
+      this.baseline?.reset();
+    }
   }
 
   /** Scores the pending batch now. */
@@ -153,14 +179,29 @@ export class ModelRuntime {
       for (let j = 0; j < f; j++) perFeature[this.inputs[j]!] = result.perFeature[i * f + j]!;
       const windowEnd = this.batchEnd[i]!;
       const score = result.score[i]!;
-      this.o.onScore(this.model, { windowEnd, score, threshold: this.detector.getThreshold(), perFeature });
+      const threshold = this.detector.getThreshold();
+      this.o.onScore(this.model, { windowEnd, score, threshold, perFeature });
+      let event;
       try {
-        const event = this.detector.observe({ windowEnd, score, perFeature });
-        if (event) this.o.onAlert(event);
+        event = this.detector.observe({ windowEnd, score, perFeature }, this.baseline?.clearReason);
       } catch (err) {
         if (!(err instanceof DetectorInputError)) throw err;
         this.o.log.error({ err: err.message }, 'window not judged');
+        continue;
       }
+      if (event) this.o.onAlert(event);
+      const drift = this.baseline?.observe(
+        {
+          windowEnd,
+          ratio: score / threshold,
+          levels: this.batchLevels.subarray(i * this.manifest.features.length, (i + 1) * this.manifest.features.length),
+          open: this.detector.isOpen(),
+          peakRatio: this.detector.peakRatio(),
+          low: score < this.o.detector.clearRatio * threshold,
+        },
+        event?.state === 'cleared',
+      );
+      if (drift) this.o.onAlert(drift);
     }
   }
 

@@ -95,15 +95,19 @@ export class InputLayout {
     this.gain = Float64Array.from(shape?.gain ?? []);
   }
 
-  /** Copy one window `src[srcOff…]` ([seqLen][f]) into `dst[dstOff…]` as [seqLen][width]. */
-  write(src: Float32Array, srcOff: number, seqLen: number, dst: Float32Array, dstOff: number): void {
+  /**
+   * Copy one window `src[srcOff…]` ([seqLen][f]) into `dst[dstOff…]` as [seqLen][width]; `offsets`
+   * (one per feature) are subtracted from the level inputs (detect/baseline.ts). A shape input has no
+   * level, so no offset.
+   */
+  write(src: Float32Array, srcOff: number, seqLen: number, dst: Float32Array, dstOff: number, offsets?: ArrayLike<number>): void {
     const { f, width } = this;
-    if (width === f) {
+    if (width === f && offsets === undefined) {
       dst.set(src.subarray(srcOff, srcOff + seqLen * f), dstOff);
       return;
     }
     for (let t = 0; t < seqLen; t++) {
-      for (let j = 0; j < f; j++) dst[dstOff + t * width + j] = src[srcOff + t * f + j]!;
+      for (let j = 0; j < f; j++) dst[dstOff + t * width + j] = src[srcOff + t * f + j]! - (offsets ? offsets[j]! : 0);
     }
     for (let k = 0; k < this.cols.length; k++) {
       const j = this.cols[k]!;

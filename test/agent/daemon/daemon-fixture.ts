@@ -691,7 +691,7 @@ export function parseStatus(text: string): StatusPayload {
   assert.ok(typeof p.version === 'string' && p.version.length > 0, `${where}: version`);
   assert.ok(Array.isArray(p.models), `${where}: models`);
   for (const m of p.models) {
-    assert.deepEqual(Object.keys(m).sort(), ['model', 'name', 'sha256'], `${where}: models entry keys`);
+    assert.deepEqual(Object.keys(m).sort(), ['drift', 'model', 'name', 'sha256'], `${where}: models entry keys`);
     assert.match(m.sha256, /^[0-9a-f]{64}$/, `${where}: sha256`);
   }
   for (const h of Object.values(p.sensors)) assert.ok(['ok', 'stale', 'error'].includes(h), `${where}: sensor health`);

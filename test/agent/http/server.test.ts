@@ -67,6 +67,7 @@ describe('metrics', () => {
     m.outboxDepth.set({ kind: 'alerts' }, 2);
     m.outboxBytes.set({ kind: 'alerts' }, 512);
     m.sensorUp.set({ sensor: 'vibration' }, 1);
+    m.baselineDrift.set({ model: 'vibration' }, 0.25);
     m.sensorState.set({ sensor: 'vibration', state: 'stale' }, 1);
 
     const text = await m.registry.metrics();
@@ -83,6 +84,7 @@ describe('metrics', () => {
       'anomaly_agent_outbox_depth{kind="alerts"} 2',
       'anomaly_agent_outbox_bytes{kind="alerts"} 512',
       'anomaly_agent_sensor_up{sensor="vibration"} 1',
+      'anomaly_agent_baseline_drift{model="vibration"} 0.25',
       'anomaly_agent_sensor_state{sensor="vibration",state="stale"} 1',
     ]) {
       assert.ok(text.includes(line), `missing: ${line}`);
@@ -93,7 +95,7 @@ describe('metrics', () => {
     assert.match(text, /^nodejs_heap_size_used_bytes /m);
 
     const ours = m.registry.getMetricsAsArray().map((x) => x.name).filter((n) => n.startsWith(METRIC_PREFIX));
-    assert.equal(ours.length, 10);
+    assert.equal(ours.length, 11);
   });
 
   test('registries are independent of each other and of the global one', async () => {

@@ -12,7 +12,7 @@ const status = (state: 'online' | 'offline', t = T): StatusPayload => ({
   t,
   state,
   version: '0.1.0',
-  models: [{ model: 'vibration', name: 'rpm_600/vibration', sha256: 'a'.repeat(64) }],
+  models: [{ model: 'vibration', name: 'rpm_600/vibration', sha256: 'a'.repeat(64), drift: 0 }],
   sensors: { vibration: 'ok', temperature: 'stale' },
 });
 

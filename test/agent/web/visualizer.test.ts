@@ -445,7 +445,7 @@ describe('web visualizer in headless Chromium', { skip: chromiumMissing() }, () 
         t: Date.now(),
         state: 'online',
         version: 'test',
-        models: Object.keys(MODELS).map((m) => ({ model: m, name: `live/${m}`, sha256: '0'.repeat(64) })),
+        models: Object.keys(MODELS).map((m) => ({ model: m, name: `live/${m}`, sha256: '0'.repeat(64), drift: 0 })),
         sensors: Object.fromEntries(Object.keys(SENSORS).map((s) => [s, 'ok'])),
       };
       await agent.publishAsync(topic(PREFIX, DEVICE_ID, 'status'), JSON.stringify(status), { qos: 1, retain: true });
