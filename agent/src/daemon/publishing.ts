@@ -88,7 +88,7 @@ export class Publishing implements Component {
       e.kind === 'sensor'
         ? { sensor: e.sensor, fault: e.fault, detail: e.detail }
         : { model: e.model, score: e.score, threshold: e.threshold, top: e.topFeatures.map((f) => f.feature), ...(e.peak ? { peak: e.peak.score, peakThreshold: e.peak.threshold } : {}) };
-    this.ctx.log('detector').warn({ id: e.id, kind: e.kind, state: e.state, ...what, ...(e.reason ? { reason: e.reason } : {}) }, `${e.kind} alert ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
+    this.ctx.log('detector').warn({ id: e.id, kind: e.kind, state: e.state, ...what, ...(e.reason ? { reason: e.reason } : {}) }, `${e.kind === 'machine' ? '' : `${e.kind} `}alert ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
     this.unsaved.push(e);
     void this.save();
   }

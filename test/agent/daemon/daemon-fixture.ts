@@ -370,7 +370,7 @@ export class Daemon extends Proc {
 
   alerts(): LoggedAlert[] {
     return this.logs
-      .filter((l) => l.msg === 'alert raised' || l.msg === 'alert cleared')
+      .filter((l) => l.module === 'detector' && /^(\w+ )?alert (raised|cleared)/.test(l.msg))
       .map((l) => ({ id: l.id as string, model: l.model as string, state: l.state as LoggedAlert['state'], score: l.score as number, time: l.time }));
   }
 
