@@ -8,9 +8,9 @@
  * - `device` (with its device id D): publish the topics a gateway sends for D — those of
  *   core/topics.ts whose `publisher` is `device` (status, telemetry, score, alerts, models/result, and
  *   ingest for a local bridge); subscribe to the topics the gateway takes in for D — those whose
- *   `direction` is `in` (ingest, models/update, cmd/fault), one filter per topic (`+` for a sensor or
+ *   `direction` is `in` (ingest, models/update, cmd/fault, cmd/learn), one filter per topic (`+` for a sensor or
  *   model level, never `#`). Nothing else: not another device's topics, not `#`, not a topic that is
- *   not in core/topics.ts (the coming `cmd/learn` included, until it is declared there as an admin's).
+ *   not in core/topics.ts (a command that is not declared there, say `cmd/reboot`).
  * - `viewer`: subscribe to filters under `<prefix>/` (e.g. `anomaly/+/status`, `anomaly/#`); no publish.
  * - `admin`: anything — the only role that publishes `models/update` and `cmd/…`.
  *
@@ -95,7 +95,7 @@ export function aclMarkdown(prefix: string): string {
   ];
   const rows: [string, string][] = NAMES.map((n) => [`\`${prefix}/<dev>/${suffixOf(n)}\``, topicOf(prefix, dev, n, TOPICS[n].suffix.includes('{') ? 'x' : undefined)]);
   rows.push(
-    ['any other topic under `<dev>` (e.g. the coming `cmd/learn`)', `${prefix}/${dev}/cmd/learn`],
+    ['any other topic under `<dev>` (e.g. `cmd/reboot`)', `${prefix}/${dev}/cmd/reboot`],
     [`another device's topics, \`${prefix}/<other>/…\``, `${prefix}/pump-3/alerts`],
     [`outside \`${prefix}/\` (\`$SYS/…\`, \`homeassistant/…\`)`, `homeassistant/binary_sensor/${dev}/config`],
   );

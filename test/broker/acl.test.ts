@@ -41,7 +41,8 @@ const TABLE: Row[] = [
   // An operator's acts: a device may receive them, never send them (issue 17, section 3).
   { topic: 'anomaly/pump-7/models/update', 'pump-7': 's', screen: 's', ops: 'ps' },
   { topic: 'anomaly/pump-7/cmd/fault', 'pump-7': 's', screen: 's', ops: 'ps' },
-  { topic: 'anomaly/pump-7/cmd/learn', 'pump-7': '', screen: 's', ops: 'ps' },
+  { topic: 'anomaly/pump-7/cmd/learn', 'pump-7': 's', screen: 's', ops: 'ps' },
+  { topic: 'anomaly/pump-7/learn', 'pump-7': 'p', screen: 's', ops: 'ps' },
   { topic: 'anomaly/pump-7/cmd/reboot', filter: 'anomaly/pump-7/cmd/#', 'pump-7': '', screen: 's', ops: 'ps' },
   { topic: 'anomaly/pump-7/debug', filter: 'anomaly/pump-7/#', 'pump-7': '', screen: 's', ops: 'ps' },
   // Another device's topics, one whose id starts like pump-7's, and the world outside the prefix.

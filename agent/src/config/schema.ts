@@ -63,6 +63,7 @@ export interface AgentConfig {
   web: { enabled: boolean; brokerUrl: string; username: string; password: string };
   homeassistant: { enabled: boolean; prefix: string };
   record: { enabled: boolean; dir: string; maxBytes: number; rotateBytes: number; rotateMs: number };
+  learn: { dir: string; baselineMinutes: number; maxEpochs: number; signingKey: string; maxVelocityMmS: number; stuckSeconds: number; minCoverage: number };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -943,6 +944,64 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       default: D.record.rotateMs,
       env: 'ANOMALY_RECORD_ROTATE_MS',
       arg: 'record-rotate-ms',
+    },
+  },
+  learn: {
+    dir: {
+      doc: "Where learning on the gateway ('anomaly-agent learn', <prefix>/<dev>/cmd/learn) keeps its state, the baseline it records and the bundles it trains before they are installed into models.dir; created when missing. On the same filesystem as models.dir (bundles are swapped in by rename).",
+      format: 'non-empty',
+      default: D.learn.dir,
+      env: 'ANOMALY_LEARN_DIR',
+      arg: 'learn-dir',
+    },
+    baselineMinutes: {
+      doc: 'How long a baseline is recorded before it is checked and learned, minutes of sample time (a learn command may ask for another length).',
+      format: 'number-range',
+      gt: 0,
+      max: 1440,
+      default: D.learn.baselineMinutes,
+      env: 'ANOMALY_LEARN_BASELINE_MINUTES',
+      arg: 'learn-baseline-minutes',
+    },
+    maxEpochs: {
+      doc: 'Most epochs each model trains on a baseline (early stopping may end it sooner).',
+      format: 'integer-range',
+      min: 1,
+      default: D.learn.maxEpochs,
+      env: 'ANOMALY_LEARN_MAX_EPOCHS',
+      arg: 'learn-max-epochs',
+    },
+    signingKey: {
+      doc: "The device's own ed25519 private key (PEM, from 'anomaly-agent models keygen'), with which learned bundles are signed. Required when models.requireSigned is on, and its public key must then be in models.trustedKeys; '' = learned bundles are not signed.",
+      format: 'text',
+      default: D.learn.signingKey,
+      env: 'ANOMALY_LEARN_SIGNING_KEY',
+      arg: 'learn-signing-key',
+    },
+    maxVelocityMmS: {
+      doc: "A baseline whose vibration velocity (RMS, mm/s, estimated from the accelerometer) is at or above this is refused: the machine is already in the 'damaged' zone of ISO 20816-style limits. Default: zone C/D of ISO 10816-3 group 2 on a flexible foundation; 4.5 for a rigid one (docs/learning.md).",
+      format: 'number-range',
+      gt: 0,
+      default: D.learn.maxVelocityMmS,
+      env: 'ANOMALY_LEARN_MAX_VELOCITY_MM_S',
+      arg: 'learn-max-velocity-mm-s',
+    },
+    stuckSeconds: {
+      doc: 'A channel that repeats exactly the same value for this long during the baseline is a stuck sensor, and the baseline is refused (slow channels such as temperature: only if flat over the whole baseline).',
+      format: 'number-range',
+      gt: 0,
+      default: D.learn.stuckSeconds,
+      env: 'ANOMALY_LEARN_STUCK_SECONDS',
+      arg: 'learn-stuck-seconds',
+    },
+    minCoverage: {
+      doc: 'Share of the rows a baseline of its length should hold (one per profile period) below which it is refused as too little data.',
+      format: 'number-range',
+      gt: 0,
+      max: 1,
+      default: D.learn.minCoverage,
+      env: 'ANOMALY_LEARN_MIN_COVERAGE',
+      arg: 'learn-min-coverage',
     },
   },
 };

@@ -85,6 +85,16 @@ const config = {
   web: { enabled: true, brokerUrl: '', username: '', password: '' },
   homeassistant: { enabled: false, prefix: 'homeassistant' },
   record: { enabled: false, dir: 'state/recordings', maxBytes: 256 * 1024 * 1024, rotateBytes: 16 * 1024 * 1024, rotateMs: 3_600_000 },
+  learn: {
+    dir: 'state/learn',
+    baselineMinutes: 30,
+    maxEpochs: 15,
+    signingKey: '',
+    /** ISO 10816-3 group 2 (15–300 kW) on a flexible foundation: the zone C/D boundary, mm/s RMS (docs/learning.md). */
+    maxVelocityMmS: 7.1,
+    stuckSeconds: 30,
+    minCoverage: 0.95,
+  },
 };
 
 /** Options of components that no configuration key sets. */

@@ -27,6 +27,9 @@ export type ModelClearReason = (typeof MODEL_CLEAR_REASONS)[number];
 /** How a sensor can fail: a reading outside its physical range, or a reading that stopped moving. */
 export const SENSOR_FAULTS = ['out of range', 'stuck'] as const;
 export type SensorFault = (typeof SENSOR_FAULTS)[number];
+/** What a learn run is doing (daemon/learner.ts): collecting → checking → training → installing, then done, refused, failed or cancelled. */
+export const LEARN_PHASES = ['collecting', 'checking', 'training', 'installing', 'done', 'refused', 'failed', 'cancelled'] as const;
+export type LearnPhase = (typeof LEARN_PHASES)[number];
 
 /** Largest bundle file a device accepts over MQTT. */
 export const MAX_UPDATE_FILE_BYTES = 64 * 1024 * 1024;
@@ -44,6 +47,15 @@ function declare(Type: TypeBuilder) {
     t: Type.Number({ description: 'ms epoch when the payload was made' }),
   };
   const SENSOR_HEALTH = ['ok', 'stale', 'error'] as const;
+  /** A bundle learned on the device (its manifest's `baseline`); absent for a workstation-trained one. */
+  const learned = Type.Object(
+    {
+      baseline: Type.String({ description: 'the learn run whose baseline it was learned on' }),
+      at: Type.Number({ description: 'ms epoch the bundle was learned' }),
+      reason: Type.Optional(Type.String({ description: 'why it was (re)learned, as the learn command said' })),
+    },
+    { additionalProperties: false, description: 'learned on this device' },
+  );
 
   const status = Type.Object(
     {
@@ -57,6 +69,7 @@ function declare(Type: TypeBuilder) {
             name: Type.String(),
             sha256: Type.String({ description: "sha256 of the bundle's bundle.json" }),
             drift: Type.Number({ description: "how far the model's notion of normal moved from its training, in training ranges (0: not at all)" }),
+            learned: Type.Optional(learned),
           },
           { additionalProperties: false },
         ),
@@ -184,8 +197,36 @@ function declare(Type: TypeBuilder) {
     Type.Object({ action: Type.Literal('bus-errors'), rate: Type.Number({ minimum: 0, maximum: 1, description: 'share of transfers that fail; 0 stops' }), code: Type.Optional(oneOf(BUS_ERROR_CODES, { description: 'default EIO' })) }),
   ]);
 
+  const learnCommand = Type.Union([
+    Type.Object(
+      {
+        action: Type.Literal('start'),
+        reason: Type.Optional(Type.String({ maxLength: 200, description: 'why (e.g. "bearing replaced"): recorded in the bundles' })),
+        minutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1440, description: 'baseline length; default learn.baselineMinutes' })),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Object({ action: Type.Literal('cancel') }, { additionalProperties: false }),
+  ]);
+
+  const learn = Type.Object(
+    {
+      ...envelope,
+      id: Type.String({ description: 'this learn run' }),
+      phase: oneOf(LEARN_PHASES),
+      percent: Type.Number({ minimum: 0, maximum: 100, description: 'of the whole run' }),
+      etaS: Type.Optional(Type.Number({ description: 'seconds left, estimated' })),
+      startedAt: Type.Number({ description: 'ms epoch the run began' }),
+      minutes: Type.Number({ description: 'baseline length' }),
+      reason: Type.Optional(Type.String({ description: 'why it learns, as the command said' })),
+      refusal: Type.Optional(Type.String({ description: 'refused or failed: why; the running models stay' })),
+      models: Type.Optional(Type.Array(Type.String(), { description: 'done: the models now running learned bundles' })),
+    },
+    { additionalProperties: false },
+  );
+
   /** The schema of every topic's payload. */
-  return { status, telemetry, score, alerts: alert, ingest, modelUpdate, modelResult, fault, topFeature, modelAlert };
+  return { status, telemetry, score, alerts: alert, ingest, modelUpdate, modelResult, fault, learnCommand, learn, topFeature, modelAlert };
 }
 
 type Declared = ReturnType<typeof declare>;
@@ -208,7 +249,7 @@ export function payloadSchemas(): { [K in TopicName]: Declared[K] } {
 
 
 /** Every topic's name (core/topics.ts TOPICS has one entry for each). */
-export type TopicName = 'status' | 'telemetry' | 'score' | 'alerts' | 'ingest' | 'modelUpdate' | 'modelResult' | 'fault';
+export type TopicName = 'status' | 'telemetry' | 'score' | 'alerts' | 'ingest' | 'modelUpdate' | 'modelResult' | 'fault' | 'learnCommand' | 'learn';
 
 export type StatusPayload = Static<Declared['status']>;
 export type TelemetryPayload = Static<Declared['telemetry']>;
@@ -223,6 +264,8 @@ export type IngestPayload = Static<Declared['ingest']>;
 export type ModelUpdatePayload = Static<Declared['modelUpdate']>;
 export type ModelUpdateResult = Static<Declared['modelResult']>;
 export type FaultCommandPayload = Static<Declared['fault']>;
+export type LearnCommandPayload = Static<Declared['learnCommand']>;
+export type LearnPayload = Static<Declared['learn']>;
 
 /** The payload type of each topic. */
 export type PayloadOf = { [K in TopicName]: Static<Declared[K]> };

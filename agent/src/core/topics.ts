@@ -16,6 +16,8 @@ export type {
   SensorAlertPayload,
   FaultCommandPayload,
   IngestPayload,
+  LearnCommandPayload,
+  LearnPayload,
   ModelUpdatePayload,
   ModelUpdateResult,
   PayloadOf,
@@ -50,6 +52,8 @@ export const TOPICS = {
   modelUpdate: { suffix: 'models/update', direction: 'in', qos: 1, retain: false, publisher: 'admin', doc: 'a model bundle in acknowledged chunks (anomaly-agent models flash --mqtt); resumable' },
   modelResult: { suffix: 'models/result', direction: 'out', qos: 1, retain: false, publisher: 'device', doc: 'the answer to every update message: bytes received per file, then the install result' },
   fault: { suffix: 'cmd/fault', direction: 'in', qos: 1, retain: false, publisher: 'admin', doc: 'sim source only: a simulated fault on or off, a part unplugged or replugged, bus errors injected' },
+  learnCommand: { suffix: 'cmd/learn', direction: 'in', qos: 1, retain: false, publisher: 'admin', doc: 'learn this machine: record a baseline, check it, train every enabled model, install them (anomaly-agent learn); or cancel' },
+  learn: { suffix: 'learn', direction: 'out', qos: 1, retain: true, publisher: 'device', doc: 'the learn run: phase, percent, ETA; why a baseline was refused' },
 } as const satisfies Record<TopicName, TopicSpec>;
 
 /** A topic level may not be empty or contain MQTT's separators and wildcards. */

@@ -8,6 +8,7 @@ import { DEFAULTS } from '../core/defaults.js';
 import { ModelUpdateReceiver } from '../flash/mqtt-update.js';
 import { createMetrics, type Metrics } from '../http/metrics.js';
 import type { HealthReport } from '../http/server.js';
+import { learnedOf } from '../model/bundle.js';
 import { Outbox } from '../publish/outbox.js';
 import type { StatusPayload } from '../core/topics.js';
 import type { DaemonContext } from './context.js';
@@ -17,6 +18,7 @@ import { HealthWatch } from './health.js';
 import { HomeAssistantDiscovery } from './homeassistant.js';
 import { Http } from './http.js';
 import { Intake } from './intake.js';
+import { Learner } from './learner.js';
 import { Models } from './models.js';
 import { MqttConnection } from './mqtt-connection.js';
 import { Publishing } from './publishing.js';
@@ -45,7 +47,7 @@ type Part = Component & { beforeScrape?(): void };
  * one more component: it listens on the bus (samples, scores, alerts, status) and is added to the
  * list below. The controller never touches `process`; the entry point owns signals and exit codes.
  *
- *   models → [embedded broker] → outbox → mqtt → publishing → model updates → home assistant → recorder → source → health → [http]
+ *   models → [embedded broker] → outbox → mqtt → publishing → model updates → home assistant → recorder → learner → source → health → [http]
  */
 export class Controller {
   readonly metrics: Metrics = createMetrics({ beforeScrape: () => this.started.forEach((c) => c.beforeScrape?.()) });
@@ -57,6 +59,7 @@ export class Controller {
   private healthWatch: HealthWatch | undefined;
   private http: Http | undefined;
   private recorder: Recorder | undefined;
+  private learnerPart: Learner | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly o: ControllerOptions) {
@@ -88,6 +91,11 @@ export class Controller {
     return this.recorder?.current;
   }
 
+  /** Learning on the gateway (learn.*). */
+  learner(): Learner | undefined {
+    return this.learnerPart;
+  }
+
   async start(): Promise<void> {
     const { ctx } = this;
     const c = ctx.config;
@@ -114,6 +122,7 @@ export class Controller {
     // Always there: turned off, it removes the discovery configs an earlier run left on the broker.
     await this.use(new HomeAssistantDiscovery(ctx, this.models, mqtt.client));
     this.recorder = await this.use(new Recorder(ctx));
+    this.learnerPart = await this.use(new Learner(ctx, { client: () => mqtt.client, reload: () => this.reload(), liveProblem: (model, sha) => this.models.liveProblem(model, sha) }));
     const intake = (this.intake = await this.use(new Intake(ctx, this.models, () => mqtt.client)));
     this.healthWatch = await this.use(new HealthWatch(ctx, intake, this.models));
     if (c.http.port > 0) this.http = await this.use(new Http(ctx, () => this.health(), () => this.wsPort()));
@@ -165,7 +174,7 @@ export class Controller {
   private status(): Omit<StatusPayload, 'v' | 't' | 'state'> {
     return {
       version: this.o.version,
-      models: [...this.models.all.values()].map((m) => ({ model: m.model, name: m.manifest.name, sha256: m.bundleSha256, drift: m.drift })),
+      models: [...this.models.all.values()].map((m) => ({ model: m.model, name: m.manifest.name, sha256: m.bundleSha256, drift: m.drift, ...learnedOf(m.manifest) })),
       sensors: this.healthWatch?.sensors() ?? this.intake?.health() ?? {},
     };
   }

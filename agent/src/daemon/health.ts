@@ -5,6 +5,7 @@ import type { HealthReport } from '../http/server.js';
 import type { DaemonContext } from './context.js';
 import type { Intake } from './intake.js';
 import type { Models } from './models.js';
+import { learnedOf } from '../model/bundle.js';
 
 /** How often sensor health is looked at: a change is logged and published on the status topic. */
 const HEALTH_POLL_MS = 1000;
@@ -91,7 +92,7 @@ export class HealthWatch implements Component {
       const limit = m.baseline?.maxDrift;
       if (limit !== undefined && m.drift >= limit) reasons.push(`model ${m.model}: baseline drifted ${m.drift} training ranges, at its limit ${limit}`);
     }
-    return { ok: reasons.length === 0, reasons, models: [...models.values()].map((m) => ({ model: m.model, sha256: m.bundleSha256, drift: m.drift })) };
+    return { ok: reasons.length === 0, reasons, models: [...models.values()].map((m) => ({ model: m.model, sha256: m.bundleSha256, drift: m.drift, ...learnedOf(m.manifest) })) };
   }
 
   private watch(): void {

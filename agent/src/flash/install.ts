@@ -222,3 +222,32 @@ export async function flashOverSsh(bundleDir: string, o: FlashOptions): Promise<
     await runTool('ssh', [...ssh, dest, `rm -rf ${quote(tmp)}`]);
   }
 }
+
+/**
+ * `models rollback`: puts back the bundle an install (a flash, an update over MQTT, a learn run)
+ * replaced, and keeps the one it replaces as the previous — a second rollback undoes the first.
+ * When the install replaced no bundle of models.dir, the model ran the shipped bundle: the installed
+ * one is set aside as the previous and the shipped one runs again. Renames on one filesystem; the
+ * caller reloads the agent. Throws an InstallError when there is nothing to roll back to.
+ */
+export async function rollbackBundle(c: AgentConfig, model: string): Promise<{ restored: string; previous: string | undefined }> {
+  const parent = join(c.models.dir, c.models.profile);
+  const target = join(parent, model);
+  const previous = join(parent, `.previous-${model}`);
+  const hasPrevious = await exists(join(previous, BUNDLE_FILE));
+  const hasCurrent = await exists(join(target, BUNDLE_FILE));
+  const shipped = c.models.shippedDir ? join(c.models.shippedDir, c.models.profile, model) : '';
+  if (!hasPrevious) {
+    if (!hasCurrent || !shipped || !(await exists(join(shipped, BUNDLE_FILE)))) throw new InstallError(`no previous ${c.models.profile}/${model} bundle to roll back to (${previous} is missing)`);
+    await rm(previous, { recursive: true, force: true });
+    await rename(target, previous);
+    return { restored: shipped, previous };
+  }
+  const swap = join(parent, `.rollback-${model}`);
+  await rm(swap, { recursive: true, force: true });
+  if (hasCurrent) await rename(target, swap);
+  else await rm(target, { recursive: true, force: true });
+  await rename(previous, target);
+  if (hasCurrent) await rename(swap, previous);
+  return { restored: target, previous: hasCurrent ? previous : undefined };
+}

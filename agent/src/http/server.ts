@@ -23,7 +23,7 @@ export interface HealthReport {
   /** Why the daemon is unhealthy ("sensor vibration stale for 12 s", "mqtt disconnected"). */
   reasons: string[];
   /** The bundles running (as in the status topic), so a deploy can see its bundle is live. */
-  models?: { model: string; sha256: string; drift: number }[];
+  models?: { model: string; sha256: string; drift: number; learned?: { baseline: string; at: number; reason?: string } }[];
 }
 
 /**

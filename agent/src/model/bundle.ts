@@ -30,6 +30,29 @@ export interface ThresholdRule {
   margin: number;
 }
 
+/** The baseline a bundle learned on the device was trained on, and why it was learned. */
+export interface BundleBaseline {
+  /** The learn run (the `id` of the `learn` topic), shared by the bundles it made. */
+  id: string;
+  /** ms epoch the bundle was learned. */
+  learnedAt: number;
+  /** Why (re)learned, as the learn command said ("bearing replaced"); absent when it gave none. */
+  reason?: string;
+  device: string;
+  /** First and last row of the baseline, ms epoch, and its rows. */
+  t0: number;
+  t1: number;
+  rows: number;
+  /** Vibration velocity of the baseline, mm/s RMS (train/baseline-check.ts), when it has accelerometer channels. */
+  velocityMmS?: number;
+}
+
+/** For the status topic and /healthz: which baseline a bundle learned on the device was learned on, when, why; nothing for a workstation's bundle. */
+export function learnedOf(m: Pick<BundleManifest, 'baseline'>): { learned?: { baseline: string; at: number; reason?: string } } {
+  const b = m.baseline;
+  return b ? { learned: { baseline: b.id, at: b.learnedAt, ...(b.reason !== undefined ? { reason: b.reason } : {}) } } : {};
+}
+
 export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
   formatVersion: number;
@@ -70,6 +93,8 @@ export interface BundleManifest {
   };
   /** Filled by `anomaly-agent evaluate --write`; absent until a bundle has been evaluated. */
   metrics?: Record<string, unknown>;
+  /** Learned on the device itself (daemon/learner.ts); absent for a bundle trained on a workstation. */
+  baseline?: BundleBaseline;
   tfjsVersion: string;
   /** sha256 (hex) of every model file in the bundle, keyed by file name. */
   files: Record<string, string>;

@@ -7,9 +7,9 @@ import { readRecordingManifest } from '../record/manifest.js';
 import { fitMinMax } from '../preprocess/scaler.js';
 import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
 import { fitShape, type ShapeInputs } from '../preprocess/shape.js';
-import { digestFiles, loadBundle, updateManifest, writeBundle, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
+import { digestFiles, loadBundle, updateManifest, writeBundle, type BundleBaseline, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
 import { fitErrorScale, normalizeErrors, type ScoreAggregate } from '../model/error-scale.js';
-import type { FitResult } from './epochs.js';
+import type { FitResult, ProgressSink } from './epochs.js';
 import { EpochProgress } from './progress.js';
 import { featureErrors, trainAutoencoder, type TrainerChoice } from './trainer.js';
 import { DEFAULT_THRESHOLD_RULE, describeRule, thresholdFrom } from './threshold.js';
@@ -41,6 +41,10 @@ export interface TrainOptions {
   label?: string;
   /** Where the progress bar goes (stderr for the CLI); none when omitted. */
   progressOut?: NodeJS.WritableStream;
+  /** Told of every batch and epoch instead, when progressOut is omitted (a learn run's progress). */
+  progress?: ProgressSink;
+  /** A bundle learned on the device: its baseline, recorded in the manifest. */
+  baseline?: BundleBaseline;
   log: Logger;
 }
 
@@ -165,7 +169,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
 
   const label = o.label ?? `${o.profile}/${o.modelType}`;
   const batches = Math.ceil(train.n / o.batchSize);
-  const progress = o.progressOut ? new EpochProgress(o.progressOut, label, o.maxEpochs, batches) : undefined;
+  const progress = o.progressOut ? new EpochProgress(o.progressOut, label, o.maxEpochs, batches) : o.progress;
   const spec = { seqLen: profile.seqLen, nFeatures: nInputs, units, seed: o.seed };
   const fitOptions = { seqLen: profile.seqLen, nFeatures: nInputs, maxEpochs: o.maxEpochs, patience: o.patience, batchSize: o.batchSize, seed: o.seed, progress };
   const trained = await trainAutoencoder(spec, train, val, fitOptions, trainer);
@@ -204,6 +208,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
       seconds: Math.round(fit.seconds * 10) / 10,
       data,
     },
+    ...(o.baseline ? { baseline: o.baseline } : {}),
   });
   o.log.info({ dir, trainer: trained.engine, threshold: cal.threshold, epochs: fit.epochs, bestEpoch: fit.bestEpoch, seconds: fit.seconds }, 'bundle written');
   return { dir, manifest, fit };
