@@ -13,8 +13,9 @@ import { modelsCommand } from './models.js';
 import { faultCommand } from './fault.js';
 import { probeCommand } from './probe.js';
 import { recordCommand } from './record.js';
+import { learnCommand } from './learn.js';
 
-const COMMANDS: Command[] = [runCommand, recordCommand, dataCommand, trainCommand, evaluateCommand, modelsCommand, configCommand, probeCommand, faultCommand];
+const COMMANDS: Command[] = [runCommand, recordCommand, learnCommand, dataCommand, trainCommand, evaluateCommand, modelsCommand, configCommand, probeCommand, faultCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

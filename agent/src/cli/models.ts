@@ -11,7 +11,7 @@ import { BundleError, loadBundle } from '../model/bundle.js';
 import { generateSigningKey, signBundle, trustedKeys } from '../model/signature.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import mqtt from 'mqtt';
-import { flashOverSsh, healthzLiveProblem, installBundle, InstallError, reloadByCommand } from '../flash/install.js';
+import { flashOverSsh, healthzLiveProblem, installBundle, InstallError, reloadByCommand, rollbackBundle } from '../flash/install.js';
 import { flashOverMqtt } from '../flash/mqtt-update.js';
 import { type Command, UsageError } from './command.js';
 
@@ -23,6 +23,7 @@ const USAGE = `usage: anomaly-agent models keygen --out NAME
        anomaly-agent models flash <bundle dir> --to user@host[:port] [options]
        anomaly-agent models flash <bundle dir> --mqtt URL --device ID [--prefix P] [--chunk-bytes N]
        anomaly-agent models install <bundle dir> --config FILE [--reload-cmd CMD] [--timeout S]
+       anomaly-agent models rollback [<model>…] --config FILE [--reload-cmd CMD]
 
 keygen   writes an ed25519 key pair: NAME.key (private, mode 0600: keep it on the workstation) and
          NAME.pub (copy it to devices; list it in models.trustedKeys)
@@ -46,6 +47,10 @@ install  (on the device) verifies the bundle against the device's configuration 
          swaps it in atomically (the previous one is kept), reloads the agent and waits until its
          /healthz shows the new bundle scoring; otherwise puts the previous bundle back. Exit 1 when
          refused or rolled back, saying why.
+rollback (on the device) puts back, for each model named (default: every enabled model that has
+         one), the bundle the last install, MQTT update or learn run replaced — the shipped bundle
+         when it replaced none — and keeps the replaced one, so a second rollback undoes the first;
+         then reloads the agent. Exit 1 when a model named has nothing to roll back to.
 
 examples:
   anomaly-agent models keygen --out plant-a
@@ -188,6 +193,43 @@ export const modelsCommand: Command = {
         return 1;
       }
     }
-    throw new UsageError(`models: expected keygen, sign, verify, flash or install, got '${action ?? ''}'`);
+    if (action === 'rollback') {
+      if (!values.config) throw new UsageError("models rollback: --config FILE (the agent's configuration) is required");
+      let config;
+      try {
+        config = loadConfig({ argv: ['--config', values.config], env: {} });
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        io.out(`rollback failed: ${err.message}`);
+        return 1;
+      }
+      const named = dirs.length > 0;
+      const unknown = dirs.filter((m) => !(config.models.enabled as string[]).includes(m));
+      if (unknown.length > 0) throw new UsageError(`models rollback: ${unknown.join(', ')} not among models.enabled (${config.models.enabled.join(', ')})`);
+      let failed = 0;
+      let done = 0;
+      for (const model of named ? dirs : config.models.enabled) {
+        try {
+          const r = await rollbackBundle(config, model);
+          io.out(`rolled back ${config.models.profile}/${model}: ${r.restored} runs again${r.previous ? `; the replaced bundle is kept in ${r.previous}` : ''}`);
+          done++;
+        } catch (err) {
+          if (!(err instanceof InstallError)) throw err;
+          if (named) failed++;
+          io.out(`${named ? 'rollback failed' : 'nothing to roll back'}: ${err.message}`);
+        }
+      }
+      if (done > 0) {
+        try {
+          await reloadByCommand(values['reload-cmd'])();
+          io.out('agent reloaded');
+        } catch (err) {
+          io.out(`${(err as Error).message}: reload the agent yourself`);
+          return 1;
+        }
+      }
+      return failed === 0 && done > 0 ? 0 : 1;
+    }
+    throw new UsageError(`models: expected keygen, sign, verify, flash, install or rollback, got '${action ?? ''}'`);
   },
 };

@@ -11,6 +11,8 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { hashPassword, saveUsers } from '#broker/users.js';
@@ -302,6 +304,52 @@ test('a restart while collecting records the baseline again; one while training 
     assert.equal(last.phase, 'done', JSON.stringify(last));
     assert.equal(last.id, id);
     assert.equal(last.reason, 'restart test');
+  } finally {
+    await d.close();
+  }
+});
+
+const AGENT_MAIN = fileURLToPath(new URL(import.meta.resolve('#agent/cli/main.js'), import.meta.url));
+
+/** The CLI as a user runs it; resolves with its exit code and output. */
+function cli(args: string[]): { done: Promise<{ code: number | null; out: string; err: string }> } {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANOMALY_')));
+  const p = spawn(process.execPath, [AGENT_MAIN, ...args], { env });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.stderr.on('data', (d) => (err += d));
+  return { done: new Promise((r) => p.on('exit', (code) => r({ code, out, err }))) };
+}
+
+test('anomaly-agent learn follows the run to its end; models rollback puts the shipped bundles back, and again the learned ones', { timeout: 180_000 }, async () => {
+  const dir = await tempDir('cli');
+  const d = await daemon(dir, []);
+  try {
+    const port = String(d.c.brokerAddress()!.port);
+    const learn = cli(['learn', '--reason', 'new coupling', '--minutes', '2', '--mqtt-url', `mqtt://127.0.0.1:${port}`, '--device-id', DEV]);
+    await d.runUntil('the run to end', ended(d));
+    const r = await learn.done;
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.trim().split('\n');
+    assert.equal(lines[0], `anomaly/${DEV}/cmd/learn {"action":"start","reason":"new coupling","minutes":2}`);
+    assert.match(lines.find((l) => l.startsWith('collecting'))!, /^collecting \d+ %, about \d+ s left$/);
+    assert.equal(lines.at(-1), 'done 100 %: vibration, temperature learned');
+    const learned = d.c.health().models!.map((m) => m.sha256);
+
+    // On the device, with its configuration file: both models back to the shipped bundles.
+    const configFile = join(dir, 'agent.json');
+    await writeFile(configFile, JSON.stringify({ device: { id: DEV }, models: { dir: join(dir, 'models'), profile: 'rpm_600', enabled: ['vibration', 'temperature'] } }));
+    const back = await cli(['models', 'rollback', '--config', configFile, '--reload-cmd', 'true']).done;
+    assert.equal(back.code, 0, back.out + back.err);
+    assert.match(back.out, /rolled back rpm_600\/vibration: .*models\/rpm_600\/vibration runs again; the replaced bundle is kept in .*\.previous-vibration/);
+    await d.c.reload(); // what --reload-cmd does to a daemon under systemd
+    assert.ok(d.c.health().models!.every((m) => m.baseline === undefined));
+    // A second rollback undoes the first.
+    const again = await cli(['models', 'rollback', 'vibration', '--config', configFile, '--reload-cmd', 'true']).done;
+    assert.equal(again.code, 0, again.out);
+    await d.c.reload();
+    assert.equal(d.c.health().models!.find((m) => m.model === 'vibration')!.sha256, learned[0]);
   } finally {
     await d.close();
   }
