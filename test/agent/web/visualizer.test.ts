@@ -36,7 +36,7 @@ import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import { silentLogger } from '#agent/core/log.js';
 import { createMetrics } from '#agent/http/metrics.js';
 import { HttpServer } from '#agent/http/server.js';
-import { topic, topicFilter, type ScorePayload, type StatusPayload, type TelemetryPayload } from '#agent/core/topics.js';
+import { topic, topicFilter, type LearnPayload, type ScorePayload, type StatusPayload, type TelemetryPayload } from '#agent/core/topics.js';
 import { Daemon, freePort, killAll, RAW_DATA, type Flags } from '../daemon/daemon-fixture.js';
 import { chromiumMissing, launchChromium } from './chromium.js';
 import { createSite, type PageConfig } from '#agent/web/site.js';
@@ -405,6 +405,37 @@ describe('web visualizer in headless Chromium', { skip: chromiumMissing() }, () 
       await new Promise((r) => setTimeout(r, 3000));
       assert.equal(logins.filter((l) => l.username === 'viewer' && !l.ok).length, 1, JSON.stringify(logins));
       assert.equal((await readPage(page)).conn, 'error');
+    } finally {
+      await browser?.close();
+      await agent.endAsync(true);
+      await close();
+    }
+  });
+
+  test('a learn run: a progress bar with phase, percent and ETA, then the reason a baseline was refused', { timeout: 60_000 }, async () => {
+    const { wsUrl, pageUrl, close } = await brokerAndPage((url) => ({ brokerUrl: url, wsPort: null, username: '', password: '', prefix: 'anomaly' }));
+    const agent = await connectAsync(wsUrl, { reconnectPeriod: 0 });
+    let browser: Browser | undefined;
+    try {
+      const status: StatusPayload = { v: 1, t: Date.now(), state: 'online', version: 'test', models: [], sensors: { rpm: 'ok' } };
+      await agent.publishAsync(topic('anomaly', 'learn-1', 'status'), JSON.stringify(status), { qos: 1, retain: true });
+      const run: LearnPayload = { v: 1, t: Date.now(), id: 'learn-a', phase: 'collecting', percent: 42, etaS: 700, startedAt: Date.now(), minutes: 30, reason: 'bearing replaced' };
+      await agent.publishAsync(topic('anomaly', 'learn-1', 'learn'), JSON.stringify(run), { qos: 1, retain: true });
+      browser = await launchChromium();
+      const page = await browser.newPage();
+      await page.goto(pageUrl);
+      const learn = () => page.evaluate(() => {
+        const dd = document.querySelector<HTMLElement>('#learn');
+        return dd ? { phase: dd.dataset.phase, bar: dd.querySelector('progress')?.value, text: dd.querySelector('.learn-text')?.textContent } : undefined;
+      });
+      const deadline = Date.now() + 20_000;
+      let seen = await learn();
+      while (seen?.phase !== 'collecting' && Date.now() < deadline) seen = (await new Promise((r) => setTimeout(r, 100)), await learn());
+      assert.deepEqual(seen, { phase: 'collecting', bar: 42, text: 'collecting 42 %, about 700 s left (bearing replaced)' });
+      const refusal = 'baseline refused: sensor channel voltage is stuck: 230 for 45 s from 08:01:10 (learn.stuckSeconds 30)';
+      await agent.publishAsync(topic('anomaly', 'learn-1', 'learn'), JSON.stringify({ ...run, phase: 'refused', percent: 60, etaS: undefined, refusal }), { qos: 1, retain: true });
+      while (seen?.phase !== 'refused' && Date.now() < deadline) seen = (await new Promise((r) => setTimeout(r, 100)), await learn());
+      assert.deepEqual(seen, { phase: 'refused', bar: 60, text: `refused 60 %: ${refusal} (bearing replaced)` });
     } finally {
       await browser?.close();
       await agent.endAsync(true);

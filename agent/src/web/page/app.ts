@@ -134,7 +134,7 @@ class Page {
     client.on('connect', () => {
       this.setConn('connected', `connected to ${url}`);
       const p = this.cfg.prefix;
-      client.subscribe([topicFilter(p, '+', 'status'), topicFilter(p, '+', 'alerts')], { qos: 1 });
+      client.subscribe([topicFilter(p, '+', 'status'), topicFilter(p, '+', 'alerts'), topicFilter(p, '+', 'learn')], { qos: 1 });
       this.deviceFilters = [];
       if (this.selected) this.subscribeDevice(this.selected);
     });
@@ -303,6 +303,7 @@ class Page {
       el('dd', {}, ...(s?.models.length ? s.models.map((m) => el('span', { class: `chip${alerting(d, m.model) ? ' bad' : ''}`, title: `${m.name} ${m.sha256.slice(0, 12)}` }, m.model)) : ['none'])),
       el('dt', {}, 'sensors'),
       el('dd', {}, ...(s ? Object.entries(s.sensors).map(([n, h]) => el('span', { class: `chip ${h === 'ok' ? 'ok' : 'bad'}`, 'data-sensor-health': h }, `${n}: ${h}`)) : ['–'])),
+      ...learnRow(d),
     );
     this.reconcileCharts(d);
   }
@@ -427,3 +428,20 @@ async function main(): Promise<void> {
 }
 
 void main();
+
+/** The device's learn run as a progress bar and a line (phase, ETA, why refused), once it has learned. */
+function learnRow(d: Device): HTMLElement[] {
+  const l = d.learn;
+  if (!l) return [];
+  const ended = ['done', 'refused', 'failed', 'cancelled'].includes(l.phase);
+  const text = `${l.phase} ${l.percent} %${l.etaS !== undefined && !ended ? `, about ${l.etaS} s left` : ''}${l.refusal ? `: ${l.refusal}` : ''}${l.reason ? ` (${l.reason})` : ''}`;
+  return [
+    el('dt', {}, 'learning'),
+    el(
+      'dd',
+      { id: 'learn', 'data-phase': l.phase, 'data-percent': String(l.percent) },
+      el('progress', { max: '100', value: String(l.percent), class: l.phase === 'refused' || l.phase === 'failed' ? 'bad' : '' }),
+      el('span', { class: 'learn-text' }, text),
+    ),
+  ];
+}

@@ -7,7 +7,7 @@
  * of rows in the alert log. A payload that does not have the shape its topic promises is counted
  * and dropped.
  */
-import { parseTopic, SCHEMA_VERSION, type ModelAlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload, type TopFeature } from '../../core/topics.js';
+import { parseTopic, SCHEMA_VERSION, type LearnPayload, type ModelAlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload, type TopFeature } from '../../core/topics.js';
 import { Follower, Ring } from './series.js';
 
 export interface FleetLimits {
@@ -23,7 +23,7 @@ export interface FleetLimits {
 
 export const DEFAULT_LIMITS: FleetLimits = { telemetryRows: 8192, scoreRows: 4096, episodes: 50, alerts: 200 };
 
-const SHOWN = ['status', 'telemetry', 'score', 'alerts'] as const;
+const SHOWN = ['status', 'telemetry', 'score', 'alerts', 'learn'] as const;
 type Shown = (typeof SHOWN)[number];
 const isShown = (name: string): name is Shown => (SHOWN as readonly string[]).includes(name);
 
@@ -72,6 +72,8 @@ export class ModelTrack {
 export interface Device {
   id: string;
   status: StatusPayload | undefined;
+  /** The last learn run's progress (retained on the learn topic), if it ever learned. */
+  learn?: LearnPayload;
   /** Wall time (ms) of the last message from this device. */
   lastMessageAt: number;
   readonly sensors: Map<string, SensorTrack>;
@@ -99,6 +101,10 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
 
 function envelope(p: unknown): p is Record<string, unknown> {
   return isObj(p) && p.v === SCHEMA_VERSION && isNum(p.t);
+}
+
+function isLearn(p: unknown): p is LearnPayload {
+  return isObj(p) && p.v === SCHEMA_VERSION && typeof p.id === 'string' && typeof p.phase === 'string' && typeof p.percent === 'number' && (p.refusal === undefined || typeof p.refusal === 'string');
 }
 
 function isStatus(p: unknown): p is StatusPayload {
@@ -213,6 +219,11 @@ export class Fleet {
       case 'alerts':
         if (!isAlert(p)) return false;
         this.alert(this.touch(dev), p);
+        return true;
+      case 'learn':
+        if (!isLearn(p)) return false;
+        this.touch(dev).learn = p;
+        this.changed.devices = true;
         return true;
     }
   }
