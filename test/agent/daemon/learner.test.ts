@@ -344,7 +344,7 @@ test('anomaly-agent learn follows the run to its end; models rollback puts the s
     assert.equal(back.code, 0, back.out + back.err);
     assert.match(back.out, /rolled back rpm_600\/vibration: .*models\/rpm_600\/vibration runs again; the replaced bundle is kept in .*\.previous-vibration/);
     await d.c.reload(); // what --reload-cmd does to a daemon under systemd
-    assert.ok(d.c.health().models!.every((m) => m.baseline === undefined));
+    assert.ok(d.c.health().models!.every((m) => m.learned === undefined));
     // A second rollback undoes the first.
     const again = await cli(['models', 'rollback', 'vibration', '--config', configFile, '--reload-cmd', 'true']).done;
     assert.equal(again.code, 0, again.out);
