@@ -13,6 +13,9 @@
  * --scores    write every judged window there: file,model,window_end,score,threshold and the error per
  *             input (window_end = the row of the window's last sample, 0-based; for plotting)
  * --settings  JSON merged over the default settings, for experiments (the published figures use none)
+ * --seeds     comma-separated training seeds (default: the settings' one); with more than one, every
+ *             file is run once per seed and the protocol's parts (tune, confirm, anomaly-free) are
+ *             reported per seed, then as mean and spread (max − min)
  * --trainer   fast (default) or tfjs; --threads N: the fast trainer's worker threads (default every core)
  */
 import { existsSync } from 'node:fs';
@@ -29,6 +32,7 @@ import {
   ANOMALY_FREE_GROUP,
   EPISODE_ROWS_RULE,
   SKAB_GET,
+  SKAB_PARTS,
   findSkabFiles,
   predictionsCsv,
   runSkabFile,
@@ -72,7 +76,16 @@ function settingsFlag(text: string): Partial<SkabSettings> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { data: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, scores: { type: 'string' }, settings: { type: 'string' }, trainer: { type: 'string' }, threads: { type: 'string' } },
+    options: {
+      data: { type: 'string' },
+      out: { type: 'string' },
+      only: { type: 'string' },
+      scores: { type: 'string' },
+      settings: { type: 'string' },
+      seeds: { type: 'string' },
+      trainer: { type: 'string' },
+      threads: { type: 'string' },
+    },
     strict: true,
   });
   const dataDir = values.data ?? process.env.SKAB_DIR ?? join(PACKAGE_ROOT, '..', 'shared', 'skab');
@@ -81,6 +94,8 @@ async function main(): Promise<void> {
     throw new UsageError(`no SKAB data at ${dataDir} (${from}). SKAB is not part of this repository: ${SKAB_GET} (docs/skab.md)`);
   }
   const settings: SkabSettings = values.settings ? { ...SKAB_SETTINGS, ...settingsFlag(values.settings) } : SKAB_SETTINGS;
+  const seeds = values.seeds === undefined ? [settings.seed] : values.seeds.split(',').map((s) => Number(s.trim()));
+  if (seeds.length === 0 || !seeds.every((s) => Number.isInteger(s))) throw new UsageError(`--seeds must be comma-separated integers, got '${values.seeds}'`);
   const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
   let files = await findSkabFiles(dataDir);
   if (only) files = files.filter((f) => only.some((o) => f.rel === o || f.group === o || f.rel.endsWith(`/${o}`)));
@@ -93,7 +108,10 @@ async function main(): Promise<void> {
   console.log(
     `settings: models ${settings.models.map((m) => `${m.name} [${m.features.join(' ')}]`).join(', ')}; period ${settings.periodMs} ms, seqLen ${settings.seqLen}, hop ${settings.hop}, LSTM ${settings.units.join('/')}, ` +
       `≤${settings.maxEpochs} epochs (patience ${settings.patience}), score = ${settings.aggregate} of channel errors, threshold q${settings.thresholdRule.quantile}×${settings.thresholdRule.margin}, ` +
-      `detector ${settings.detector.raiseK}-of-${settings.detector.raiseN}, clear ${settings.detector.clearM} under ${settings.detector.clearRatio}×threshold` +
+      `detector ${settings.detector.raiseK}-of-${settings.detector.raiseN}, clear ${settings.detector.clearM} under ${settings.detector.clearRatio}×threshold, ` +
+      (settings.baseline
+        ? `baseline follows ≤${settings.baseline.followPerHour} ranges/h beyond ${settings.baseline.deadBand} of its reference, settles after ${settings.baseline.settleMs / 1000} s under ${settings.baseline.settleFraction}×peak, drift ≤ ${settings.baseline.maxDrift}`
+        : 'baseline as trained') +
       (values.settings ? ` (overridden: ${values.settings})` : ''),
   );
   console.log(`train on rows 0–${SKAB_TRAIN_ROWS - 1} of each file, test rows after. ${EPISODE_ROWS_RULE}`);
@@ -101,18 +119,28 @@ async function main(): Promise<void> {
   console.log('file                 test rows  alerts   TP   FP   FN   TN    F1   FAR%   MAR%  train s  stream s');
 
   const started = performance.now();
-  const scores: FileScore[] = [];
-  for (const f of files) {
-    const run = await runSkabFile(f, settings, { trainer });
-    const s = await scoreRun(run);
-    scores.push(s);
-    const c = s.confusion;
-    const m = binaryMetrics(c);
-    console.log(
-      `${f.rel.padEnd(20)} ${String(run.pred.length).padStart(9)}  ${String(run.models.reduce((n, m) => n + m.alerts.length, 0)).padStart(6)} ` +
-        `${[c.tp, c.fp, c.fn, c.tn].map((v) => String(v).padStart(4)).join(' ')}  ${num(m.f1).padStart(4)} ${pct(m.far).padStart(6)} ${pct(m.mar).padStart(6)}  ${run.trainSeconds.toFixed(1).padStart(7)}  ${run.streamSeconds.toFixed(1).padStart(8)}`,
-    );
+  /** Every seed's scores; the per-file lines, predictions and summary are the first seed's. */
+  const bySeed: FileScore[][] = [];
+  for (const seed of seeds) {
+    const seeded = { ...settings, seed };
+    const scoresOfSeed: FileScore[] = [];
+    bySeed.push(scoresOfSeed);
+    if (bySeed.length === 2) console.log(`
+the other seeds (${seeds.slice(1).join(', ')}): the same files, reported below by part`);
+    for (const f of files) {
+      const run = await runSkabFile(f, seeded, { trainer });
+      const s = await scoreRun(run);
+      scoresOfSeed.push(s);
+      if (bySeed.length > 1) continue;
+      const c = s.confusion;
+      const m = binaryMetrics(c);
+      console.log(
+        `${f.rel.padEnd(20)} ${String(run.pred.length).padStart(9)}  ${String(run.models.reduce((n, m) => n + m.alerts.length, 0)).padStart(6)} ` +
+          `${[c.tp, c.fp, c.fn, c.tn].map((v) => String(v).padStart(4)).join(' ')}  ${num(m.f1).padStart(4)} ${pct(m.far).padStart(6)} ${pct(m.mar).padStart(6)}  ${run.trainSeconds.toFixed(1).padStart(7)}  ${run.streamSeconds.toFixed(1).padStart(8)}`,
+      );
+    }
   }
+  const scores = bySeed[0]!;
   const seconds = (performance.now() - started) / 1000;
 
   if (values.out) {
@@ -137,7 +165,33 @@ async function main(): Promise<void> {
     const alerts = scores.filter((s) => s.run.file.group === ANOMALY_FREE_GROUP).reduce((n, s) => n + s.run.models.reduce((k, m) => k + m.alerts.filter((a) => a.state === 'raised').length, 0), 0);
     console.log(`anomaly-free (not in the score): ${c.fp} of ${c.fp + c.tn} test rows flagged (FAR ${pct(binaryMetrics(c).far)} %), ${alerts} alerts raised`);
   }
-  console.log(`\n${files.length} files in ${seconds.toFixed(0)} s (training ${scores.reduce((a, s) => a + s.run.trainSeconds, 0).toFixed(0)} s, streaming ${scores.reduce((a, s) => a + s.run.streamSeconds, 0).toFixed(0)} s)`);
+  if (seeds.length > 1) protocolTable(seeds, bySeed);
+  const all = bySeed.flat();
+  console.log(
+    `\n${files.length} files × ${seeds.length} seed${seeds.length > 1 ? 's' : ''} in ${seconds.toFixed(0)} s (training ${all.reduce((a, s) => a + s.run.trainSeconds, 0).toFixed(0)} s, streaming ${all.reduce((a, s) => a + s.run.streamSeconds, 0).toFixed(0)} s)`,
+  );
+}
+
+/** Each part of the protocol per seed, then its mean and spread (max − min) over the seeds. */
+function protocolTable(seeds: readonly number[], bySeed: readonly FileScore[][]): void {
+  console.log('');
+  console.log(`${'protocol (docs/skab.md)'.padEnd(34)} ${'seed'.padStart(5)} ${'F1'.padStart(5)} ${'FAR %'.padStart(7)} ${'MAR %'.padStart(7)}`);
+  const parts = [
+    ...SKAB_PARTS.map((p) => ({ name: p.name, include: (s: FileScore) => p.include(s.run.file) })),
+    { name: 'anomaly-free (rows flagged)', include: (s: FileScore) => s.run.file.group === ANOMALY_FREE_GROUP },
+  ];
+  for (const part of parts) {
+    const rows = bySeed.map((scores) => totals(scores, part.include)).map((t) => ({ files: t.files, ...binaryMetrics(t.confusion) }));
+    if (rows[0]!.files === 0) continue;
+    rows.forEach((m, i) => console.log(`${part.name.padEnd(34)} ${String(seeds[i]).padStart(5)} ${num(m.f1).padStart(5)} ${pct(m.far).padStart(7)} ${pct(m.mar).padStart(7)}`));
+    const stat = (k: 'f1' | 'far' | 'mar', scale: number, d: number) => {
+      const v = rows.map((r) => r[k] * scale).filter(Number.isFinite);
+      if (v.length === 0) return '—';
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      return `${mean.toFixed(d)}±${(Math.max(...v) - Math.min(...v)).toFixed(d)}`;
+    };
+    console.log(`${`${part.name}, mean±spread`.padEnd(34)} ${''.padStart(5)} ${stat('f1', 1, 2)} ${stat('far', 100, 1)} ${stat('mar', 100, 1)}`);
+  }
 }
 
 await runBench('bench:skab', main);

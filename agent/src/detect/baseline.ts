@@ -13,7 +13,9 @@
  *   step is never followed: it makes the window high first, and nothing moves while a window is high
  *   or an episode is open.
  * - **Settle**: an open episode whose windows have held steady for `settleMs` — every window at most
- *   `settleFraction` × the episode's peak (score ÷ threshold), every input's level within
+ *   `settleFraction` × the episode's peak (score ÷ threshold; or the peak of an episode that cleared
+ *   less than PEAK_MEMORY × settleMs ago, when higher: a machine that came back most of the way but
+ *   not all often re-raises right after a clear), every input's level within
  *   `steadyRange` — is a machine that moved from one steady state to another and stopped. The
  *   baseline then tries the new level as normal: the offsets are set so that the current levels map
  *   onto the levels before the episode. If the windows under the trial offsets are low enough for the
@@ -49,6 +51,9 @@ export interface BaselineOptions {
   /** Largest offset of any input, training ranges (> 0). */
   maxDrift: number;
 }
+
+/** How long (× settleMs) a cleared episode's peak still counts for the settle rule of the next one. */
+export const PEAK_MEMORY = 5;
 
 /** A drift episode clears when the drift is under this share of the limit. */
 export const DRIFT_CLEAR = 0.8;
@@ -115,6 +120,8 @@ export class Baseline {
   private span: SpanEntry[] = [];
   private trial: { since: number; undo: Float64Array } | null = null;
   private lastWindowEnd: number | null = null;
+  /** The last cleared episode: when, and its peak score ÷ threshold. */
+  private lastEpisode: { clearedAt: number; peakRatio: number } | null = null;
   private drifting: { id: string; since: number } | null = null;
   /** How many times the baseline accepted a settled level; undone trials are not counted. */
   settles = 0;
@@ -155,14 +162,16 @@ export class Baseline {
   }
 
   /**
-   * Learns from one scored window (after the detector judged it; `cleared` is the alert the detector
-   * returned for it, if it cleared). Returns a drift alert when the drift crosses its limit either way.
+   * Learns from one scored window, after the detector judged it; `clearedPeakRatio` is the peak score
+   * ÷ threshold of the episode this window cleared, if it cleared one. Returns a drift alert when the
+   * drift crosses its limit either way.
    */
-  observe(w: BaselineWindow, cleared: boolean): ModelAlert | null {
+  observe(w: BaselineWindow, clearedPeakRatio: number | null = null): ModelAlert | null {
     const dt = this.lastWindowEnd === null ? 0 : Math.max(0, w.windowEnd - this.lastWindowEnd);
     this.lastWindowEnd = w.windowEnd;
 
-    if (cleared) {
+    if (clearedPeakRatio !== null) {
+      this.lastEpisode = { clearedAt: w.windowEnd, peakRatio: clearedPeakRatio };
       if (this.trial) this.settles++;
       this.trial = null;
       this.span = [];
@@ -209,7 +218,8 @@ export class Baseline {
       return;
     }
     if (this.o.settleMs === 0 || !this.haveBefore || w.peakRatio === null) return;
-    const limit = this.o.settleFraction * w.peakRatio;
+    const recent = this.lastEpisode && w.windowEnd - this.lastEpisode.clearedAt <= PEAK_MEMORY * this.o.settleMs ? this.lastEpisode.peakRatio : 0;
+    const limit = this.o.settleFraction * Math.max(w.peakRatio, recent);
     if (w.ratio > limit) {
       this.span = [];
       return;

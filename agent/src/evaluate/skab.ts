@@ -22,6 +22,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { SensorBuffer } from '../buffer/ring.js';
 import { Windower } from '../buffer/windower.js';
+import { fitShape, InputLayout } from '../preprocess/shape.js';
 import type { BaselineOptions } from '../detect/baseline.js';
 import type { ModelAlert } from '../core/alert.js';
 import { ManualClock } from '../core/clock.js';
@@ -76,6 +77,10 @@ export const ANOMALY_FREE_GROUP = 'anomaly-free';
 export interface SkabModel {
   name: string;
   features: string[];
+  /** Slow channels (of `features`) that also get their window shape as an input (preprocess/shape.ts). */
+  shape?: string[];
+  /** This model's own baseline settings, over the common ones. */
+  baseline?: Partial<BaselineOptions>;
 }
 
 export interface SkabSettings {
@@ -305,8 +310,13 @@ interface Trained {
 /** Scaler, windows (as the device cuts them), LSTM autoencoder, calibration: one bundle from the training rows. */
 async function trainModel(file: SkabFile, train: Series, spec: SkabModel, s: SkabSettings, work: string, trainer: TrainerChoice): Promise<Trained> {
   const scaler = fitMinMax([train], spec.features);
-  const all = deviceWindows(train, { sensors: SKAB_SENSORS, features: spec.features, scaler, periodMs: s.periodMs, seqLen: s.seqLen, hop: s.hop, maxGapMs: s.maxGapMs });
-  const f = spec.features.length;
+  const plain = deviceWindows(train, { sensors: SKAB_SENSORS, features: spec.features, scaler, periodMs: s.periodMs, seqLen: s.seqLen, hop: s.hop, maxGapMs: s.maxGapMs });
+  // The model's inputs as the device lays them out: the levels, then the shape inputs, if any.
+  const shape = spec.shape?.length ? fitShape(plain.x, plain.n, s.seqLen, spec.features, spec.shape) : undefined;
+  const layout = new InputLayout(spec.features, shape);
+  const f = layout.width;
+  const all = { n: plain.n, x: new Float32Array(plain.n * s.seqLen * f) };
+  for (let w = 0; w < plain.n; w++) layout.write(plain.x, w * s.seqLen * spec.features.length, s.seqLen, all.x, w * s.seqLen * f);
   const stride = s.seqLen * f;
   const nVal = Math.max(1, Math.round(all.n * s.valFraction));
   const nFit = all.n - nVal;
@@ -323,6 +333,7 @@ async function trainModel(file: SkabFile, train: Series, spec: SkabModel, s: Ska
     profile: 'skab',
     modelType: spec.name,
     features: spec.features,
+    ...(shape ? { shape } : {}),
     seqLen: s.seqLen,
     hop: s.hop,
     periodMs: s.periodMs,
@@ -387,7 +398,7 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
           channels,
           buffers,
           detector: s.detector,
-          ...(s.baseline ? { baseline: s.baseline } : {}),
+          ...(s.baseline ? { baseline: { ...s.baseline, ...s.models.find((sm) => sm.name === tr.name)?.baseline } } : {}),
           maxBatch: 64,
           engine: DEFAULTS.config.scorer.engine, // the daemon's: the fast engine where it supports the bundle
           log,
@@ -462,6 +473,22 @@ export interface Totals {
   files: number;
   confusion: Confusion;
   nab: NabCounts;
+}
+
+/**
+ * The honest protocol's parts (docs/skab.md): settings are chosen on `tune` (with anomaly-free) and
+ * confirmed on `confirm`; files of any other group (SKAB's valve2 and other, where present) are
+ * reported on their own.
+ */
+export const SKAB_PARTS: readonly { name: string; include: (f: SkabFile) => boolean }[] = [
+  { name: 'tune: valve1 0–7', include: (f) => f.group === 'valve1' && fileNumber(f) <= 7 },
+  { name: 'confirm: valve1 8–15', include: (f) => f.group === 'valve1' && fileNumber(f) >= 8 },
+  { name: 'other groups', include: (f) => f.group !== 'valve1' && f.group !== ANOMALY_FREE_GROUP },
+];
+
+function fileNumber(f: SkabFile): number {
+  const n = Number.parseInt(basename(f.rel, '.csv'), 10);
+  return Number.isFinite(n) ? n : Infinity;
 }
 
 /** Pooled over the files SKAB's leaderboard scores (every group but anomaly-free). */

@@ -199,7 +199,7 @@ export class ModelRuntime {
           peakRatio: this.detector.peakRatio(),
           low: score < this.o.detector.clearRatio * threshold,
         },
-        event?.state === 'cleared',
+        event?.state === 'cleared' && event.peak ? event.peak.score / event.peak.threshold : null,
       );
       if (drift) this.o.onAlert(drift);
     }

@@ -9,7 +9,7 @@ const OPTS: BaselineOptions = { followPerHour: 3.6, referenceMs: 10_000, deadBan
 const win = (windowEnd: number, levels: number[], o: Partial<BaselineWindow> = {}): BaselineWindow => ({ windowEnd, ratio: 0.3, levels, open: false, peakRatio: null, low: true, ...o });
 
 /** Feeds `n` windows from `t0` on, each from `make(i)`; returns the time after the last and any drift alerts. */
-function feed(b: Baseline, t0: number, n: number, make: (t: number, i: number) => BaselineWindow, cleared = () => false) {
+function feed(b: Baseline, t0: number, n: number, make: (t: number, i: number) => BaselineWindow, cleared = (): number | null => null) {
   const alerts = [];
   let t = t0;
   for (let i = 0; i < n; i++, t += PERIOD) {
@@ -57,10 +57,28 @@ test('an episode that holds steady well under its peak is tried at its new level
   assert.ok(Math.abs(b.offsets[0]! - 0.3) < 1e-9 && Math.abs(b.offsets[1]!) < 1e-9, `the new level maps onto the old: ${[...b.offsets]}`);
   assert.equal(b.clearReason, 'settled at a new level');
   // the detector clears under the trial offsets
-  feed(b, t, 1, (t) => win(t, [0.8, 0.3], { ratio: 0.2, open: false, peakRatio: null }), () => true);
+  feed(b, t, 1, (t) => win(t, [0.8, 0.3], { ratio: 0.2, open: false, peakRatio: null }), () => 8);
   assert.equal(b.settles, 1);
   assert.equal(b.clearReason, 'back to normal');
   assert.ok(Math.abs(b.offsets[0]! - 0.3) < 1e-9, 'the new level stays the normal one');
+});
+
+test("an episode raised right after a clear settles against the cleared one's peak", () => {
+  const b = new Baseline('m', ['a'], OPTS);
+  let { t } = feed(b, 0, 40, (t) => win(t, [0.5]));
+  ({ t } = feed(b, t, 10, (t) => win(t, [0.9], { ratio: 8, open: true, peakRatio: 8, low: false })));
+  ({ t } = feed(b, t, 1, (t) => win(t, [0.6], { ratio: 0.5 }), () => 8));
+  // re-raised at 2.5× with its own peak 3: over half of it, but under half of the 8 just cleared
+  ({ t } = feed(b, t, 25, (t) => win(t, [0.7], { ratio: 2.5, open: true, peakRatio: 3, low: false })));
+  assert.equal(b.clearReason, 'settled at a new level');
+  assert.ok(Math.abs(b.offsets[0]! - 0.2) < 1e-9, `re-based from the levels before the first episode: ${b.offsets[0]}`);
+  // long after a clear, the old peak no longer counts
+  const c = new Baseline('m', ['a'], OPTS);
+  ({ t } = feed(c, 0, 40, (t) => win(t, [0.5])));
+  ({ t } = feed(c, t, 1, (t) => win(t, [0.5], { ratio: 0.5 }), () => 8));
+  ({ t } = feed(c, t, 5 * 20 + 5, (t) => win(t, [0.5])));
+  feed(c, t, 25, (t) => win(t, [0.7], { ratio: 2.5, open: true, peakRatio: 3, low: false }));
+  assert.equal(c.clearReason, 'back to normal');
 });
 
 test('a trial that does not clear in time is undone: what is wrong is not a level', () => {
