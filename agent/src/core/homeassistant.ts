@@ -10,7 +10,8 @@
  *   `raised` → ON, `cleared` → OFF; an alert of another model or of another kind renders '', which
  *   Home Assistant ignores), the episode's id, scores, top features, peak and why it cleared as attributes;
  * - `sensor`: the model's window score, its threshold as an attribute (only when the agent publishes
- *   scores, publish.scores).
+ *   scores, publish.scores);
+ * - `sensor`: how far the model's baseline moved from its training (status topic, `drift`).
  *
  * Config topics are `<ha prefix>/<component>/<node>/<model>_<kind>/config`, node being the device id
  * with anything outside [a-zA-Z0-9_-] as '_' (Home Assistant's rule for those levels), so one
@@ -18,8 +19,8 @@
  * unique_id is `anomaly-agent_<device id>_<model>_<kind>`: stable across restarts and versions, so
  * Home Assistant keeps an entity's history and settings.
  *
- * More entities (learn progress, baseline drift) are one more entry of MODEL_ENTITIES each, reading
- * their topic from core/topics.ts once it is declared there.
+ * More entities (learn progress) are one more entry of MODEL_ENTITIES each, reading their topic from
+ * core/topics.ts.
  */
 import { topic } from './topics.js';
 
@@ -188,6 +189,23 @@ const MODEL_ENTITIES: readonly ModelEntity[] = [
       return { component: 'sensor', payload };
     },
   },
+  {
+    kind: 'drift',
+    shown: () => true,
+    config: (o, model, common) => {
+      const payload: HaSensorConfig = {
+        name: `${model} baseline drift`,
+        ...common,
+        // The status topic lists every model with how far its baseline moved (detect/baseline.ts).
+        state_topic: topic(o.prefix, o.device, 'status'),
+        value_template: `{{ value_json.models | selectattr('model', 'equalto', ${jinjaString(model)}) | map(attribute='drift') | first | default(0) }}`,
+        state_class: 'measurement',
+        suggested_display_precision: 3,
+        qos: 1,
+      };
+      return { component: 'sensor', payload };
+    },
+  },
 ];
 
 /** The discovery configs of a device running `models`, in model order. */
@@ -219,7 +237,7 @@ export function discoveryConfigs(o: DiscoveryOptions, models: readonly string[])
 export function discoveryTopicRow(haPrefix: string): { topic: string; doc: string; shape: string } {
   return {
     topic: `${haPrefix}/<component>/<dev>/<model>_<kind>/config`,
-    doc: 'Home Assistant MQTT discovery, opt-in (homeassistant.enabled): per model a binary_sensor (problem: an episode is open) and a sensor (score); emptied when a model goes away or the feature is turned off',
+    doc: 'Home Assistant MQTT discovery, opt-in (homeassistant.enabled): per model a binary_sensor (problem: an episode is open), a sensor (score) and a sensor (baseline drift); emptied when a model goes away or the feature is turned off',
     shape: "{name, unique_id, device, origin, availability, state_topic, value_template, json_attributes_topic, json_attributes_template, qos, …} (Home Assistant's keys; no v or t)",
   };
 }

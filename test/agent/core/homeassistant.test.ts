@@ -26,7 +26,7 @@ const OPTIONS: DiscoveryOptions = { haPrefix: DEFAULTS.config.homeassistant.pref
 
 test('every config of a device running every model passes Home Assistantâ€™s documented discovery schema', () => {
   const configs = discoveryConfigs(OPTIONS, MODEL_TYPES);
-  assert.equal(configs.length, MODEL_TYPES.length * 2);
+  assert.equal(configs.length, MODEL_TYPES.length * 3);
   for (const c of configs) assert.deepEqual(discoveryProblems(c.topic, c.payload), [], c.topic);
   // One device block, shared; one availability, the retained status topic.
   const device = configs[0]!.payload.device;
@@ -35,13 +35,14 @@ test('every config of a device running every model passes Home Assistantâ€™s doc
     assert.deepEqual(c.payload.device, device);
     assert.deepEqual(c.payload.availability, [{ topic: 'anomaly/motor-1/status', value_template: '{{ value_json.state }}', payload_available: 'online', payload_not_available: 'offline' }]);
   }
-  // Per model: a problem binary_sensor on the alerts topic, a score sensor on its score topic.
+  // Per model: a problem binary_sensor on the alerts topic, a score sensor on its score topic, a drift sensor on the status topic.
   const vib = configs.filter((c) => c.payload.unique_id.includes('_vibration_'));
   assert.deepEqual(
     vib.map((c) => [c.topic, c.payload.unique_id, c.payload.state_topic]),
     [
       ['homeassistant/binary_sensor/motor-1/vibration_problem/config', 'anomaly-agent_motor-1_vibration_problem', 'anomaly/motor-1/alerts'],
       ['homeassistant/sensor/motor-1/vibration_score/config', 'anomaly-agent_motor-1_vibration_score', 'anomaly/motor-1/score/vibration'],
+      ['homeassistant/sensor/motor-1/vibration_drift/config', 'anomaly-agent_motor-1_vibration_drift', 'anomaly/motor-1/status'],
     ],
   );
   assert.equal(vib[0]!.component === 'binary_sensor' && vib[0]!.payload.device_class, 'problem');
@@ -85,7 +86,11 @@ test('the schema check refuses what Home Assistant would refuse or silently igno
 test('a device id outside [a-zA-Z0-9_-] gets a topic level Home Assistant accepts; ownership goes by the exact id', () => {
   const device = 'pump 7.a';
   const configs = discoveryConfigs({ ...OPTIONS, device }, ['multi-feature']);
-  assert.deepEqual(configs.map((c) => c.topic), ['homeassistant/binary_sensor/pump_7_a/multi-feature_problem/config', 'homeassistant/sensor/pump_7_a/multi-feature_score/config']);
+  assert.deepEqual(configs.map((c) => c.topic), [
+    'homeassistant/binary_sensor/pump_7_a/multi-feature_problem/config',
+    'homeassistant/sensor/pump_7_a/multi-feature_score/config',
+    'homeassistant/sensor/pump_7_a/multi-feature_drift/config',
+  ]);
   for (const c of configs) assert.deepEqual(discoveryProblems(c.topic, c.payload), [], c.topic);
   assert.equal(configs[0]!.payload.unique_id, 'anomaly-agent_pump 7.a_multi-feature_problem');
   assert.equal(discoveryFilter('homeassistant', device), 'homeassistant/+/pump_7_a/+/config');
@@ -101,18 +106,18 @@ test('a device id outside [a-zA-Z0-9_-] gets a topic level Home Assistant accept
   assert.ok(!isOwnDiscoveryConfig(device, JSON.stringify({ device: { identifiers: haDeviceIdentifier(device) } })), 'identifiers as a list, as the agent writes them');
   // A prefix of several levels.
   const deep = discoveryConfigs({ ...OPTIONS, haPrefix: 'site/ha' }, ['rpm']);
-  assert.deepEqual(deep.map((c) => c.topic), ['site/ha/binary_sensor/motor-1/rpm_problem/config', 'site/ha/sensor/motor-1/rpm_score/config']);
+  assert.deepEqual(deep.map((c) => c.topic), ['site/ha/binary_sensor/motor-1/rpm_problem/config', 'site/ha/sensor/motor-1/rpm_score/config', 'site/ha/sensor/motor-1/rpm_drift/config']);
   assert.ok(deep.every((c) => isDiscoveryTopic('site/ha', 'motor-1', c.topic) && discoveryProblems(c.topic, c.payload).length === 0));
 });
 
 test('without published scores (publish.scores false) there is no score sensor', () => {
   const configs = discoveryConfigs({ ...OPTIONS, scores: false }, ['vibration', 'rpm']);
-  assert.deepEqual(configs.map((c) => c.component), ['binary_sensor', 'binary_sensor']);
+  assert.deepEqual(configs.map((c) => c.payload.unique_id.split('_').at(-1)), ['problem', 'drift', 'problem', 'drift']);
 });
 
 test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€™s payloads: episode state, attributes, score, availability', () => {
-  const [binary, sensor] = discoveryConfigs(OPTIONS, ['vibration']);
-  assert.ok(binary?.component === 'binary_sensor' && sensor?.component === 'sensor');
+  const [binary, sensor, driftSensor] = discoveryConfigs(OPTIONS, ['vibration']);
+  assert.ok(binary?.component === 'binary_sensor' && sensor?.component === 'sensor' && driftSensor?.component === 'sensor');
   const top = [{ feature: 'accel_y', error: 3, share: 0.6 }, { feature: 'accel_x', error: 2, share: 0.4 }];
   const alert = (model: string, state: 'raised' | 'cleared', kind: 'machine' | 'drift' = 'machine') =>
     toAlertPayload(
@@ -136,7 +141,9 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
   const drift = alert('vibration', 'raised', 'drift');
   for (const a of [raised, cleared, other, drift]) assert.equal(payloadProblem('alerts', a), undefined);
   const score: ScorePayload = { v: 1, t: 1_700_000_002_000, windowEnd: 1_700_000_001_000, score: 2.5, threshold: 1.9, perFeature: { accel_x: 1, accel_y: 3, accel_z: 2 } };
-  const status = (state: 'online' | 'offline'): StatusPayload => ({ v: 1, t: 1, state, version: '0.1.0', models: [], sensors: {} });
+  const status = (state: 'online' | 'offline', models: StatusPayload['models'] = []): StatusPayload => ({ v: 1, t: 1, state, version: '0.1.0', models, sensors: {} });
+  const entry = (model: string, drift: number) => ({ model, name: `rpm_600/${model}`, sha256: 'a'.repeat(64), drift });
+  const drifted = status('online', [entry('voltage', 0.9), entry('vibration', 0.125)]);
   assert.equal(payloadProblem('score', score), undefined);
   assert.equal(payloadProblem('status', status('online')), undefined);
 
@@ -144,7 +151,7 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
   const b = binary.payload;
   const s = sensor.payload;
   const a = b.availability[0]!;
-  const [on, off, ignored, ignoredDrift, attrs, attrsCleared, attrsOther, value, threshold, online, offline] = renderTemplates([
+  const [on, off, ignored, ignoredDrift, attrs, attrsCleared, attrsOther, value, threshold, online, offline, driftValue, driftMissing] = renderTemplates([
     { template: b.value_template, payload: JSON.stringify(raised) },
     { template: b.value_template, payload: JSON.stringify(cleared) },
     { template: b.value_template, payload: JSON.stringify(other) },
@@ -156,6 +163,8 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
     { template: s.json_attributes_template, payload: JSON.stringify(score) },
     { template: a.value_template, payload: JSON.stringify(status('online')) },
     { template: a.value_template, payload: JSON.stringify(status('offline')) },
+    { template: driftSensor.payload.value_template, payload: JSON.stringify(drifted) },
+    { template: driftSensor.payload.value_template, payload: JSON.stringify(status('online', [entry('voltage', 0.9)])) },
   ]);
   assert.equal(on, b.payload_on);
   assert.equal(off, b.payload_off);
@@ -169,4 +178,6 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
   assert.deepEqual(JSON.parse(threshold!), { threshold: 1.9 });
   assert.equal(online, a.payload_available);
   assert.equal(offline, a.payload_not_available);
+  assert.equal(Number(driftValue), 0.125, "this model's drift, not another's");
+  assert.equal(Number(driftMissing), 0, 'a status without the model reads 0');
 });

@@ -251,6 +251,10 @@ class Page {
         c.fig.querySelector('.score')!.textContent = fmt(score);
         c.fig.querySelector('.threshold')!.textContent = fmt(m.threshold);
         const model = name.slice('model:'.length);
+        const drift = dev.status?.models.find((s) => s.model === model)?.drift;
+        const driftEl = c.fig.querySelector<HTMLElement>('.drift')!;
+        driftEl.hidden = !(typeof drift === 'number' && drift > 0);
+        if (!driftEl.hidden) driftEl.querySelector('.drift-value')!.textContent = fmt(drift!);
         const on = alerting(dev, model);
         c.fig.classList.toggle('alerting', on);
         c.fig.querySelector('.state')!.textContent = on ? 'ALERT' : 'normal';
@@ -350,7 +354,16 @@ class Page {
           el('strong', {}, name),
           ' ',
           el('span', { class: 'state' }, 'normal'),
-          el('span', { class: 'numbers' }, 'score ', el('span', { class: 'score' }, '–'), ' / threshold ', el('span', { class: 'threshold' }, '–')),
+          el(
+            'span',
+            { class: 'numbers' },
+            'score ',
+            el('span', { class: 'score' }, '–'),
+            ' / threshold ',
+            el('span', { class: 'threshold' }, '–'),
+            // How far the model's baseline has moved from its training (status topic), when it has.
+            el('span', { class: 'drift', hidden: '' }, ' · drift ', el('span', { class: 'drift-value' }, '–')),
+          ),
         ),
         plot,
       );
