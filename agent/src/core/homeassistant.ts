@@ -193,12 +193,16 @@ const MODEL_ENTITIES: readonly ModelEntity[] = [
     kind: 'drift',
     shown: () => true,
     config: (o, model, common) => {
+      const status = topic(o.prefix, o.device, 'status');
+      const mine = `value_json.models | selectattr('model', 'equalto', ${jinjaString(model)}) | first`;
       const payload: HaSensorConfig = {
         name: `${model} baseline drift`,
         ...common,
         // The status topic lists every model with how far its baseline moved (detect/baseline.ts).
-        state_topic: topic(o.prefix, o.device, 'status'),
-        value_template: `{{ value_json.models | selectattr('model', 'equalto', ${jinjaString(model)}) | map(attribute='drift') | first | default(0) }}`,
+        state_topic: status,
+        value_template: `{% set m = ${mine} %}{{ m.drift if m is defined else 0 }}`,
+        json_attributes_topic: status,
+        json_attributes_template: `{% set m = ${mine} %}{{ {'bundle': m.name if m is defined else none} | tojson }}`,
         state_class: 'measurement',
         suggested_display_precision: 3,
         qos: 1,

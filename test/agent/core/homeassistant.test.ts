@@ -151,7 +151,7 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
   const b = binary.payload;
   const s = sensor.payload;
   const a = b.availability[0]!;
-  const [on, off, ignored, ignoredDrift, attrs, attrsCleared, attrsOther, value, threshold, online, offline, driftValue, driftMissing] = renderTemplates([
+  const [on, off, ignored, ignoredDrift, attrs, attrsCleared, attrsOther, value, threshold, online, offline, driftValue, driftMissing, driftAttrs] = renderTemplates([
     { template: b.value_template, payload: JSON.stringify(raised) },
     { template: b.value_template, payload: JSON.stringify(cleared) },
     { template: b.value_template, payload: JSON.stringify(other) },
@@ -165,6 +165,7 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
     { template: a.value_template, payload: JSON.stringify(status('offline')) },
     { template: driftSensor.payload.value_template, payload: JSON.stringify(drifted) },
     { template: driftSensor.payload.value_template, payload: JSON.stringify(status('online', [entry('voltage', 0.9)])) },
+    { template: driftSensor.payload.json_attributes_template, payload: JSON.stringify(drifted) },
   ]);
   assert.equal(on, b.payload_on);
   assert.equal(off, b.payload_off);
@@ -180,4 +181,5 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
   assert.equal(offline, a.payload_not_available);
   assert.equal(Number(driftValue), 0.125, "this model's drift, not another's");
   assert.equal(Number(driftMissing), 0, 'a status without the model reads 0');
+  assert.deepEqual(JSON.parse(driftAttrs!), { bundle: 'rpm_600/vibration' });
 });
