@@ -7,14 +7,7 @@ import { BundleError, bundleDir, loadBundle } from '../model/bundle.js';
 import { trustedKeys } from '../model/signature.js';
 import { ModelRuntime } from '../pipeline/model-runtime.js';
 import type { DaemonContext } from './context.js';
-import type { AgentConfig } from '../config/schema.js';
-import { DEFAULTS } from '../core/defaults.js';
-import type { BaselineOptions } from '../detect/baseline.js';
-
-/** The baseline as the daemon runs it: the configured keys and the fixed rest (core/defaults.ts). */
-export function baselineOptions(c: AgentConfig['baseline']): BaselineOptions {
-  return { ...DEFAULTS.component.baseline, followPerHour: c.followPerHour, settleMs: c.settleMs, maxDrift: c.maxDrift };
-}
+import { baselineOptions } from '../detect/baseline.js';
 
 /**
  * Rows kept per sensor. The windower reads each sample once, shortly after it arrives; the ring only

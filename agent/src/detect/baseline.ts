@@ -30,6 +30,7 @@
  * scored window and subtracts `offsets` from the inputs of the windows it cuts next.
  */
 import type { ModelAlert } from '../core/alert.js';
+import { DEFAULTS } from '../core/defaults.js';
 import type { ModelClearReason } from '../core/payloads.js';
 import { defaultId } from './detector.js';
 
@@ -50,6 +51,15 @@ export interface BaselineOptions {
   trialMs: number;
   /** Largest offset of any input, training ranges (> 0). */
   maxDrift: number;
+}
+
+/**
+ * The baseline as the daemon runs it: the configuration's keys (`baseline.*`, default
+ * DEFAULTS.config.baseline) and the fixed rest (DEFAULTS.component.baseline). Whatever runs "the
+ * daemon's detection" (the daemon, evaluate, the benches) takes its options from here.
+ */
+export function baselineOptions(c: { followPerHour: number; settleMs: number; maxDrift: number } = DEFAULTS.config.baseline): BaselineOptions {
+  return { ...DEFAULTS.component.baseline, followPerHour: c.followPerHour, settleMs: c.settleMs, maxDrift: c.maxDrift };
 }
 
 /** How long (× settleMs) a cleared episode's peak still counts for the settle rule of the next one. */

@@ -81,6 +81,8 @@ export interface SkabModel {
   shape?: string[];
   /** This model's own baseline settings, over the common ones. */
   baseline?: Partial<BaselineOptions>;
+  /** This model's own threshold rule, instead of the common one. */
+  thresholdRule?: ThresholdRule;
 }
 
 export interface SkabSettings {
@@ -329,7 +331,7 @@ async function trainModel(file: SkabFile, train: Series, spec: SkabModel, s: Ska
   const spec0 = { seqLen: s.seqLen, nFeatures: f, units: s.units, seed: s.seed };
   const trained = await trainAutoencoder(spec0, fitSet, valSet, { seqLen: s.seqLen, nFeatures: f, maxEpochs: s.maxEpochs, patience: s.patience, batchSize: s.batchSize, seed: s.seed }, trainer);
   const fit = trained.fit;
-  const cal = calibrate(featureErrors(trained.artifacts, all.x, all.n, s.seqLen, f), all.n, f, s.thresholdRule, s.aggregate);
+  const cal = calibrate(featureErrors(trained.artifacts, all.x, all.n, s.seqLen, f), all.n, f, spec.thresholdRule ?? s.thresholdRule, s.aggregate);
   const dir = join(work, `${file.group}-${basename(file.path, '.csv')}-${spec.name}`);
   await writeBundle(dir, trained.artifacts, {
     name: `skab/${file.rel}/${spec.name}`,
