@@ -54,7 +54,7 @@ export interface AgentConfig {
   hardware: HardwareSettings;
   scorer: { engine: ScorerEngine; backend: BackendPreference; maxBatch: number };
   detector: { raiseK: number; raiseN: number; clearM: number; clearRatio: number; cooldownMs: number };
-  baseline: { enabled: boolean; followPerHour: number; settleMs: number; maxDrift: number };
+  baseline: { enabled: boolean; followPerHour: number; settleMs: number; holdMs: number; maxDrift: number };
   publish: { telemetryIntervalMs: number; scores: boolean };
   outbox: { dir: string; maxBytes: number };
   health: { stallMs: number };
@@ -798,6 +798,14 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       default: D.baseline.settleMs,
       env: 'ANOMALY_BASELINE_SETTLE_MS',
       arg: 'baseline-settle-ms',
+    },
+    holdMs: {
+      doc: "How long an episode whose score stopped rising, levels steady, must last before its level is tried as the new normal even at its peak (a new operating point), ms (0: never).",
+      format: 'integer-range',
+      min: 0,
+      default: D.baseline.holdMs,
+      env: 'ANOMALY_BASELINE_HOLD_MS',
+      arg: 'baseline-hold-ms',
     },
     maxDrift: {
       doc: 'How far the baseline may move from the trained levels, training ranges; reaching it raises a drift alert.',

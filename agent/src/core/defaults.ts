@@ -76,7 +76,7 @@ const config = {
   },
   scorer: { engine: 'auto' as const, backend: 'auto' as const, maxBatch: 32 },
   detector: { raiseK: 3, raiseN: 5, clearM: 5, clearRatio: 0.8, cooldownMs: 30_000 },
-  baseline: { enabled: true, followPerHour: 0.5, settleMs: 300_000, maxDrift: 1 },
+  baseline: { enabled: true, followPerHour: 0.5, settleMs: 300_000, holdMs: 1_800_000, maxDrift: 1 },
   publish: { telemetryIntervalMs: 1000, scores: true },
   outbox: { dir: 'state/outbox', maxBytes: 16 * 1024 * 1024 },
   health: { stallMs: 15_000 },
@@ -100,7 +100,7 @@ const config = {
 /** Options of components that no configuration key sets. */
 const component = {
   /** detect/baseline.ts: what the daemon's baseline holds fixed (docs/drift.md says why). */
-  baseline: { referenceMs: 300_000, deadBand: 0.1, settleFraction: 0.5, steadyRange: 0.5, trialMs: 60_000 },
+  baseline: { referenceMs: 300_000, deadBand: 0.5, settleFraction: 0.5, steadyRange: 0.5, trialMs: 60_000 },
   /** sources/replay.ts: clock time between emission ticks; silence after which a sensor is stale. */
   replay: { tickMs: 25, staleMs: 5000 },
   /** sources/mqtt-ingest.ts (staleMs as the replay's: a sample stream from outside, not the sampler's grid). */

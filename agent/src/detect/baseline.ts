@@ -43,6 +43,11 @@ export interface BaselineOptions {
   deadBand: number;
   /** How long an episode must hold steady before its level is tried as the new normal, ms; 0: never. */
   settleMs: number;
+  /**
+   * How long an episode whose score stopped rising, levels steady, must last before its level is
+   * tried as the new normal even at its peak (a step to a new operating point), ms; 0: never.
+   */
+  holdMs: number;
   /** Steady: every window of the settle span at most this fraction of the episode's peak (0 < f < 1). */
   settleFraction: number;
   /** Steady: every input's window-mean level within this many training ranges over the settle span. */
@@ -58,9 +63,12 @@ export interface BaselineOptions {
  * DEFAULTS.config.baseline) and the fixed rest (DEFAULTS.component.baseline). Whatever runs "the
  * daemon's detection" (the daemon, evaluate, the benches) takes its options from here.
  */
-export function baselineOptions(c: { followPerHour: number; settleMs: number; maxDrift: number } = DEFAULTS.config.baseline): BaselineOptions {
-  return { ...DEFAULTS.component.baseline, followPerHour: c.followPerHour, settleMs: c.settleMs, maxDrift: c.maxDrift };
+export function baselineOptions(c: { followPerHour: number; settleMs: number; holdMs: number; maxDrift: number } = DEFAULTS.config.baseline): BaselineOptions {
+  return { ...DEFAULTS.component.baseline, followPerHour: c.followPerHour, settleMs: c.settleMs, holdMs: c.holdMs, maxDrift: c.maxDrift };
 }
+
+/** The hold rule's "stopped rising": the newest half of the span peaks at most this much above the oldest. */
+export const HOLD_RISE = 1.1;
 
 /** How long (× settleMs) a cleared episode's peak still counts for the settle rule of the next one. */
 export const PEAK_MEMORY = 5;
@@ -98,6 +106,7 @@ export function validateBaselineOptions(o: BaselineOptions): void {
   const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
   if (!num(o.followPerHour) || o.followPerHour < 0) throw bad('followPerHour', 'a number ≥ 0');
   if (!num(o.settleMs) || o.settleMs < 0) throw bad('settleMs', 'a number ≥ 0');
+  if (!num(o.holdMs) || o.holdMs < 0) throw bad('holdMs', 'a number ≥ 0');
   if (!num(o.referenceMs) || o.referenceMs < 0) throw bad('referenceMs', 'a number ≥ 0');
   if (!num(o.deadBand) || o.deadBand < 0) throw bad('deadBand', 'a number ≥ 0');
   if (!num(o.settleFraction) || o.settleFraction <= 0 || o.settleFraction >= 1) throw bad('settleFraction', 'in (0, 1)');
@@ -128,6 +137,8 @@ export class Baseline {
   private referenceMsSeen = 0;
   /** Windows of the open episode within the settle span, oldest first. */
   private span: SpanEntry[] = [];
+  /** Windows of the open episode within the hold span, oldest first. */
+  private hold: SpanEntry[] = [];
   private trial: { since: number; undo: Float64Array } | null = null;
   private lastWindowEnd: number | null = null;
   /** The last cleared episode: when, and its peak score ÷ threshold. */
@@ -169,6 +180,7 @@ export class Baseline {
   /** The window stream broke: the steadiness seen so far proves nothing about what comes next. */
   reset(): void {
     this.span = [];
+    this.hold = [];
   }
 
   /**
@@ -185,10 +197,12 @@ export class Baseline {
       if (this.trial) this.settles++;
       this.trial = null;
       this.span = [];
+      this.hold = [];
     } else if (w.open) {
       this.duringEpisode(w);
     } else {
       this.span = [];
+      this.hold = [];
       if (w.low) this.follow(w, dt);
     }
     return this.driftAlert(w.windowEnd);
@@ -224,35 +238,73 @@ export class Baseline {
         this.offsets.set(this.trial.undo);
         this.trial = null;
         this.span = [];
+        this.hold = [];
       }
       return;
     }
-    if (this.o.settleMs === 0 || !this.haveBefore || w.peakRatio === null) return;
+    if (!this.haveBefore || w.peakRatio === null) return;
+    const entry = { windowEnd: w.windowEnd, ratio: w.ratio, levels: Float64Array.from(w.levels) };
+    const mean = this.settled(w, entry) ?? this.held(entry);
+    if (!mean) return;
+    const undo = Float64Array.from(this.offsets);
+    for (let j = 0; j < this.n; j++) this.offsets[j] = clamp(mean[j]! - this.before[j]!, -this.o.maxDrift, this.o.maxDrift);
+    this.trial = { since: w.windowEnd, undo };
+    this.span = [];
+    this.hold = [];
+  }
+
+  /** The settle rule: settleMs of windows under settleFraction × the peak, levels steady. Their mean levels, or null. */
+  private settled(w: BaselineWindow, entry: SpanEntry): Float64Array | null {
+    if (this.o.settleMs === 0) return null;
     const recent = this.lastEpisode && w.windowEnd - this.lastEpisode.clearedAt <= PEAK_MEMORY * this.o.settleMs ? this.lastEpisode.peakRatio : 0;
-    const limit = this.o.settleFraction * Math.max(w.peakRatio, recent);
+    const limit = this.o.settleFraction * Math.max(w.peakRatio!, recent);
     if (w.ratio > limit) {
       this.span = [];
-      return;
+      return null;
     }
-    this.span.push({ windowEnd: w.windowEnd, ratio: w.ratio, levels: Float64Array.from(w.levels) });
-    // Keep the windows of the last settleMs, plus the one just older (it proves the span is full).
-    while (this.span.length > 2 && w.windowEnd - this.span[1]!.windowEnd >= this.o.settleMs) this.span.shift();
-    if (w.windowEnd - this.span[0]!.windowEnd < this.o.settleMs) return;
-    if (!this.span.every((e) => e.ratio <= limit)) return;
+    return this.steadyOver(this.span, entry, this.o.settleMs);
+  }
+
+  /**
+   * The hold rule: holdMs of windows whose score stopped rising (the newest half of the span peaks no
+   * higher than HOLD_RISE × the oldest half), levels steady. A step to a new operating point
+   * scores at its peak for as long as it lasts; this is what ends such an episode.
+   */
+  private held(entry: SpanEntry): Float64Array | null {
+    if (this.o.holdMs === 0) return null;
+    const mean = this.steadyOver(this.hold, entry, this.o.holdMs);
+    if (!mean) return null;
+    const mid = this.hold[0]!.windowEnd + (entry.windowEnd - this.hold[0]!.windowEnd) / 2;
+    let early = 0;
+    let late = 0;
+    for (const e of this.hold) {
+      if (e.windowEnd < mid) early = Math.max(early, e.ratio);
+      else late = Math.max(late, e.ratio);
+    }
+    return late <= HOLD_RISE * early ? mean : null;
+  }
+
+  /**
+   * Adds `entry` to `span`, keeps the windows of the last `ms` (and the one just older: it proves the
+   * span is full); when the span is full and every input's level stayed within steadyRange, the mean
+   * levels over it, else null.
+   */
+  private steadyOver(span: SpanEntry[], entry: SpanEntry, ms: number): Float64Array | null {
+    span.push(entry);
+    while (span.length > 2 && entry.windowEnd - span[1]!.windowEnd >= ms) span.shift();
+    if (entry.windowEnd - span[0]!.windowEnd < ms) return null;
     const mean = new Float64Array(this.n);
     for (let j = 0; j < this.n; j++) {
       let lo = Infinity;
       let hi = -Infinity;
-      for (const e of this.span) {
+      for (const e of span) {
         lo = Math.min(lo, e.levels[j]!);
         hi = Math.max(hi, e.levels[j]!);
-        mean[j]! += e.levels[j]! / this.span.length;
+        mean[j]! += e.levels[j]! / span.length;
       }
-      if (hi - lo > this.o.steadyRange) return;
+      if (hi - lo > this.o.steadyRange) return null;
     }
-    const undo = Float64Array.from(this.offsets);
-    for (let j = 0; j < this.n; j++) this.offsets[j] = clamp(mean[j]! - this.before[j]!, -this.o.maxDrift, this.o.maxDrift);
-    this.trial = { since: w.windowEnd, undo };
+    return mean;
   }
 
   private driftAlert(windowEnd: number): ModelAlert | null {

@@ -127,7 +127,8 @@ export const SKAB_SETTINGS: SkabSettings = {
   detector: { raiseK: 3, raiseN: 5, clearM: 20, clearRatio: 0.8, cooldownMs: 0 },
   // The daemon's baseline (detect/baseline.ts), at the pace of these files: their 400 training rows
   // span minutes, so the levels of a healthy pump leave them within the hour (docs/skab.md).
-  baseline: { referenceMs: 300_000, deadBand: 0.1, followPerHour: 6, settleMs: 60_000, settleFraction: 0.5, steadyRange: 0.5, trialMs: 40_000, maxDrift: 3 },
+  // No hold rule: at 1 Hz a valve held shut is as steady as a new operating point, for longer than these files last.
+  baseline: { referenceMs: 300_000, deadBand: 0.1, followPerHour: 6, settleMs: 60_000, holdMs: 0, settleFraction: 0.5, steadyRange: 0.5, trialMs: 40_000, maxDrift: 3 },
 };
 
 export const EPISODE_ROWS_RULE =

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { Baseline, BaselineOptionsError, DRIFT_CLEAR, type BaselineOptions, type BaselineWindow } from '#agent/detect/baseline.js';
 
 const PERIOD = 1000;
-const OPTS: BaselineOptions = { followPerHour: 3.6, referenceMs: 10_000, deadBand: 0.1, settleMs: 20_000, settleFraction: 0.5, steadyRange: 0.05, trialMs: 10_000, maxDrift: 1 };
+const OPTS: BaselineOptions = { followPerHour: 3.6, referenceMs: 10_000, deadBand: 0.1, settleMs: 20_000, holdMs: 0, settleFraction: 0.5, steadyRange: 0.05, trialMs: 10_000, maxDrift: 1 };
 
 /** A window of two features at these levels; healthy unless told otherwise. */
 const win = (windowEnd: number, levels: number[], o: Partial<BaselineWindow> = {}): BaselineWindow => ({ windowEnd, ratio: 0.3, levels, open: false, peakRatio: null, low: true, ...o });
@@ -78,6 +78,21 @@ test("an episode raised right after a clear settles against the cleared one's pe
   ({ t } = feed(c, t, 1, (t) => win(t, [0.5], { ratio: 0.5 }), () => 8));
   ({ t } = feed(c, t, 5 * 20 + 5, (t) => win(t, [0.5])));
   feed(c, t, 25, (t) => win(t, [0.7], { ratio: 2.5, open: true, peakRatio: 3, low: false }));
+  assert.equal(c.clearReason, 'back to normal');
+});
+
+test('hold: a step to a new steady level that scores at its peak is tried after holdMs; a score still rising is not', () => {
+  const b = new Baseline('m', ['a'], { ...OPTS, holdMs: 60_000 });
+  let { t } = feed(b, 0, 40, (t) => win(t, [0.5]));
+  ({ t } = feed(b, t, 55, (t) => win(t, [0.8], { ratio: 4, open: true, peakRatio: 4, low: false })));
+  assert.equal(b.clearReason, 'back to normal', 'not yet: 55 s of the 60 s');
+  ({ t } = feed(b, t, 10, (t) => win(t, [0.8], { ratio: 4, open: true, peakRatio: 4, low: false })));
+  assert.equal(b.clearReason, 'settled at a new level');
+  assert.ok(Math.abs(b.offsets[0]! - 0.3) < 1e-9);
+  // rising by more than HOLD_RISE over the span: never held
+  const c = new Baseline('m', ['a'], { ...OPTS, holdMs: 60_000 });
+  ({ t } = feed(c, 0, 40, (t) => win(t, [0.5])));
+  feed(c, t, 300, (_t, i) => win(_t, [0.8], { ratio: 2 + i * 0.01, open: true, peakRatio: 2 + i * 0.01, low: false }));
   assert.equal(c.clearReason, 'back to normal');
 });
 
