@@ -8,7 +8,7 @@
  * is unmistakable on a plot.
  */
 import type { Channel } from '../core/profiles.js';
-import type { FaultKind, Intensity } from '../core/faults.js';
+import { INTENSITIES, type FaultKind, type Intensity } from '../core/faults.js';
 
 export interface FaultMagnitude {
   /** Imbalance: multiplier of the radial 1x amplitude (mass unbalance force ∝ m·e·ω²). */
@@ -158,3 +158,49 @@ export const SENSOR_FAULT_CHANNEL_CHOICES: Record<'stuck' | 'dropout', Record<In
     obvious: [['accel_z'], ['voltage'], ['rpm'], ['temperature'], ['accel_x', 'accel_y', 'accel_z']],
   },
 };
+
+/**
+ * Bearing wear that grows by itself: an outer-race defect whose impacts strengthen continuously
+ * from the onset, through the `subtle` and `moderate` impacts of FAULT_MAGNITUDES, to `obvious` after
+ * `obviousAfterMs`, and on past it. The impact grows as u^exponent (u = time since onset over
+ * obviousAfterMs): a spall that widens slowly at first and faster as it grows. It is the same
+ * bearing physics as the switched fault, with a time-dependent impact instead of a fixed one.
+ */
+export interface BearingWear {
+  /** When the defect begins, ms epoch (simulation time). */
+  onsetMs: number;
+  /** From onset to the `obvious` impact, ms (> 0). */
+  obviousAfterMs: number;
+  /** Growth exponent (≥ 1; default 2: accelerating wear). */
+  exponent?: number;
+}
+
+export const BEARING_WEAR_EXPONENT = 2;
+
+/** Checks a wear schedule, naming what is wrong. */
+export function checkBearingWear(w: BearingWear): void {
+  if (!Number.isFinite(w.onsetMs)) throw new RangeError(`bearing wear: onsetMs must be a finite time, got ${w.onsetMs}`);
+  if (!(w.obviousAfterMs > 0 && Number.isFinite(w.obviousAfterMs))) throw new RangeError(`bearing wear: obviousAfterMs must be > 0, got ${w.obviousAfterMs}`);
+  const p = w.exponent ?? BEARING_WEAR_EXPONENT;
+  if (!(p >= 1 && Number.isFinite(p))) throw new RangeError(`bearing wear: exponent must be ≥ 1, got ${p}`);
+}
+
+/** Peak impact of the worn bearing at tMs, m/s² at 600 rpm (0 before the onset). */
+export function bearingWearImpact(w: BearingWear, tMs: number): number {
+  if (tMs <= w.onsetMs) return 0;
+  const u = (tMs - w.onsetMs) / w.obviousAfterMs;
+  return FAULT_MAGNITUDES.obvious.bearingImpact * Math.pow(u, w.exponent ?? BEARING_WEAR_EXPONENT);
+}
+
+/** When the worn bearing's impact reaches an intensity's (ms epoch). */
+export function bearingWearReachesMs(w: BearingWear, intensity: Intensity): number {
+  const frac = FAULT_MAGNITUDES[intensity].bearingImpact / FAULT_MAGNITUDES.obvious.bearingImpact;
+  return w.onsetMs + w.obviousAfterMs * Math.pow(frac, 1 / (w.exponent ?? BEARING_WEAR_EXPONENT));
+}
+
+/** The highest intensity the wear has reached at tMs, or 'none'. */
+export function bearingWearIntensity(w: BearingWear, tMs: number): Intensity | 'none' {
+  let reached: Intensity | 'none' = 'none';
+  for (const i of INTENSITIES) if (tMs >= bearingWearReachesMs(w, i)) reached = i;
+  return reached;
+}

@@ -20,6 +20,27 @@ export interface LoadScheduleOptions {
   rampMaxMs?: number;
   /** Probability that a change is a step rather than a ramp. Default 0.4. */
   stepProbability?: number;
+  /**
+   * A lighter night shift: levels of changes that fall between `fromHour` and `toHour` (hour of the
+   * day, UTC of the simulation's clock; fromHour > toHour wraps past midnight) lie in [min, max] of
+   * this band instead. Off by default, so the dataset's schedules are unchanged.
+   */
+  night?: LoadBand;
+}
+
+export interface LoadBand {
+  min: number;
+  max: number;
+  fromHour: number;
+  toHour: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Is tMs within [fromHour, toHour) of its UTC day (wrapping past midnight when fromHour > toHour)? */
+export function inHours(tMs: number, fromHour: number, toHour: number): boolean {
+  const h = ((((tMs % DAY_MS) + DAY_MS) % DAY_MS) / 3_600_000);
+  return fromHour <= toHour ? h >= fromHour && h < toHour : h >= fromHour || h < toHour;
 }
 
 /** One change: load goes linearly from `from` at t0 to `to` at t1 (t1 = t0 for a step), then holds. */
@@ -32,7 +53,10 @@ export interface LoadSegment {
 
 export class LoadSchedule {
   private readonly rng: Rng;
-  private readonly o: Required<LoadScheduleOptions>;
+  private readonly o: Required<Omit<LoadScheduleOptions, 'night'>>;
+  private readonly night: LoadBand | undefined;
+  /** The last level as drawn in [min, max], before a night band maps it. */
+  private lastDraw: number;
   /** Segments in time order; the last one holds until the next is generated. */
   readonly segments: LoadSegment[] = [];
   private nextChangeMs: number;
@@ -48,7 +72,12 @@ export class LoadSchedule {
       rampMaxMs: options.rampMaxMs ?? 90_000,
       stepProbability: options.stepProbability ?? 0.4,
     };
-    const first = this.rng.range(this.o.min, this.o.max);
+    this.night = options.night;
+    if (this.night && !(this.night.min >= 0 && this.night.max >= this.night.min)) {
+      throw new RangeError(`load schedule: night band needs 0 ≤ min ≤ max, got ${this.night.min}..${this.night.max}`);
+    }
+    this.lastDraw = this.rng.range(this.o.min, this.o.max);
+    const first = this.level(this.lastDraw, startMs);
     this.segments.push({ t0: startMs, t1: startMs, from: first, to: first });
     // The first change comes after a partial hold, so files cut at startMs do not all begin with
     // a full hold.
@@ -64,18 +93,28 @@ export class LoadSchedule {
     while (this.nextChangeMs <= tMs) {
       const prev = this.segments[this.segments.length - 1] as LoadSegment;
       const from = prev.to;
+      const drawnFrom = this.lastDraw;
       // Draw a level that differs noticeably from the current one: a "change" of 2 % is not one.
       let to = this.rng.range(this.o.min, this.o.max);
-      if (Math.abs(to - from) < 0.1 * (this.o.max - this.o.min)) {
-        to = from + (to >= from ? 1 : -1) * 0.25 * (this.o.max - this.o.min);
+      if (Math.abs(to - drawnFrom) < 0.1 * (this.o.max - this.o.min)) {
+        to = drawnFrom + (to >= drawnFrom ? 1 : -1) * 0.25 * (this.o.max - this.o.min);
         to = Math.min(this.o.max, Math.max(this.o.min, to));
       }
+      this.lastDraw = to;
       const isStep = this.rng.next() < this.o.stepProbability;
       const rampMs = isStep ? 0 : this.rng.range(10_000, this.o.rampMaxMs);
       const t0 = this.nextChangeMs;
-      this.segments.push({ t0, t1: t0 + rampMs, from, to });
+      this.segments.push({ t0, t1: t0 + rampMs, from, to: this.level(to, t0) });
       this.nextChangeMs = t0 + rampMs + this.rng.range(this.o.holdMinMs, this.o.holdMaxMs);
     }
+  }
+
+  /** A level drawn in [min, max], moved into the night band when tMs is in the night hours. */
+  private level(drawn: number, tMs: number): number {
+    const n = this.night;
+    if (!n || !inHours(tMs, n.fromHour, n.toHour)) return drawn;
+    if (this.o.max === this.o.min) return n.min;
+    return n.min + ((drawn - this.o.min) / (this.o.max - this.o.min)) * (n.max - n.min);
   }
 
   /** Load at tMs. Efficient for non-decreasing queries; correct for any tMs ≥ start. */

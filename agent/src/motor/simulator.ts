@@ -17,12 +17,15 @@ import type { FaultKind, Intensity } from '../core/faults.js';
 import { Rng, SmoothNoise, deriveSeed } from '../core/rng.js';
 import { LoadSchedule, segmentValue, type LoadScheduleOptions, type LoadSegment } from './load.js';
 import {
+  bearingWearImpact,
+  checkBearingWear,
   FAULT_CHANNELS,
   FAULT_MAGNITUDES,
   OVERHEAT_RECOVER_TAU_S,
   OVERHEAT_TAU_S,
   SENSOR_FAULT_DEFAULT_CHANNELS,
   SENSOR_RAILS,
+  type BearingWear,
   type FaultMagnitude,
 } from './fault-magnitudes.js';
 
@@ -60,6 +63,8 @@ export interface MotorState {
   /** Frame temperature without sensor noise or quantisation, °C. */
   frameC: number;
   ambientC: number;
+  /** Switched on (false inside a stop, while it coasts down and cools). */
+  on: boolean;
 }
 
 export interface MotorOptions {
@@ -83,6 +88,39 @@ export interface MotorOptions {
   thermalTauMin?: number;
   /** Round temperature to the sensor's 0.0625 °C step. Default true. */
   quantizeTemperature?: boolean;
+
+  // What a plant's day has besides the load schedule. Each is off unless given, so the dataset
+  // generator, the sim source and everything trained on them see the motor they always saw.
+  /** A day/night swing of the ambient air; the frame follows it through the thermal model. */
+  ambientCycle?: AmbientCycle;
+  /** Spans the motor is switched off: it coasts down and cools; at the end it starts with the frame as cool as it got. */
+  stops?: readonly RunStop[];
+  /** Sensors ageing from startMs on. */
+  ageing?: SensorAgeing;
+  /** A bearing defect that grows by itself from its onset (fault-magnitudes.ts). */
+  bearingWear?: BearingWear;
+}
+
+export interface AmbientCycle {
+  /** Half the swing from the coldest to the warmest moment, K. */
+  amplitudeK: number;
+  /** Hour of the UTC day of the warmest moment. Default 15 (the afternoon). */
+  warmestHour?: number;
+  /** Length of one cycle, ms. Default a day. */
+  periodMs?: number;
+}
+
+/** The motor switched off over [fromMs, toMs). */
+export interface RunStop {
+  fromMs: number;
+  toMs: number;
+}
+
+export interface SensorAgeing {
+  /** The temperature sensor's offset creeping, K per day (a thermistor or its bond ageing). */
+  temperatureOffsetKPerDay?: number;
+  /** The accelerometer's noise floor rising, fraction of its initial level per day. */
+  accelNoisePerDay?: number;
 }
 
 export interface FaultOptions {
@@ -185,6 +223,17 @@ const TEMP_NOISE = 0.015;
 const TEMP_STEP = 0.0625;
 /** Ambient drifts a little over tens of minutes (HVAC, sun): ±0.3 °C. */
 const AMBIENT_WANDER = 0.3;
+const DAY_MS = 86_400_000;
+
+/**
+ * Start and stop. Switched on direct on line, a small motor reaches its running speed in well under
+ * a second (time constant 0.3 s); switched off it coasts down on its own and the load's friction
+ * (3 s). Standing still, a fan-cooled (TEFC) frame loses its airflow and cools 2–4 times slower than
+ * it heats up running: 3×.
+ */
+const START_TAU_S = 0.3;
+const COAST_TAU_S = 3;
+const STANDSTILL_COOLING = 3;
 
 /** Onset ramps so switched-on faults do not make unphysical zero-time steps, ms. */
 const ONSET_MS: Record<FaultKind, number> = {
@@ -213,6 +262,10 @@ export class MotorSimulator {
   private readonly speedScale: number;
   private readonly tauThermalMs: number;
   private readonly quantizeTemperature: boolean;
+  private readonly ambientCycle: Required<AmbientCycle> | undefined;
+  private readonly stops: readonly RunStop[];
+  private readonly ageing: Required<SensorAgeing> | undefined;
+  private readonly wear: BearingWear | undefined;
 
   // Randomness, one stream per purpose.
   private readonly noiseRng: Rng;
@@ -241,6 +294,10 @@ export class MotorSimulator {
   private gridPhase = 0; // rad of the supply fundamental
   private frameC: number;
   private overheatK = 0; // extra rise from cooling loss, K
+  /** Speed over running speed: 1 running, towards 0 while switched off (only stops move it). */
+  private speedFrac = 1;
+  /** Bearing wear impacts have begun (their timing stream is set up at the onset). */
+  private wearStarted = false;
 
   // Impact events (bearing defect, looseness knocks) ringing the structure.
   private readonly impT = new Float64Array(IMPACT_SLOTS).fill(Number.NEGATIVE_INFINITY);
@@ -262,6 +319,20 @@ export class MotorSimulator {
     this.tauThermalMs = (options.thermalTauMin ?? 12) * 60_000;
     this.quantizeTemperature = options.quantizeTemperature ?? true;
     this.speedScale = Math.sqrt(this.profile.nominalRpm / 600);
+    if (options.ambientCycle) {
+      const c = options.ambientCycle;
+      this.ambientCycle = { amplitudeK: c.amplitudeK, warmestHour: c.warmestHour ?? 15, periodMs: c.periodMs ?? DAY_MS };
+      if (!(Number.isFinite(c.amplitudeK) && this.ambientCycle.periodMs > 0)) throw new RangeError('ambientCycle: amplitudeK must be finite and periodMs > 0');
+    }
+    this.stops = [...(options.stops ?? [])].sort((a, b) => a.fromMs - b.fromMs);
+    for (const st of this.stops) {
+      if (!(st.toMs > st.fromMs)) throw new RangeError(`stop ${st.fromMs}..${st.toMs}: toMs must be after fromMs`);
+    }
+    if (options.ageing) {
+      this.ageing = { temperatureOffsetKPerDay: options.ageing.temperatureOffsetKPerDay ?? 0, accelNoisePerDay: options.ageing.accelNoisePerDay ?? 0 };
+    }
+    if (options.bearingWear) checkBearingWear(options.bearingWear);
+    this.wear = options.bearingWear;
 
     const s = this.seed;
     this.noiseRng = new Rng(deriveSeed(s, 'noise'));
@@ -292,12 +363,22 @@ export class MotorSimulator {
     }
 
     this.t = this.startMs;
+    if (!this.isOn(this.startMs)) this.speedFrac = 0;
     const load0 = this.loadAt(this.startMs);
     const v0 = this.supplyRel(this.startMs, load0);
     this.slip = this.slipTarget(load0, v0);
     this.shaftHz = this.shaftHzAt(this.startMs);
     // A motor that has been running at this load for a while sits at its thermal equilibrium.
     this.frameC = options.settled === false ? this.ambientAt(this.startMs) : this.equilibriumC(this.startMs, load0, v0);
+  }
+
+  /** Is the motor switched on at tMs (not inside one of its stops)? */
+  isOn(tMs: number): boolean {
+    for (const st of this.stops) {
+      if (st.fromMs > tMs) break;
+      if (tMs < st.toMs) return false;
+    }
+    return true;
   }
 
   // ----------------------------------------------------------------------------- public API
@@ -417,12 +498,15 @@ export class MotorSimulator {
       supplyV: this.nominalVoltage * this.supplyRel(this.t, load),
       frameC: this.frameC + this.overheatK,
       ambientC: this.ambientAt(this.t),
+      on: this.isOn(this.t),
     };
   }
 
   // ----------------------------------------------------------------------------- internals
 
   private loadAt(tMs: number): number {
+    // Switched off, the motor carries no torque and draws no current.
+    if (this.stops.length > 0 && !this.isOn(tMs)) return 0;
     const base = this.schedule ? this.schedule.at(tMs) : segmentValue(this.manualLoad, tMs);
     return Math.max(0, base * (1 + LOAD_JITTER * this.loadJitter.at(tMs)));
   }
@@ -455,11 +539,15 @@ export class MotorSimulator {
       const w = TWO_PI * (h.freqHz ?? 1);
       rel *= 1 + h.mag.huntingAmp * this.envelope(h, tMs) * Math.sin((w * (tMs - h.sinceMs)) / 1000);
     }
-    return (this.profile.nominalRpm / 60) * rel;
+    return (this.profile.nominalRpm / 60) * rel * this.speedFrac;
   }
 
   private ambientAt(tMs: number): number {
-    return this.ambientC + AMBIENT_WANDER * this.ambientWander.at(tMs);
+    const a = this.ambientC + AMBIENT_WANDER * this.ambientWander.at(tMs);
+    const c = this.ambientCycle;
+    if (!c) return a;
+    const warmest = c.warmestHour * 3_600_000;
+    return a + c.amplitudeK * Math.cos((2 * Math.PI * (tMs - warmest)) / c.periodMs);
   }
 
   /** Steady-state frame temperature for this load and supply: T_amb + R_th·P_loss. */
@@ -469,6 +557,8 @@ export class MotorSimulator {
   }
 
   private equilibriumC(tMs: number, load: number, vRel: number): number {
+    // Switched off there are no losses at all, not even the constant ones: the frame heads for ambient.
+    if (this.stops.length > 0 && !this.isOn(tMs)) return this.ambientAt(tMs);
     return this.ambientAt(tMs) + this.riseK(load, vRel);
   }
 
@@ -482,6 +572,12 @@ export class MotorSimulator {
       // Slip follows its torque-balance target with the mechanical time constant (exact for a
       // constant target over the step).
       this.slip += (this.slipTarget(load, vRel) - this.slip) * (1 - Math.exp(-h / (TAU_MECH_S * 1000)));
+      const on = this.stops.length === 0 || this.isOn(tn);
+      if (this.stops.length > 0) {
+        // Run-up when switched on, coast-down when off (exact for a constant target over the step).
+        const tau = (on ? START_TAU_S : COAST_TAU_S) * 1000;
+        this.speedFrac += ((on ? 1 : 0) - this.speedFrac) * (1 - Math.exp(-h / tau));
+      }
 
       // Shaft angle: trapezoid of the speed, so hunting and load steps carry into the vibration phase.
       const f0 = this.shaftHz;
@@ -496,7 +592,8 @@ export class MotorSimulator {
 
       // Frame temperature: first-order lag towards T_amb + R_th·P_loss (exact exponential step).
       const eq = this.equilibriumC(tn, load, vRel);
-      this.frameC += (eq - this.frameC) * (1 - Math.exp(-h / this.tauThermalMs));
+      const tauThermal = on ? this.tauThermalMs : this.tauThermalMs * STANDSTILL_COOLING;
+      this.frameC += (eq - this.frameC) * (1 - Math.exp(-h / tauThermal));
       const oh = this.faults.get('overheating');
       if (oh) {
         // Cooling loss: R_th grows by overheatRth, so the extra rise heads for (m−1)·R_th·P_loss,
@@ -508,6 +605,10 @@ export class MotorSimulator {
         if (Math.abs(this.overheatK) < 1e-6) this.overheatK = 0;
       }
 
+      if (this.wear && !this.wearStarted && tn > this.wear.onsetMs) {
+        this.wearStarted = true;
+        this.bearingNextPsi = BPFO_RATIO * th0 + TWO_PI * this.faultRng.next();
+      }
       this.events(th0, this.theta, this.t, h);
       this.t = tn;
     }
@@ -516,14 +617,17 @@ export class MotorSimulator {
   /** Impacts that happened while the shaft turned from th0 to th1 (during [t0, t0+h]). */
   private events(th0: number, th1: number, t0: number, h: number): void {
     const bearing = this.faults.get('bearing');
-    if (bearing) {
+    if (bearing || this.wearStarted) {
       const p0 = BPFO_RATIO * th0;
       const p1 = BPFO_RATIO * th1;
       while (this.bearingNextPsi <= p1) {
         const frac = p1 > p0 ? Math.max(0, (this.bearingNextPsi - p0) / (p1 - p0)) : 1;
+        // A switched fault and the grown wear are one defect: their impacts add.
+        let impact = bearing ? bearing.mag.bearingImpact : 0;
+        if (this.wear) impact += bearingWearImpact(this.wear, t0 + frac * h);
         // Outer-race defect sits in the load zone: roughly constant impact strength, ±25 % scatter;
-        // harder impacts at higher speed.
-        const a = bearing.mag.bearingImpact * this.speedScale * Math.max(0.3, 1 + 0.25 * this.faultRng.gauss());
+        // harder impacts at higher speed (and none worth the name while the shaft stands still).
+        const a = impact * this.speedScale * this.speedFrac * Math.max(0.3, 1 + 0.25 * this.faultRng.gauss());
         this.addImpact(t0 + frac * h, a, 0.7 * a, 0.35 * a);
         this.bearingNextPsi += TWO_PI * (1 + BPFO_JITTER * this.faultRng.gauss());
       }
@@ -571,7 +675,8 @@ export class MotorSimulator {
     const load = this.loadAt(t);
     const th = this.theta;
     const ph = this.ph;
-    const sc = this.speedScale * (0.8 + 0.4 * load);
+    // Forces ∝ ω²: a motor running down loses its vibration with the square of its speed.
+    const sc = this.speedScale * (0.8 + 0.4 * load) * this.speedFrac * this.speedFrac;
 
     // --- vibration: healthy machine
     let a1 = A1X * sc;
@@ -623,9 +728,11 @@ export class MotorSimulator {
     y += this.ringing(t, 1);
     z += this.ringing(t, 2);
 
-    x += ACCEL_NOISE * rng.gauss();
-    y += ACCEL_NOISE * rng.gauss();
-    z += GRAVITY + ACCEL_NOISE * rng.gauss();
+    const days = (t - this.startMs) / DAY_MS;
+    const noise = this.ageing ? ACCEL_NOISE * (1 + this.ageing.accelNoisePerDay * days) : ACCEL_NOISE;
+    x += noise * rng.gauss();
+    y += noise * rng.gauss();
+    z += GRAVITY + noise * rng.gauss();
 
     // --- supply voltage
     const vRel = this.supplyRel(t, load);
@@ -637,6 +744,7 @@ export class MotorSimulator {
 
     // --- temperature (frame sensor)
     let temperature = this.frameC + this.overheatK + TEMP_NOISE * rng.gauss();
+    if (this.ageing) temperature += this.ageing.temperatureOffsetKPerDay * days;
     if (this.quantizeTemperature) temperature = Math.round(temperature / TEMP_STEP) * TEMP_STEP;
 
     const r: MotorReading = { accel_x: x, accel_y: y, accel_z: z, voltage, rpm, temperature };
