@@ -5,12 +5,12 @@
  * 1. Healthy days (PLANT_DAY): the ambient air swings between night and afternoon and the frame follows
  *    it; the load changes every few minutes, lighter at night (the speed follows it through the slip);
  *    the motor starts cold in the morning and stops at midday, so it cools and warms up again; the
- *    temperature sensor's offset creeps and the accelerometer's noise floor rises. Every raised alert
- *    here is a false alert.
+ *    temperature sensor's offset creeps and the accelerometer's noise floor rises. Every alert a model
+ *    raises here (machine, or drift: its baseline moved to its limit) is a false alert.
  * 2. Then bearing wear grows from nothing through the subtle and moderate impacts to the obvious one
  *    (motor/fault-magnitudes.ts BearingWear) while the plant day goes on. Wear is detected by the first
- *    alert raised after its onset whose top feature is a channel the bearing shakes (the
- *    accelerometer's): an alert of the multi-feature model led by voltage is one more false alert, not
+ *    alert (machine or drift) raised after its onset whose top feature is a channel the bearing shakes
+ *    (the accelerometer's): an alert of the multi-feature model led by voltage is one more false alert, not
  *    a detection. It counts when it comes before the wear is obvious.
  *
  * The samples go into the daemon's own Models component (daemon/models.ts: its rings, its bundle
@@ -84,6 +84,8 @@ interface Task extends Plan {
 type Phase = 'running' | 'warm-up' | 'stopped';
 
 interface RaisedAlert {
+  /** machine (the score over its threshold) or drift (the model's notion of normal moved to its limit). */
+  kind: string;
   at: number;
   phase: Phase;
   top: string[];
@@ -174,9 +176,10 @@ async function runTask(task: Task, progress: (simulatedMs: number) => void): Pro
     let windows = 0;
     events.on('score', () => windows++);
     events.on('alert', (a: Alert) => {
-      if (a.state !== 'raised') return;
+      // Models raises model alerts only (machine, drift); sensor alerts come from the sources.
+      if (a.state !== 'raised' || a.kind === 'sensor') return;
       if (a.windowEnd < wear.onsetMs) {
-        falseAlerts.push({ at: a.windowEnd, phase: phaseAt(sim, stops, a.windowEnd), top: a.topFeatures.map((f) => f.feature), ratio: a.score / a.threshold });
+        falseAlerts.push({ kind: a.kind, at: a.windowEnd, phase: phaseAt(sim, stops, a.windowEnd), top: a.topFeatures.map((f) => f.feature), ratio: a.score / a.threshold });
       } else if (WEAR_CHANNELS.includes(a.topFeatures[0]?.feature ?? '')) detected ??= a.windowEnd;
       else otherAlerts++;
     });
@@ -295,6 +298,10 @@ function plannedMs(t: Task): number {
 /** Which model types read a channel bearing wear acts on (for planning; the run decides from the bundle's features). */
 const MODEL_FEATURES_SEE_WEAR: Record<ModelType, boolean> = { vibration: true, voltage: false, rpm: false, temperature: false, 'multi-feature': true };
 
+const drifts = (r: TaskResult) => {
+  const n = r.falseAlerts.filter((x) => x.kind === 'drift').length;
+  return n > 0 ? `, ${n} drift` : '';
+};
 const h = (ms: number, d = 2) => (ms / HOUR).toFixed(d);
 const hhmm = (t: number) => new Date(t).toISOString().slice(11, 16);
 
@@ -348,10 +355,10 @@ async function main(): Promise<void> {
       const seen = !r.seesWear ? 'cannot see it' : r.detectedAfterMs === undefined ? `not seen${others}` : `${h(r.detectedAfterMs)} h (${r.detectedAt})${others}`;
       console.log(
         `${profile.padEnd(9)} ${r.model.padEnd(14)} ${String(r.windows).padStart(8)} ${(r.wallMs / 1000).toFixed(0).padStart(7)} ${(r.simulatedMs / r.wallMs).toFixed(0).padStart(6)}   ` +
-          `${String(r.falseAlerts.length).padStart(4)} (${by('running')} / ${by('warm-up')} / ${by('stopped')})`.padEnd(48) +
+          `${String(r.falseAlerts.length).padStart(4)} (${by('running')} / ${by('warm-up')} / ${by('stopped')})${drifts(r)}`.padEnd(48) +
           `${top.padEnd(13)} ${seen}`,
       );
-      if (o.list) for (const x of r.falseAlerts) console.log(`    ${hhmm(x.at)} day ${Math.floor((x.at - T0) / DAY) + 1} ${x.phase}: score ${x.ratio.toFixed(2)}× threshold, top ${x.top.join(', ')}`);
+      if (o.list) for (const x of r.falseAlerts) console.log(`    ${hhmm(x.at)} day ${Math.floor((x.at - T0) / DAY) + 1} ${x.phase}: ${x.kind}, score ${x.ratio.toFixed(2)}× threshold, top ${x.top.join(', ')}`);
     }
     const days = o.healthyMs / DAY;
     const falseCount = rs.reduce((s, r) => s + r.falseAlerts.length, 0);
