@@ -40,8 +40,9 @@ export class EpochProgress {
 
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '--:--';
-  const m = Math.floor(s / 60);
-  const sec = Math.round(s % 60);
+  const whole = Math.round(s); // rounded once, so 59.6 s is 1:00, not 0:60
+  const m = Math.floor(whole / 60);
+  const sec = whole % 60;
   return `${m}:${String(sec).padStart(2, '0')}`;
 }
 
