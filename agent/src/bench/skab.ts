@@ -181,7 +181,8 @@ function protocolTable(seeds: readonly number[], bySeed: readonly FileScore[][])
     { name: 'anomaly-free (rows flagged)', include: (s: FileScore) => s.run.file.group === ANOMALY_FREE_GROUP },
   ];
   for (const part of parts) {
-    const rows = bySeed.map((scores) => totals(scores, part.include)).map((t) => ({ files: t.files, ...binaryMetrics(t.confusion) }));
+    // A part without anomalous rows (anomaly-free) has no F1: only its false alarms mean something.
+    const rows = bySeed.map((scores) => totals(scores, part.include)).map((t) => ({ files: t.files, ...binaryMetrics(t.confusion), ...(t.confusion.tp + t.confusion.fn === 0 ? { f1: NaN } : {}) }));
     if (rows[0]!.files === 0) continue;
     rows.forEach((m, i) => console.log(`${part.name.padEnd(34)} ${String(seeds[i]).padStart(5)} ${num(m.f1).padStart(5)} ${pct(m.far).padStart(7)} ${pct(m.mar).padStart(7)}`));
     const stat = (k: 'f1' | 'far' | 'mar', scale: number, d: number) => {
