@@ -53,13 +53,13 @@ const copyTop = (t: readonly TopFeature[]): TopFeature[] => t.map((f) => ({ feat
 export function toAlertPayload(e: Alert, t: number): AlertPayload {
   const cleared = e.state === 'cleared' && e.reason !== undefined ? { reason: e.reason } : {};
   if (e.kind === 'sensor') {
-    return { v: SCHEMA_VERSION, t, kind: e.kind, id: e.id, sensor: e.sensor, state: e.state, fault: e.fault, detail: e.detail, since: e.since, ...(cleared as { reason?: 'readings plausible again' }) };
+    return { v: SCHEMA_VERSION, t, id: e.id, kind: e.kind, sensor: e.sensor, state: e.state, fault: e.fault, detail: e.detail, since: e.since, ...(cleared as { reason?: 'readings plausible again' }) };
   }
   const p: ModelAlertPayload = {
     v: SCHEMA_VERSION,
     t,
-    kind: e.kind,
     id: e.id,
+    kind: e.kind,
     model: e.model,
     state: e.state,
     score: e.score,
