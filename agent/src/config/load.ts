@@ -10,7 +10,9 @@ import convict from 'convict';
 import { isLoopback } from '../../../broker/src/acl.js';
 import { MODEL_FEATURES } from '../core/profiles.js';
 import { channelIndex } from '../core/sample.js';
-import { planParts } from '../hw/build.js';
+import { channelLimits } from '../buffer/sensor-check.js';
+import { DEFAULTS } from '../core/defaults.js';
+import { partRanges, planParts } from '../hw/build.js';
 import { KEYS, SCHEMA, isPlainObject, registerFormats, type AgentConfig, type KeySpec } from './schema.js';
 
 export type { AgentConfig } from './schema.js';
@@ -89,6 +91,9 @@ export function loadConfig(opts: LoadOptions = {}): AgentConfig {
     }
   }
   const result = config.getProperties();
+  // A file, env or flag that names some channels leaves the others at their default entry: changing
+  // the voltage range must not take the accelerometer's away.
+  if (!bad.has('sensorFaults.channels')) result.sensorFaults.channels = { ...DEFAULTS.config.sensorFaults.channels, ...result.sensorFaults.channels };
   for (const [path, why] of crossChecks(result, bad, (path) => origin(path) !== '')) problems.push(`${path}: ${why}${origin(path)}`);
 
   if (problems.length) throw new ConfigError(problems.map(scrubUrls));
@@ -270,11 +275,21 @@ function crossChecks(c: AgentConfig, bad: ReadonlySet<string>, explicit: (path: 
   if (valid('hardware.staleMs', 'hardware.errorMs') && c.hardware.errorMs <= c.hardware.staleMs) {
     out.push(['hardware.errorMs', `${c.hardware.errorMs} is not longer than hardware.staleMs (${c.hardware.staleMs}): a sensor goes stale before it is in error`]);
   }
+  let partsKnown = valid('sensors');
   if ((c.source.kind === 'sim' || c.source.kind === 'hardware') && valid('sensors')) {
     try {
       planParts(c.sensors);
     } catch (err) {
+      partsKnown = false;
       out.push(['sensors', `source ${c.source.kind}: ${(err as Error).message}`]);
+    }
+  }
+  // Every channel needs plausible limits, and they must overlap what its part can read.
+  if (partsKnown && valid('sensorFaults.channels') && ![...bad].some((p) => p.startsWith('hardware.'))) {
+    try {
+      channelLimits(c.sensors, c.sensorFaults.channels, sourceParts(c));
+    } catch (err) {
+      out.push(['sensorFaults.channels', (err as Error).message]);
     }
   }
 
@@ -346,6 +361,11 @@ function crossChecks(c: AgentConfig, bad: ReadonlySet<string>, explicit: (path: 
     out.push([blamed, `${port} is also ${other}; two listeners cannot share a port`]);
   });
   return out;
+}
+
+/** What the configured source's parts can read, per channel: known for the sim and hardware sources, which read the parts themselves. */
+export function sourceParts(c: AgentConfig): ReturnType<typeof partRanges> {
+  return c.source.kind === 'sim' || c.source.kind === 'hardware' ? partRanges(c.hardware, c.sensors) : {};
 }
 
 /** Why `p` is not an existing directory / readable file, or undefined. Relative paths are shown resolved. */

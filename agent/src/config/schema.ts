@@ -11,7 +11,7 @@ import { BROKER_FLAG_DEFAULTS } from '../../../broker/src/flags.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { PACKAGE_ROOT } from '../core/paths.js';
 import { MODEL_TYPES, PROFILE_NAMES, isModelType, type ModelType, type ProfileName } from '../core/profiles.js';
-import { channelIndex, type SensorSpec } from '../core/sample.js';
+import { channelIndex, type SensorLimits, type SensorSpec } from '../core/sample.js';
 import { BACKENDS, SCORER_ENGINES, type BackendPreference, type ScorerEngine } from '../model/engines.js';
 import type { TimeFormat } from '../preprocess/csv.js';
 import type { HardwareSettings } from '../hw/build.js';
@@ -52,6 +52,7 @@ export interface AgentConfig {
     sim: SimSettings;
   };
   hardware: HardwareSettings;
+  sensorFaults: { channels: Record<string, SensorLimits>; clearMs: number };
   scorer: { engine: ScorerEngine; backend: BackendPreference; maxBatch: number };
   detector: { raiseK: number; raiseN: number; clearM: number; clearRatio: number; cooldownMs: number };
   baseline: { enabled: boolean; followPerHour: number; settleMs: number; holdMs: number; maxDrift: number };
@@ -146,6 +147,23 @@ function sensorMapProblem(v: unknown): string | undefined {
   return undefined;
 }
 
+/** Why `v` cannot be the plausible limits of channels (`sensorFaults.channels`), or undefined. */
+function limitsMapProblem(v: unknown): string | undefined {
+  if (!isPlainObject(v)) return 'must be an object: channel → {"min": …, "max": …, "stuckMs": …} (optional "rest")';
+  const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+  for (const [ch, e] of Object.entries(v)) {
+    const at = `channel '${ch}'`;
+    if (!isPlainObject(e)) return `${at} must be {"min": …, "max": …, "stuckMs": …}, got ${JSON.stringify(e)}`;
+    const extra = Object.keys(e).find((k) => !['min', 'max', 'rest', 'stuckMs'].includes(k));
+    if (extra !== undefined) return `${at} has a key it may not have: ${extra} (min, max, rest, stuckMs)`;
+    for (const k of ['min', 'max', 'stuckMs'] as const) if (!finite(e[k])) return `${at}: ${k} must be a finite number, got ${JSON.stringify(e[k]) ?? 'nothing'}`;
+    if (e.rest !== undefined && !finite(e.rest)) return `${at}: rest must be a finite number when given, got ${JSON.stringify(e.rest)}`;
+    if (!((e.min as number) < (e.max as number))) return `${at}: min (${String(e.min)}) must be below max (${String(e.max)})`;
+    if ((e.stuckMs as number) < 0) return `${at}: stuckMs must be ≥ 0 (0: never judged stuck), got ${String(e.stuckMs)}`;
+  }
+  return undefined;
+}
+
 /** A string that parses as a URL with one of `protocols` and a host, or undefined. */
 function urlOf(v: unknown, protocols: readonly string[]): URL | undefined {
   if (typeof v !== 'string') return undefined;
@@ -221,6 +239,13 @@ export const FORMATS: Record<string, convict.Format> = {
   'sensor-map': {
     validate: (v) => {
       const p = sensorMapProblem(v);
+      if (p) fail(p);
+    },
+    coerce: toJson,
+  },
+  'sensor-limits': {
+    validate: (v) => {
+      const p = limitsMapProblem(v);
       if (p) fail(p);
     },
     coerce: toJson,
@@ -706,6 +731,23 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       default: D.hardware.errorMs,
       env: 'ANOMALY_HARDWARE_ERROR_MS',
       arg: 'hardware-error-ms',
+    },
+  },
+  sensorFaults: {
+    channels: {
+      doc: 'Plausible readings per channel: {"<channel>": {"min": …, "max": …, "stuckMs": …, "rest"?: …}}; env and flag take JSON. A reading outside [min, max] (other than rest) is a sensor fault, out of range; a value unchanged for stuckMs (and at least 10 readings) is a stuck sensor (0: never; rest never counts as stuck). The sim and hardware sources narrow [min, max] to what the part can read. Channels a file, env or flag does not name keep their default entry; every channel of sensors needs one. Such readings are counted, raise an alert of kind sensor and are not scored.',
+      format: 'sensor-limits',
+      default: D.sensorFaults.channels,
+      env: 'ANOMALY_SENSOR_FAULTS_CHANNELS',
+      arg: 'sensor-faults-channels',
+    },
+    clearMs: {
+      doc: 'A sensor fault clears (alert cleared: readings plausible again) once its sensor has read plausibly for this long, sample time, ms.',
+      format: 'integer-range',
+      min: 0,
+      default: D.sensorFaults.clearMs,
+      env: 'ANOMALY_SENSOR_FAULTS_CLEAR_MS',
+      arg: 'sensor-faults-clear-ms',
     },
   },
   scorer: {

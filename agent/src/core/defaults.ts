@@ -21,7 +21,7 @@
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from './paths.js';
 import { MODEL_TYPES, type ModelType, type ProfileName } from './profiles.js';
-import { DEFAULT_SENSORS, type SensorSpec } from './sample.js';
+import { DEFAULT_SENSORS, type SensorLimits, type SensorSpec } from './sample.js';
 
 /** The seed's CSV format: preprocess/csv.ts reads it unless told otherwise, and so does the replay source. */
 const csv = { separator: ',', timeColumn: 'timestamp', timeFormat: 'auto' as const, maxErrors: 20 };
@@ -75,6 +75,29 @@ const config = {
     errorMs: 5000,
   },
   scorer: { engine: 'auto' as const, backend: 'auto' as const, maxBatch: 32 },
+  sensorFaults: {
+    /**
+     * Per channel: the plausible range of a reading [min, max]; `rest`, a value the channel reads
+     * while the machine is stopped (plausible below min, never stuck); `stuckMs`, how long the same
+     * value means a stuck sensor (0: never). For the seed's motor: 230 V supply, up to 3600 rpm,
+     * indoors. README "Sensor faults" gives the reasoning for each.
+     */
+    channels: {
+      accel_x: { min: -156.9, max: 156.9, stuckMs: 2000 },
+      accel_y: { min: -156.9, max: 156.9, stuckMs: 2000 },
+      accel_z: { min: -156.9, max: 156.9, stuckMs: 2000 },
+      accel_x_rms: { min: 0, max: 156.9, stuckMs: 2000 },
+      accel_y_rms: { min: 0, max: 156.9, stuckMs: 2000 },
+      accel_z_rms: { min: 0, max: 156.9, stuckMs: 2000 },
+      accel_x_peak: { min: 0, max: 313.8, stuckMs: 2000 },
+      accel_y_peak: { min: 0, max: 313.8, stuckMs: 2000 },
+      accel_z_peak: { min: 0, max: 313.8, stuckMs: 2000 },
+      voltage: { min: 10, max: 300, rest: 0, stuckMs: 60_000 },
+      rpm: { min: 1, max: 3600, rest: 0, stuckMs: 60_000 },
+      temperature: { min: 5, max: 155, stuckMs: 3_600_000 },
+    } as Record<string, SensorLimits>,
+    clearMs: 10_000,
+  },
   detector: { raiseK: 3, raiseN: 5, clearM: 5, clearRatio: 0.8, cooldownMs: 30_000 },
   baseline: { enabled: true, followPerHour: 0.5, settleMs: 300_000, holdMs: 1_800_000, maxDrift: 1 },
   publish: { telemetryIntervalMs: 1000, scores: true },

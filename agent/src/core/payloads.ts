@@ -46,7 +46,7 @@ function declare(Type: TypeBuilder) {
     v: Type.Literal(1, { description: 'schema version' }),
     t: Type.Number({ description: 'ms epoch when the payload was made' }),
   };
-  const SENSOR_HEALTH = ['ok', 'stale', 'error'] as const;
+  const SENSOR_HEALTH = ['ok', 'stale', 'error', 'fault'] as const;
   /** A bundle learned on the device (its manifest's `baseline`); absent for a workstation-trained one. */
   const learned = Type.Object(
     {
@@ -74,7 +74,7 @@ function declare(Type: TypeBuilder) {
           { additionalProperties: false },
         ),
       ),
-      sensors: Type.Record(Type.String(), oneOf(SENSOR_HEALTH)),
+      sensors: Type.Record(Type.String(), oneOf(SENSOR_HEALTH, { description: 'stale, error: no reading for a while; fault: readings arrive but are a sensor fault (an alert of kind sensor is open)' })),
     },
     { additionalProperties: false },
   );

@@ -11,9 +11,24 @@ export interface Sample {
 
 /**
  * How a sensor is delivering (status topic, /metrics, /healthz): `ok`, `stale` (no good reading for a
- * while) or `error` (none for longer, or its part failed); the models that need it pause meanwhile.
+ * while) or `error` (none for longer, or its part failed) — what its source says — or `fault`: its
+ * readings arrive but are a sensor fault (out of its plausible range, or stuck), so they are not
+ * scored. The models that need it pause meanwhile.
  */
-export type SensorHealth = 'ok' | 'stale' | 'error';
+export type SensorHealth = 'ok' | 'stale' | 'error' | 'fault';
+
+/**
+ * What a reading of one channel can plausibly be (config `sensorFaults.channels`, narrowed by the
+ * part's own range where the source knows the part): [min, max]; `rest`, a value it reads while the
+ * machine stands (0 rpm), plausible however long it lasts; `stuckMs`, how long an unchanged value
+ * means the sensor is stuck (0: never judged stuck).
+ */
+export interface SensorLimits {
+  min: number;
+  max: number;
+  rest?: number;
+  stuckMs: number;
+}
 
 /** Sensors are configuration, not code: name → ordered channel names (channel names are global). */
 export type SensorSpec = Record<string, { channels: string[] }>;

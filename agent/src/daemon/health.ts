@@ -9,14 +9,16 @@ import { learnedOf } from '../model/bundle.js';
 
 /** How often sensor health is looked at: a change is logged and published on the status topic. */
 const HEALTH_POLL_MS = 1000;
-const HEALTH_STATES: readonly SensorHealth[] = ['ok', 'stale', 'error'];
+const HEALTH_STATES: readonly SensorHealth[] = ['ok', 'stale', 'error', 'fault'];
 /** A model's baseline drift is announced on the status topic again when it moved this much (training ranges) since. */
 const DRIFT_STATUS_STEP = 0.05;
 
 /**
  * Is the daemon well? Watches sensor health (a change is logged and announced; a model whose sensor
  * is not ok is paused — it gets no windows across the gap — and resumes when the sensor delivers),
- * and answers /healthz (report) and systemd's watchdog (progress).
+ * and answers /healthz (report) and systemd's watchdog (progress). A sensor fault makes /healthz
+ * fail, naming it, but is progress: the readings arrive and are judged, and a restart would not
+ * mend the sensor.
  */
 export class HealthWatch implements Component {
   readonly name = 'health';
@@ -69,7 +71,7 @@ export class HealthWatch implements Component {
     const lastSample = this.intake.lastSampleAt;
     if (now - lastSample > stall) return { ok: false, why: `no sample for ${Math.round((now - (lastSample || this.startedAt)) / 1000)} s` };
     const lastScored = this.models.lastScoredAt();
-    if (now - lastScored > stall) return { ok: false, why: `no window scored for ${Math.round((now - (lastScored || this.startedAt)) / 1000)} s` };
+    if (now - lastScored > stall && !this.allBlocked()) return { ok: false, why: `no window scored for ${Math.round((now - (lastScored || this.startedAt)) / 1000)} s` };
     return { ok: true };
   }
 
@@ -80,19 +82,30 @@ export class HealthWatch implements Component {
     const stall = this.ctx.config.health.stallMs;
     const since = (t: number) => `${Math.round((now - t) / 1000)} s`;
     const models = this.models.all;
+    const faults = this.intake.faults();
     if (now - this.startedAt > stall) {
       if (now - this.intake.lastSampleAt > stall) reasons.push(`no sample for ${since(this.intake.lastSampleAt || this.startedAt)}`);
       if (models.size === 0) reasons.push('no model loaded');
       for (const m of models.values()) {
-        if (now - m.lastScoredAt > stall) reasons.push(`model ${m.model}: no window scored for ${since(m.lastScoredAt || this.startedAt)}`);
+        // A model whose sensor has a fault scores nothing meanwhile: the fault is the reason.
+        if (now - m.lastScoredAt > stall && ![...m.sensors].some((s) => faults.has(s))) reasons.push(`model ${m.model}: no window scored for ${since(m.lastScoredAt || this.startedAt)}`);
       }
     }
-    for (const [sensor, h] of Object.entries(this.sensors())) if (h !== 'ok') reasons.push(`sensor ${sensor} is ${h}`);
+    for (const [sensor, h] of Object.entries(this.sensors())) if (h !== 'ok' && h !== 'fault') reasons.push(`sensor ${sensor} is ${h}`);
+    for (const [sensor, open] of faults) for (const f of open) reasons.push(`sensor ${sensor}: sensor fault, ${f.fault}: ${f.detail}`);
     for (const m of models.values()) {
       const limit = m.baseline?.maxDrift;
       if (limit !== undefined && m.drift >= limit) reasons.push(`model ${m.model}: baseline drifted ${m.drift} training ranges, at its limit ${limit}`);
     }
     return { ok: reasons.length === 0, reasons, models: [...models.values()].map((m) => ({ model: m.model, sha256: m.bundleSha256, drift: m.drift, ...learnedOf(m.manifest) })) };
+  }
+
+  /** Every model reads a sensor with an open fault: none can score, and that is not a stall. */
+  private allBlocked(): boolean {
+    const faulty = this.intake.faults();
+    if (faulty.size === 0) return false;
+    for (const m of this.models.all.values()) if (![...m.sensors].some((s) => faulty.has(s))) return false;
+    return true;
   }
 
   private watch(): void {

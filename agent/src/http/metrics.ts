@@ -20,6 +20,8 @@ export interface Metrics {
   readonly windowsScored: Counter<'model'>;
   /** Alert transitions; state is `raised` or `cleared`. */
   readonly alerts: Counter<'kind' | 'model' | 'sensor' | 'state'>;
+  /** Readings withheld from the models as a sensor fault, by sensor and fault (out of range, stuck). */
+  readonly sensorFaults: Counter<'sensor' | 'fault'>;
   /** Ingest messages or samples dropped, by reason (bad_payload, unknown_sensor, …). */
   readonly ingestDropped: Counter<'reason'>;
   /** Outbox entries evicted to stay within bounds, by kind (telemetry, score, …; alerts are never evicted). */
@@ -34,7 +36,7 @@ export interface Metrics {
   readonly sensorUp: Gauge<'sensor'>;
   /** How far each model's baseline moved from its training (detect/baseline.ts), training ranges. */
   readonly baselineDrift: Gauge<'model'>;
-  /** 1 for the sensor's health in the status topic (state ok, stale or error), 0 for the other two. */
+  /** 1 for the sensor's health in the status topic (state ok, stale, error or fault), 0 for the others. */
   readonly sensorState: Gauge<'sensor' | 'state'>;
 }
 
@@ -71,6 +73,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       name: n('alerts_total'),
       help: 'Alert transitions (kind = machine | drift | sensor; model for machine and drift, sensor for sensor; state = raised | cleared).',
       labelNames: ['kind', 'model', 'sensor', 'state'] as const,
+      registers,
+    }),
+    sensorFaults: new Counter({
+      name: n('sensor_faults_total'),
+      help: 'Readings withheld from the models as a sensor fault (fault = out of range | stuck), by sensor.',
+      labelNames: ['sensor', 'fault'] as const,
       registers,
     }),
     ingestDropped: new Counter({
@@ -114,13 +122,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }),
     sensorUp: new Gauge({
       name: n('sensor_up'),
-      help: '1 when the sensor delivers fresh samples, 0 when stale or failing.',
+      help: '1 when the sensor delivers fresh, plausible samples; 0 when stale, failing or a sensor fault.',
       labelNames: ['sensor'] as const,
       registers,
     }),
     sensorState: new Gauge({
       name: n('sensor_state'),
-      help: "Sensor health as in the status topic: 1 for the current state (ok, stale, error), 0 for the others.",
+      help: 'Sensor health as in the status topic: 1 for the current state (ok, stale, error, fault), 0 for the others.',
       labelNames: ['sensor', 'state'] as const,
       registers,
     }),

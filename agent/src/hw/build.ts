@@ -6,7 +6,7 @@
 import type { Clock } from '../core/clock.js';
 import type { SensorSpec } from '../core/sample.js';
 import { Ads1115, type Ads1115Mode } from './drivers/ads1115.js';
-import { Adxl345, ADXL345_CHANNELS, ADXL345_STAT_CHANNELS } from './drivers/adxl345.js';
+import { Adxl345, ADXL345_CHANNELS, ADXL345_STAT_CHANNELS, STANDARD_GRAVITY } from './drivers/adxl345.js';
 import type { Driver } from './drivers/driver.js';
 import { Mcp9808 } from './drivers/mcp9808.js';
 import { RpmPulse } from './drivers/rpm-pulse.js';
@@ -53,6 +53,41 @@ export function planParts(sensors: SensorSpec): Map<Part, string[]> {
     plan.set(p, [...(plan.get(p) ?? []), sensor]);
   }
   return plan;
+}
+
+/**
+ * What each channel's part can read at all, from its settings: a plausible reading is never outside
+ * it (buffer/sensor-check.ts narrows the configured range to it).
+ * - ADXL345: ±range g (its full-resolution codes end there); the burst's RMS of the AC part within
+ *   0..range, its peak within 0..2 × range.
+ * - ADS1115: ± full scale × the front end's ratio (a single-ended input reads small negative codes
+ *   from offset, hence the symmetric range).
+ * - MCP9808: its specified operating range, −40..+125 °C (the register could show up to +255.9375).
+ * - the tach pickup: one pulse period in timeoutMs is its slowest non-zero reading, one pulse per
+ *   debounceMs its fastest (the driver ignores closer edges); 0 is the standing shaft, a rest value.
+ */
+export function partRanges(settings: HardwareSettings, sensors: SensorSpec): Record<string, { min: number; max: number; part: string }> {
+  const out: Record<string, { min: number; max: number; part: string }> = {};
+  for (const p of planParts(sensors).keys()) {
+    if (p === 'adxl345') {
+      const g = settings.adxl345.rangeG * STANDARD_GRAVITY;
+      const part = `the ADXL345 at ±${settings.adxl345.rangeG} g`;
+      for (const axis of ['x', 'y', 'z']) {
+        out[`accel_${axis}`] = { min: -g, max: g, part };
+        out[`accel_${axis}_rms`] = { min: 0, max: g, part };
+        out[`accel_${axis}_peak`] = { min: 0, max: 2 * g, part };
+      }
+    } else if (p === 'ads1115') {
+      const a = settings.ads1115;
+      out.voltage = { min: -a.fsrV * a.ratio, max: a.fsrV * a.ratio, part: `the ADS1115 at ±${a.fsrV} V × ratio ${a.ratio}` };
+    } else if (p === 'mcp9808') {
+      out.temperature = { min: -40, max: 125, part: 'the MCP9808 (−40..125 °C)' };
+    } else {
+      const r = settings.rpm;
+      out.rpm = { min: 60_000 / (r.pulsesPerRev * r.timeoutMs), max: 60_000 / (r.pulsesPerRev * r.debounceMs), part: `the tach pickup (${r.pulsesPerRev} pulse/rev, 0 after ${r.timeoutMs} ms, debounce ${r.debounceMs} ms)` };
+    }
+  }
+  return out;
 }
 
 /** A part as a recording's manifest names it: which chip, where, for which sensors, set up how. */

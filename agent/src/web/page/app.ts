@@ -10,7 +10,7 @@
  * data-stale: see charts.ts).
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import { checkLevel, topicFilter } from '../../core/topics.js';
+import { checkLevel, topicFilter, type SensorAlertPayload } from '../../core/topics.js';
 import type { PageConfig } from '../site.js';
 import { channelColor, ScoreChart, SensorCharts, type Drawn } from './charts.js';
 import { alertDuration, Fleet, type AlertEntry, type Device } from './fleet.js';
@@ -306,7 +306,7 @@ class Page {
       el('dt', {}, 'models'),
       el('dd', {}, ...(s?.models.length ? s.models.map((m) => el('span', { class: `chip${alerting(d, m.model) ? ' bad' : ''}`, title: `${m.name} ${m.sha256.slice(0, 12)}` }, m.model)) : ['none'])),
       el('dt', {}, 'sensors'),
-      el('dd', {}, ...(s ? Object.entries(s.sensors).map(([n, h]) => el('span', { class: `chip ${h === 'ok' ? 'ok' : 'bad'}`, 'data-sensor-health': h }, `${n}: ${h}`)) : ['–'])),
+      el('dd', {}, ...(s ? Object.entries(s.sensors).map(([n, h]) => sensorChip(n, h, this.fleet.sensorFaults(d.id).get(n) ?? [])) : ['–'])),
       ...learnRow(d),
     );
     this.reconcileCharts(d);
@@ -395,8 +395,40 @@ function insertSorted(parent: HTMLElement, fig: HTMLElement, name: string, kind:
   parent.insertBefore(fig, after ?? null);
 }
 
+/** A sensor's health; a sensor fault names itself, its open alerts' details on hover. */
+function sensorChip(name: string, health: string, faults: SensorAlertPayload[]): HTMLElement {
+  const what = health === 'fault' && faults.length ? [...new Set(faults.map((f) => f.fault))].join(', ') : health;
+  const title = faults.map((f) => `${f.fault}: ${f.detail}`).join('\n');
+  return el('span', { class: `chip ${health === 'ok' ? 'ok' : 'bad'}`, 'data-sensor-health': health, ...(title ? { title } : {}) }, `${name}: ${what}`);
+}
+
 function alertRow(a: AlertEntry, now: number): HTMLTableRowElement {
   const open = !a.cleared;
+  const cell = (label: string, cls: string, ...content: (Node | string)[]) => el('td', { 'data-label': label, class: cls }, ...content);
+  const rowAttrs = { 'data-id': a.id, 'data-dev': a.dev, 'data-kind': a.kind, 'data-state': open ? 'raised' : 'cleared', ...(open ? { 'data-open': '' } : {}) };
+  const stateCell = cell(
+    'state',
+    'state',
+    el('span', { class: `badge ${open ? 'bad' : 'ok'}` }, open ? 'raised' : 'cleared'),
+    ...(a.cleared?.reason ? [el('span', { class: 'reason' }, ` ${a.cleared.reason}`)] : []),
+  );
+  const time = (since: number) => cell('time', 'time', fmtTime(since));
+  if (a.kind === 'sensor') {
+    // A sensor fault has no score: the fault and what was read take the score's and features' cells.
+    const p = (a.raised ?? a.cleared)!;
+    const since = a.raised ? a.raised.t : a.cleared!.t - (alertDuration(a, now) ?? 0);
+    return el(
+      'tr',
+      rowAttrs,
+      time(since),
+      cell('device', 'dev', a.dev),
+      cell('sensor', 'model', a.subject, el('span', { class: 'kind' }, ' sensor fault')),
+      stateCell,
+      cell('duration', 'duration', fmtDuration(alertDuration(a, now))),
+      cell('fault', 'score', p.fault),
+      cell('detail', 'features', (a.cleared ?? a.raised)!.detail),
+    );
+  }
   // The worst window says most about an episode: a cleared alert carries it as `peak` (an agent of an
   // earlier version sent the peak as the cleared alert's own score).
   const worst = a.cleared?.peak ?? a.cleared ?? a.raised!;
@@ -405,19 +437,13 @@ function alertRow(a: AlertEntry, now: number): HTMLTableRowElement {
   const top = worst.topFeatures.map((f) => `${f.feature} ${f.share < 0.005 ? '<1' : Math.round(f.share * 100)}%`).join(' · ');
   const ratio = worst.threshold > 0 ? worst.score / worst.threshold : NaN;
   const peakLabel = open ? '' : 'peak ';
-  const cell = (label: string, cls: string, ...content: (Node | string)[]) => el('td', { 'data-label': label, class: cls }, ...content);
   return el(
     'tr',
-    { 'data-id': a.id, 'data-dev': a.dev, 'data-state': open ? 'raised' : 'cleared', ...(open ? { 'data-open': '' } : {}) },
-    cell('time', 'time', fmtTime(since)),
+    rowAttrs,
+    time(since),
     cell('device', 'dev', a.dev),
-    cell('model', 'model', a.model, ...(kind === 'drift' ? [el('span', { class: 'kind' }, ' baseline drift')] : [])),
-    cell(
-      'state',
-      'state',
-      el('span', { class: `badge ${open ? 'bad' : 'ok'}` }, open ? 'raised' : 'cleared'),
-      ...(a.cleared?.reason ? [el('span', { class: 'reason' }, ` ${a.cleared.reason}`)] : []),
-    ),
+    cell('model', 'model', a.subject, ...(kind === 'drift' ? [el('span', { class: 'kind' }, ' baseline drift')] : [])),
+    stateCell,
     cell('duration', 'duration', fmtDuration(alertDuration(a, now))),
     cell('score', 'score', `${peakLabel}${fmt(worst.score)} `, el('span', { class: 'ratio' }, `(${fmt(ratio)}× ${kind === 'drift' ? 'limit' : 'threshold'})`)),
     cell('top features', 'features', top || '–'),

@@ -7,7 +7,7 @@
  * of rows in the alert log. A payload that does not have the shape its topic promises is counted
  * and dropped.
  */
-import { parseTopic, SCHEMA_VERSION, type LearnPayload, type ModelAlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload, type TopFeature } from '../../core/topics.js';
+import { parseTopic, SCHEMA_VERSION, type AlertPayload, type LearnPayload, type ModelAlertPayload, type ScorePayload, type SensorAlertPayload, type StatusPayload, type TelemetryPayload, type TopFeature } from '../../core/topics.js';
 import { Follower, Ring } from './series.js';
 
 export interface FleetLimits {
@@ -80,14 +80,14 @@ export interface Device {
   readonly models: Map<string, ModelTrack>;
 }
 
-/** One alert incident: its raised and cleared payloads as they arrived (a page opened mid-episode lacks the raise). */
-export interface AlertEntry {
-  id: string;
-  dev: string;
-  model: string;
-  raised: ModelAlertPayload | undefined;
-  cleared: ModelAlertPayload | undefined;
-}
+/**
+ * One alert incident: its raised and cleared payloads as they arrived (a page opened mid-episode
+ * lacks the raise). `subject` is the model, or for a sensor's alert `sensor <name>`.
+ */
+export type AlertEntry = { id: string; dev: string; subject: string } & (
+  | { kind: 'model'; raised: ModelAlertPayload | undefined; cleared: ModelAlertPayload | undefined }
+  | { kind: 'sensor'; raised: SensorAlertPayload | undefined; cleared: SensorAlertPayload | undefined }
+);
 
 /** Which parts of the fleet changed since the view last looked. */
 export interface Changes {
@@ -133,11 +133,25 @@ function isTop(f: unknown): f is TopFeature {
   return isObj(f) && isStr(f.feature) && isNum(f.error) && isNum(f.share);
 }
 
-/**
- * A model's alert (kinds machine and drift; an agent of an earlier version sends no kind: machine). A
- * sensor's alert is not drawn here yet.
- */
-function isAlert(p: unknown): p is ModelAlertPayload {
+/** A model's alert (kinds machine and drift; an agent of an earlier version sends no kind: machine) or a sensor's. */
+function isAlert(p: unknown): p is AlertPayload {
+  return isModelAlert(p) || isSensorAlert(p);
+}
+
+function isSensorAlert(p: unknown): p is SensorAlertPayload {
+  return (
+    envelope(p) &&
+    p.kind === 'sensor' &&
+    isStr(p.id) &&
+    isStr(p.sensor) &&
+    (p.state === 'raised' || p.state === 'cleared') &&
+    (p.fault === 'out of range' || p.fault === 'stuck') &&
+    isStr(p.detail) &&
+    isNum(p.since)
+  );
+}
+
+function isModelAlert(p: unknown): p is ModelAlertPayload {
   return (
     envelope(p) &&
     (p.kind === undefined || p.kind === 'machine' || p.kind === 'drift') &&
@@ -269,18 +283,34 @@ export class Fleet {
     m.version++;
   }
 
-  private alert(d: Device, p: ModelAlertPayload): void {
-    p.kind ??= 'machine';
-    if (p.kind === 'machine') this.episode(d, p);
+  private alert(d: Device, p: AlertPayload): void {
+    if (p.kind !== 'sensor') {
+      p.kind ??= 'machine';
+      if (p.kind === 'machine') this.episode(d, p);
+    }
     let entry = this.alerts.find((a) => a.id === p.id && a.dev === d.id);
     if (!entry) {
-      entry = { id: p.id, dev: d.id, model: p.model, raised: undefined, cleared: undefined };
+      entry =
+        p.kind === 'sensor'
+          ? { id: p.id, dev: d.id, subject: `sensor ${p.sensor}`, kind: 'sensor', raised: undefined, cleared: undefined }
+          : { id: p.id, dev: d.id, subject: p.model, kind: 'model', raised: undefined, cleared: undefined };
       this.alerts.unshift(entry);
       if (this.alerts.length > this.limits.alerts) this.alerts.pop();
     }
-    if (p.state === 'raised') entry.raised = p;
-    else entry.cleared = p;
+    // An id names one subject: a payload of the other kind under it is not this incident's.
+    if ((entry.kind === 'sensor') !== (p.kind === 'sensor')) return;
+    (entry as { raised?: AlertPayload; cleared?: AlertPayload })[p.state] = p;
     this.changed.alerts = true;
+  }
+
+  /** The open sensor alerts of a device, by sensor (what its health badge explains). */
+  sensorFaults(dev: string): Map<string, SensorAlertPayload[]> {
+    const out = new Map<string, SensorAlertPayload[]>();
+    for (const a of this.alerts) {
+      if (a.dev !== dev || a.kind !== 'sensor' || a.cleared || !a.raised) continue;
+      out.set(a.raised.sensor, [...(out.get(a.raised.sensor) ?? []), a.raised]);
+    }
+    return out;
   }
 
   /** A machine episode shades its model's score chart. */
