@@ -26,7 +26,7 @@ export const FOLDERS: readonly Folder[] = [
   { folder: 'preprocess', rank: 1, what: 'CSV reading and checks, the MinMax scaler, windows and shape inputs, the time-ordered split' },
   { folder: 'hw', rank: 1, what: 'I2C bus and GPIO interfaces, the drivers, the sampler, probe; `emulated/`: the chips at register level, for the sim source' },
   { folder: 'motor', rank: 1, what: "the simulated motor's physics and fault magnitudes; the seed-format dataset generator" },
-  { folder: 'buffer', rank: 2, what: 'per-sensor ring buffers and the windower' },
+  { folder: 'buffer', rank: 2, what: 'per-sensor ring buffers, the windower, and the sensor fault check in front of the rings' },
   { folder: 'model', rank: 2, what: 'bundles (write, load, verify, sign), the scoring engines (fast, tfjs), the matrix kernels, the tfjs backend choice' },
   { folder: 'record', rank: 2, what: "recordings: samples aligned on the profile's grid as seed-format CSV files that rotate under a disk budget, and their manifest" },
   { folder: 'detect', rank: 2, what: 'the episode detector: window scores in, one raised and one cleared alert per episode' },

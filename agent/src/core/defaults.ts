@@ -74,7 +74,6 @@ const config = {
     staleMs: 500,
     errorMs: 5000,
   },
-  scorer: { engine: 'auto' as const, backend: 'auto' as const, maxBatch: 32 },
   sensorFaults: {
     /**
      * Per channel: the plausible range of a reading [min, max]; `rest`, a value the channel reads
@@ -98,6 +97,7 @@ const config = {
     } as Record<string, SensorLimits>,
     clearMs: 10_000,
   },
+  scorer: { engine: 'auto' as const, backend: 'auto' as const, maxBatch: 32 },
   detector: { raiseK: 3, raiseN: 5, clearM: 5, clearRatio: 0.8, cooldownMs: 30_000 },
   baseline: { enabled: true, followPerHour: 0.5, settleMs: 300_000, holdMs: 1_800_000, maxDrift: 1 },
   publish: { telemetryIntervalMs: 1000, scores: true },

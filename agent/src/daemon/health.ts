@@ -120,7 +120,7 @@ export class HealthWatch implements Component {
     const log = this.ctx.log('health');
     for (const s of changed) {
       const level = h[s] === 'ok' ? 'info' : 'warn';
-      log[level]({ sensor: s, health: h[s], was: this.last[s] }, `sensor ${s} is ${h[s]}`);
+      log[level]({ sensor: s, health: h[s], was: this.last[s] }, h[s] === 'fault' ? `sensor ${s} has a sensor fault` : `sensor ${s} is ${h[s]}`);
     }
     this.last = h;
     const paused = this.models.paused;
@@ -128,7 +128,7 @@ export class HealthWatch implements Component {
       const missing = [...m.sensors].filter((s) => h[s] !== undefined && h[s] !== 'ok');
       if (missing.length > 0 && !paused.has(m.model)) {
         paused.add(m.model);
-        log.warn({ model: m.model, sensors: missing }, `model ${m.model} paused: no data from ${missing.map((s) => `${s} (${h[s]})`).join(', ')}`);
+        log.warn({ model: m.model, sensors: missing }, `model ${m.model} paused: no data from ${missing.map((s) => `${s} (${h[s] === 'fault' ? 'sensor fault' : h[s]})`).join(', ')}`);
       } else if (missing.length === 0 && paused.delete(m.model)) {
         log.info({ model: m.model }, `model ${m.model} resumes: its sensors deliver again`);
       }

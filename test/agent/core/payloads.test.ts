@@ -14,7 +14,7 @@ test('what the agent sends passes its schema exactly; a key more or less does no
   assert.match(payloadProblem('alerts', { ...alert, extra: 1 })!, /has a key it may not have: extra/);
   const { since: _, ...noSince } = alert;
   assert.equal(payloadProblem('alerts', noSince), 'since must be a number, got nothing');
-  assert.equal(payloadProblem('status', { v: 1, t: 1, state: 'online', version: '1', models: [], sensors: { rpm: 'gone' } }), 'sensors.rpm must be one of ok, stale, error, got "gone"');
+  assert.equal(payloadProblem('status', { v: 1, t: 1, state: 'online', version: '1', models: [], sensors: { rpm: 'gone' } }), 'sensors.rpm must be one of ok, stale, error, fault, got "gone"');
 });
 
 test('inbound payloads: the refusal names the key, the rule and what came', () => {

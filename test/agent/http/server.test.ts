@@ -62,6 +62,7 @@ describe('metrics', () => {
     m.windowsScored.inc({ model: 'vibration' });
     m.alerts.inc({ kind: 'machine', model: 'vibration', state: 'raised' });
     m.ingestDropped.inc({ reason: 'bad_payload' });
+    m.sensorFaults.inc({ sensor: 'voltage', fault: 'out of range' }, 4);
     m.outboxEvicted.inc({ kind: 'telemetry' });
     m.inferenceSeconds.observe({ model: 'vibration' }, 0.004);
     m.outboxDepth.set({ kind: 'alerts' }, 2);
@@ -76,6 +77,7 @@ describe('metrics', () => {
       'anomaly_agent_windows_scored_total{model="vibration"} 1',
       'anomaly_agent_alerts_total{kind="machine",model="vibration",state="raised"} 1',
       'anomaly_agent_ingest_dropped_total{reason="bad_payload"} 1',
+      'anomaly_agent_sensor_faults_total{sensor="voltage",fault="out of range"} 4',
       'anomaly_agent_outbox_evicted_total{kind="telemetry"} 1',
       'anomaly_agent_inference_seconds_bucket{le="0.001",model="vibration"} 0',
       'anomaly_agent_inference_seconds_bucket{le="0.005",model="vibration"} 1',

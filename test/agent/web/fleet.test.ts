@@ -1,7 +1,7 @@
 /** What the page makes of MQTT messages (page/fleet.ts), run in node with payloads typed by core/topics.ts. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseTopic, topic, topicFilter, type ModelAlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload } from '#agent/core/topics.js';
+import { parseTopic, topic, topicFilter, type ModelAlertPayload, type SensorAlertPayload, type ScorePayload, type StatusPayload, type TelemetryPayload } from '#agent/core/topics.js';
 import { alertDuration, Fleet } from '#agent/web/page/fleet.js';
 
 const P = 'plant/line-2';
@@ -115,6 +115,36 @@ test('fleet: alerts pair by id into one log row and one episode; durations in wa
   // Scores starting over (a restarted replay) drop the old timeline's episodes.
   send(f, 'm-1', 'score', score(T, 1), 'vibration');
   assert.deepEqual(m.episodes, []);
+});
+
+test('fleet: a sensor alert is one log row of its own, names its sensor, and explains the sensor badge while open; it shades no score chart', () => {
+  const f = new Fleet(P, undefined, () => T + 60_000);
+  const sensorAlert = (state: 'raised' | 'cleared', t: number): SensorAlertPayload => ({
+    v: 1,
+    t,
+    kind: 'sensor',
+    id: 'voltage-1',
+    sensor: 'voltage',
+    state,
+    fault: 'out of range',
+    detail: 'voltage read 0.42, outside its plausible range 10..300 (or 0 at rest)',
+    since: T + 1000,
+    ...(state === 'cleared' ? { reason: 'readings plausible again' as const } : {}),
+  });
+  send(f, 'm-1', 'score', score(T + 500, 1), 'voltage');
+  assert.equal(send(f, 'm-1', 'alerts', sensorAlert('raised', T + 1000)), true);
+  assert.equal(f.alerts.length, 1);
+  const a = f.alerts[0]!;
+  assert.equal(a.kind, 'sensor');
+  assert.equal(a.subject, 'sensor voltage');
+  assert.deepEqual([...f.sensorFaults('m-1').keys()], ['voltage']);
+  assert.deepEqual(f.devices.get('m-1')!.models.get('voltage')!.episodes, [], 'not a machine episode');
+  assert.equal(send(f, 'm-1', 'alerts', sensorAlert('cleared', T + 12_000)), true);
+  assert.equal(f.alerts.length, 1);
+  assert.equal(f.alerts[0]!.cleared?.reason, 'readings plausible again');
+  assert.equal(alertDuration(f.alerts[0]!, T), 11_000);
+  assert.equal(f.sensorFaults('m-1').size, 0, 'cleared: nothing to explain');
+  assert.equal(send(f, 'm-1', 'alerts', { ...sensorAlert('raised', T), fault: 'loose' }), false, 'an unknown fault is malformed');
 });
 
 test('fleet: bounded — the alert log and the episodes keep only the newest', () => {
