@@ -97,7 +97,7 @@ describe('metrics', () => {
     assert.match(text, /^nodejs_heap_size_used_bytes /m);
 
     const ours = m.registry.getMetricsAsArray().map((x) => x.name).filter((n) => n.startsWith(METRIC_PREFIX));
-    assert.equal(ours.length, 11);
+    assert.equal(ours.length, 12);
   });
 
   test('registries are independent of each other and of the global one', async () => {
