@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { channelLimits, SensorCheck } from '../buffer/sensor-check.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { loadCommandConfig } from './options.js';
-import { redactUrl, type AgentConfig } from '../config/load.js';
+import { redactUrl, sourceParts, type AgentConfig } from '../config/load.js';
 import { loopbackOf } from '../core/address.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { createLogger } from '../core/log.js';
@@ -85,7 +86,12 @@ export async function startRecording(o: RecordRunOptions): Promise<RecordRun> {
     recording = new Recording({ ...recordingOptions(c, described), clock, log: o.log, onFail: o.onFail });
     await recording.open();
     const rec = recording;
-    source.onSample((s) => rec.add(s));
+    // The daemon's check before the rings, here before the file: a recording is training data, and a
+    // sensor fault must not become someone's normal. (Telemetry carries only readings that passed it.)
+    const check = o.telemetry ? undefined : recordCheck(c, o.log);
+    source.onSample((s) => {
+      if (!check || check.check(s)) rec.add(s);
+    });
     await source.start();
   } catch (err) {
     await source?.stop().catch(() => {});
@@ -107,6 +113,17 @@ export async function startRecording(o: RecordRunOptions): Promise<RecordRun> {
         return rec.stats();
       })()),
   };
+}
+
+/** The sensor fault check of the configuration, logging each fault's start and end. */
+function recordCheck(c: AgentConfig, log: Logger): SensorCheck {
+  return new SensorCheck({
+    sensors: c.sensors,
+    limits: channelLimits(c.sensors, c.sensorFaults.channels, sourceParts(c)),
+    clearMs: c.sensorFaults.clearMs,
+    onAlert: (a) => log.warn({ sensor: a.sensor, fault: a.fault, detail: a.detail }, a.state === 'raised' ? `sensor ${a.sensor}: ${a.fault}; its readings are not recorded meanwhile` : `sensor ${a.sensor}: readings plausible again`),
+    onWithheld: () => {},
+  });
 }
 
 /** `record`'s own flags out of argv; the rest are the configuration's (loadConfig reports unknown ones). */

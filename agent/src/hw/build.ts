@@ -58,8 +58,9 @@ export function planParts(sensors: SensorSpec): Map<Part, string[]> {
 /**
  * What each channel's part can read at all, from its settings: a plausible reading is never outside
  * it (buffer/sensor-check.ts narrows the configured range to it).
- * - ADXL345: ±range g (its full-resolution codes end there); the burst's RMS of the AC part within
- *   0..range, its peak within 0..2 × range.
+ * - ADXL345: short of ±range g — its codes end there, and a reading in the top 2 % of full scale is
+ *   clipped (a stuck data register at the rail reads so too), not a measurement; the burst's RMS of
+ *   the AC part within 0..range, its peak within 0..2 × range.
  * - ADS1115: ± full scale × the front end's ratio (a single-ended input reads small negative codes
  *   from offset, hence the symmetric range).
  * - MCP9808: its specified operating range, −40..+125 °C (the register could show up to +255.9375).
@@ -73,7 +74,7 @@ export function partRanges(settings: HardwareSettings, sensors: SensorSpec): Rec
       const g = settings.adxl345.rangeG * STANDARD_GRAVITY;
       const part = `the ADXL345 at ±${settings.adxl345.rangeG} g`;
       for (const axis of ['x', 'y', 'z']) {
-        out[`accel_${axis}`] = { min: -g, max: g, part };
+        out[`accel_${axis}`] = { min: -0.98 * g, max: 0.98 * g, part };
         out[`accel_${axis}_rms`] = { min: 0, max: g, part };
         out[`accel_${axis}_peak`] = { min: 0, max: 2 * g, part };
       }

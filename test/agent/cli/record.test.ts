@@ -159,11 +159,12 @@ test('record from the mqtt source: readings another system publishes on <prefix>
     const config = loadConfig({ argv: ['--source-kind', 'mqtt', '--mqtt-url', broker.url, '--device-id', 'pump-7', '--models-profile', 'rpm_1200', '--record-dir', rec] });
     const run = await startRecording({ config, clock: new ManualClock(T0), log: silentLogger });
     const pub = await broker.client();
-    const sensors = { vibration: 3, voltage: 1, rpm: 1, temperature: 1 };
+    // Channels and where each starts: every reading within its plausible range (a sensor fault is not recorded).
+    const sensors = { vibration: [3, 0], voltage: [1, 200], rpm: [1, 600], temperature: [1, 40] };
     for (let i = 0; i < 100; i++) {
-      for (const [sensor, n] of Object.entries(sensors)) {
+      for (const [sensor, [n, base]] of Object.entries(sensors)) {
         const t = T0 + 20 * i + 5;
-        pub.publish(`anomaly/pump-7/ingest/${sensor}`, JSON.stringify({ t, values: Array.from({ length: n }, (_, c) => i + c / 10) }));
+        pub.publish(`anomaly/pump-7/ingest/${sensor}`, JSON.stringify({ t, values: Array.from({ length: n! }, (_, c) => base! + i + c / 10) }));
       }
     }
     await waitFor('400 readings', () => (run.source as unknown as { accepted: number }).accepted === 400);
@@ -172,7 +173,7 @@ test('record from the mqtt source: readings another system publishes on <prefix>
     assert.equal(stats.rows, 99);
     const [s] = await readCsvDir(rec);
     assert.deepEqual([s!.t[0]! - T0, s!.t[98]! - T0], [20, 1980]);
-    assert.deepEqual([s!.columns.accel_x![0], s!.columns.accel_y![0], s!.columns.voltage![98]], [0, 0.1, 98]);
+    assert.deepEqual([s!.columns.accel_x![0], s!.columns.accel_y![0], s!.columns.voltage![98]], [0, 0.1, 298]);
     assert.equal((await readRecordingManifest(rec))!.source.detail?.topic, 'anomaly/pump-7/ingest/+');
   } finally {
     await broker.close();

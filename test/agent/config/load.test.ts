@@ -116,6 +116,17 @@ test('each bad value is a ConfigError naming the key path, why, and where the va
   oneProblem({ argv: ['--source-sim-load', 'full'] }, /^source\.sim\.load: must be 'auto' \(the simulator's schedule of load changes\) or a fraction of rated load within 0\.\.1\.2/);
   oneProblem({ argv: ['--hardware-error-ms', '400'] }, /^hardware\.errorMs: 400 is not longer than hardware\.staleMs \(500\)/);
   oneProblem({ argv: ['--sensors', '{"current": {"channels": ["current"]}}', '--models-enabled', ''] }, /^sensors: source sim: sensor 'current': no driver gives channel 'current'/);
+  oneProblem({ file: file({ sensorFaults: { channels: { voltage: { min: 300, max: 10, stuckMs: 60000 } } } }) }, /^sensorFaults\.channels: channel 'voltage': min \(300\) must be below max \(10\): value was .* \(from .*\.json\)$/);
+  oneProblem({ argv: ['--sensor-faults-channels', '{"rpm": {"min": 1, "max": 3600}}'] }, /^sensorFaults\.channels: channel 'rpm': stuckMs must be a finite number, got nothing.* \(from --sensor-faults-channels\)$/);
+  oneProblem({ env: { ANOMALY_SENSOR_FAULTS_CHANNELS: '{"rpm": {"min": 1, "max": 3600, "stuckMs": 0, "lo": 0}}' } }, /^sensorFaults\.channels: channel 'rpm' has a key it may not have: lo \(min, max, rest, stuckMs\)/);
+  oneProblem({ argv: ['--source-kind', 'mqtt', '--sensors', '{"supply": {"channels": ["current"]}}', '--models-enabled', ''] }, /^sensorFaults\.channels: channel 'current' of sensor 'supply' has no entry: add "current": \{"min": …, "max": …, "stuckMs": …\}$/);
+  oneProblem({ argv: ['--hardware-ads1115-ratio', '1'] }, /^sensorFaults\.channels: channel 'voltage': 10\.\.300 has no reading in common with what the ADS1115 at ±4\.096 V × ratio 1 can read/);
+  {
+    // Naming one channel keeps the others' defaults.
+    const c = loadConfig({ argv: ['--sensor-faults-channels', '{"voltage": {"min": 300, "max": 480, "rest": 0, "stuckMs": 60000}}'] });
+    assert.deepEqual(c.sensorFaults.channels.voltage, { min: 300, max: 480, rest: 0, stuckMs: 60000 });
+    assert.deepEqual(c.sensorFaults.channels.accel_x, { min: -150, max: 150, stuckMs: 2000 });
+  }
   oneProblem({ argv: ['--models-profile', 'rpm_900'] }, /^models\.profile: must be one of the possible values: \["rpm_600","rpm_1200"\]/);
   oneProblem({ argv: ['--models-enabled', 'vibration,spin'] }, /^models\.enabled: unknown model type "spin"/);
   oneProblem({ env: { ANOMALY_SENSORS: '{not json' } }, /^sensors: must be an object.* \(from ANOMALY_SENSORS\)$/);

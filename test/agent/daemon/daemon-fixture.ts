@@ -276,12 +276,14 @@ export class Proc {
 
 export type LogLine = Record<string, unknown> & { level: number; time: number; msg: string; module?: string };
 
-/** An 'alert raised' / 'alert cleared' line of the daemon's log. */
+/** An 'alert raised' / 'alert cleared' line of the daemon's log: a model's (kind machine, drift) or a sensor's (kind sensor: no model, no score). */
 export interface LoggedAlert {
   id: string;
-  model: string;
+  kind: string;
+  model: string | undefined;
+  sensor: string | undefined;
   state: 'raised' | 'cleared';
-  score: number;
+  score: number | undefined;
   /** Log time (ms epoch). */
   time: number;
 }
@@ -371,7 +373,7 @@ export class Daemon extends Proc {
   alerts(): LoggedAlert[] {
     return this.logs
       .filter((l) => l.module === 'detector' && /^(\w+ )?alert (raised|cleared)/.test(l.msg))
-      .map((l) => ({ id: l.id as string, model: l.model as string, state: l.state as LoggedAlert['state'], score: l.score as number, time: l.time }));
+      .map((l) => ({ id: l.id as string, kind: l.kind as string, model: l.model as string | undefined, sensor: l.sensor as string | undefined, state: l.state as LoggedAlert['state'], score: l.score as number | undefined, time: l.time }));
   }
 
   /** Log lines at warn (40) or above that are not alerts: what went wrong, for diagnostics. */
@@ -639,7 +641,10 @@ const STATUS_KEYS = ['models', 'sensors', 'state', 't', 'v', 'version'];
 
 const isFiniteNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
-/** Parses an alert payload and asserts it is exactly an AlertPayload (no key missing, none extra). */
+/** Whether an alert payload is a sensor's (kind sensor; payloadProblem checks those exactly). */
+export const isSensorAlert = (text: string): boolean => (JSON.parse(text) as { kind?: string }).kind === 'sensor';
+
+/** Parses a model's alert payload and asserts it is exactly an AlertPayload (no key missing, none extra). */
 export function parseAlert(text: string, o: { models: string[]; features: string[] }): ModelAlertPayload {
   let p: ModelAlertPayload;
   try {
@@ -694,7 +699,7 @@ export function parseStatus(text: string): StatusPayload {
     assert.deepEqual(Object.keys(m).sort(), ['drift', 'model', 'name', 'sha256'], `${where}: models entry keys`);
     assert.match(m.sha256, /^[0-9a-f]{64}$/, `${where}: sha256`);
   }
-  for (const h of Object.values(p.sensors)) assert.ok(['ok', 'stale', 'error'].includes(h), `${where}: sensor health`);
+  for (const h of Object.values(p.sensors)) assert.ok(['ok', 'stale', 'error', 'fault'].includes(h), `${where}: sensor health`);
   return p;
 }
 
