@@ -184,7 +184,7 @@ describe('daemon: a flood of malformed ingest messages', () => {
       const health = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
       assert.equal(health.status, 200, await health.clone().text());
       const vibrationSha = createHash('sha256').update(await readFile(join(MODELS_DIR, 'rpm_600', 'vibration', 'bundle.json'))).digest('hex');
-      assert.deepEqual(await health.json(), { status: 'ok', models: [{ model: 'vibration', sha256: vibrationSha }] });
+      assert.deepEqual(await health.json(), { status: 'ok', models: [{ model: 'vibration', sha256: vibrationSha, drift: 0 }] });
 
       // Logged once per burst, not once per message.
       const dropLines = d.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('ingest payload dropped'));
