@@ -19,8 +19,8 @@
  * unique_id is `anomaly-agent_<device id>_<model>_<kind>`: stable across restarts and versions, so
  * Home Assistant keeps an entity's history and settings.
  *
- * More entities (learn progress) are one more entry of MODEL_ENTITIES each, reading their topic from
- * core/topics.ts.
+ * Per device: a `sensor` with the learn run's percent, its phase, ETA and any refusal as attributes
+ * (the retained learn topic).
  */
 import { topic } from './topics.js';
 
@@ -212,7 +212,24 @@ const MODEL_ENTITIES: readonly ModelEntity[] = [
   },
 ];
 
-/** The discovery configs of a device running `models`, in model order. */
+/** The device's own learn run (daemon/learner.ts): its percent, phase and why a baseline was refused, from the retained learn topic. */
+function learnProgress(o: DiscoveryOptions, common: Pick<HaEntityConfig, 'unique_id' | 'device' | 'origin' | 'availability'>): HaEntity {
+  const learn = topic(o.prefix, o.device, 'learn');
+  const payload: HaSensorConfig = {
+    name: 'learn progress',
+    ...common,
+    state_topic: learn,
+    value_template: '{{ value_json.percent }}',
+    json_attributes_topic: learn,
+    json_attributes_template: "{{ {'phase': value_json.phase, 'eta_s': value_json.etaS | default(none), 'reason': value_json.reason | default(none), 'refusal': value_json.refusal | default(none)} | tojson }}",
+    state_class: 'measurement',
+    suggested_display_precision: 0,
+    qos: 1,
+  };
+  return { component: 'sensor', payload };
+}
+
+/** The discovery configs of a device running `models`: per model, in model order, then the device's own. */
 export function discoveryConfigs(o: DiscoveryOptions, models: readonly string[]): DiscoveryConfig[] {
   const device: HaDevice = {
     identifiers: [haDeviceIdentifier(o.device)],
@@ -234,6 +251,8 @@ export function discoveryConfigs(o: DiscoveryOptions, models: readonly string[])
       out.push({ topic: `${o.haPrefix}/${entity.component}/${haId(o.device)}/${objectId}/config`, ...entity });
     }
   }
+  const learn = learnProgress(o, { unique_id: `${haDeviceIdentifier(o.device)}_learn`, device, origin: { name: PRODUCT, sw_version: o.version }, availability });
+  out.push({ topic: `${o.haPrefix}/${learn.component}/${haId(o.device)}/learn/config`, ...learn });
   return out;
 }
 
@@ -241,7 +260,7 @@ export function discoveryConfigs(o: DiscoveryOptions, models: readonly string[])
 export function discoveryTopicRow(haPrefix: string): { topic: string; doc: string; shape: string } {
   return {
     topic: `${haPrefix}/<component>/<dev>/<model>_<kind>/config`,
-    doc: 'Home Assistant MQTT discovery, opt-in (homeassistant.enabled): per model a binary_sensor (problem: an episode is open), a sensor (score) and a sensor (baseline drift); emptied when a model goes away or the feature is turned off',
+    doc: 'Home Assistant MQTT discovery, opt-in (homeassistant.enabled): per model a binary_sensor (problem: an episode is open), a sensor (score) and a sensor (baseline drift); per device a sensor (learn progress, <model>_<kind> = learn); emptied when a model goes away or the feature is turned off',
     shape: "{name, unique_id, device, origin, availability, state_topic, value_template, json_attributes_topic, json_attributes_template, qos, …} (Home Assistant's keys; no v or t)",
   };
 }

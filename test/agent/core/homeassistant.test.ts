@@ -19,14 +19,18 @@ import {
 } from '#agent/core/homeassistant.js';
 import { payloadProblem } from '#agent/core/payloads.js';
 import { MODEL_TYPES } from '#agent/core/profiles.js';
-import type { ScorePayload, StatusPayload } from '#agent/core/topics.js';
+import type { LearnPayload, ScorePayload, StatusPayload } from '#agent/core/topics.js';
 import { discoveryProblems, renderTemplates } from './ha-discovery-schema.js';
 
 const OPTIONS: DiscoveryOptions = { haPrefix: DEFAULTS.config.homeassistant.prefix, prefix: 'anomaly', device: 'motor-1', version: '0.1.0', profile: 'rpm_600', scores: true };
 
 test('every config of a device running every model passes Home Assistantâ€™s documented discovery schema', () => {
   const configs = discoveryConfigs(OPTIONS, MODEL_TYPES);
-  assert.equal(configs.length, MODEL_TYPES.length * 3);
+  assert.equal(configs.length, MODEL_TYPES.length * 3 + 1, 'three per model, and the learn progress of the device');
+  assert.deepEqual(
+    [configs.at(-1)!.topic, configs.at(-1)!.payload.unique_id, configs.at(-1)!.payload.state_topic],
+    ['homeassistant/sensor/motor-1/learn/config', 'anomaly-agent_motor-1_learn', 'anomaly/motor-1/learn'],
+  );
   for (const c of configs) assert.deepEqual(discoveryProblems(c.topic, c.payload), [], c.topic);
   // One device block, shared; one availability, the retained status topic.
   const device = configs[0]!.payload.device;
@@ -90,6 +94,7 @@ test('a device id outside [a-zA-Z0-9_-] gets a topic level Home Assistant accept
     'homeassistant/binary_sensor/pump_7_a/multi-feature_problem/config',
     'homeassistant/sensor/pump_7_a/multi-feature_score/config',
     'homeassistant/sensor/pump_7_a/multi-feature_drift/config',
+    'homeassistant/sensor/pump_7_a/learn/config',
   ]);
   for (const c of configs) assert.deepEqual(discoveryProblems(c.topic, c.payload), [], c.topic);
   assert.equal(configs[0]!.payload.unique_id, 'anomaly-agent_pump 7.a_multi-feature_problem');
@@ -106,17 +111,17 @@ test('a device id outside [a-zA-Z0-9_-] gets a topic level Home Assistant accept
   assert.ok(!isOwnDiscoveryConfig(device, JSON.stringify({ device: { identifiers: haDeviceIdentifier(device) } })), 'identifiers as a list, as the agent writes them');
   // A prefix of several levels.
   const deep = discoveryConfigs({ ...OPTIONS, haPrefix: 'site/ha' }, ['rpm']);
-  assert.deepEqual(deep.map((c) => c.topic), ['site/ha/binary_sensor/motor-1/rpm_problem/config', 'site/ha/sensor/motor-1/rpm_score/config', 'site/ha/sensor/motor-1/rpm_drift/config']);
+  assert.deepEqual(deep.map((c) => c.topic), ['site/ha/binary_sensor/motor-1/rpm_problem/config', 'site/ha/sensor/motor-1/rpm_score/config', 'site/ha/sensor/motor-1/rpm_drift/config', 'site/ha/sensor/motor-1/learn/config']);
   assert.ok(deep.every((c) => isDiscoveryTopic('site/ha', 'motor-1', c.topic) && discoveryProblems(c.topic, c.payload).length === 0));
 });
 
 test('without published scores (publish.scores false) there is no score sensor', () => {
   const configs = discoveryConfigs({ ...OPTIONS, scores: false }, ['vibration', 'rpm']);
-  assert.deepEqual(configs.map((c) => c.payload.unique_id.split('_').at(-1)), ['problem', 'drift', 'problem', 'drift']);
+  assert.deepEqual(configs.map((c) => c.payload.unique_id.split('_').at(-1)), ['problem', 'drift', 'problem', 'drift', 'learn']);
 });
 
 test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€™s payloads: episode state, attributes, score, availability', () => {
-  const [binary, sensor, driftSensor] = discoveryConfigs(OPTIONS, ['vibration']);
+  const [binary, sensor, driftSensor, learnSensor] = discoveryConfigs(OPTIONS, ['vibration']);
   assert.ok(binary?.component === 'binary_sensor' && sensor?.component === 'sensor' && driftSensor?.component === 'sensor');
   const top = [{ feature: 'accel_y', error: 3, share: 0.6 }, { feature: 'accel_x', error: 2, share: 0.4 }];
   const alert = (model: string, state: 'raised' | 'cleared', kind: 'machine' | 'drift' = 'machine') =>
@@ -144,6 +149,8 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
   const status = (state: 'online' | 'offline', models: StatusPayload['models'] = []): StatusPayload => ({ v: 1, t: 1, state, version: '0.1.0', models, sensors: {} });
   const entry = (model: string, drift: number) => ({ model, name: `rpm_600/${model}`, sha256: 'a'.repeat(64), drift });
   const drifted = status('online', [entry('voltage', 0.9), entry('vibration', 0.125)]);
+  const learning: LearnPayload = { v: 1, t: 1, id: 'learn-1', phase: 'refused', percent: 12, startedAt: 1, minutes: 30, reason: 'new bearing', refusal: 'sensor rpm is stuck' };
+  assert.equal(payloadProblem('learn', learning), undefined);
   assert.equal(payloadProblem('score', score), undefined);
   assert.equal(payloadProblem('status', status('online')), undefined);
 
@@ -151,7 +158,7 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
   const b = binary.payload;
   const s = sensor.payload;
   const a = b.availability[0]!;
-  const [on, off, ignored, ignoredDrift, attrs, attrsCleared, attrsOther, value, threshold, online, offline, driftValue, driftMissing, driftAttrs] = renderTemplates([
+  const [on, off, ignored, ignoredDrift, attrs, attrsCleared, attrsOther, value, threshold, online, offline, driftValue, driftMissing, driftAttrs, learnValue, learnAttrs] = renderTemplates([
     { template: b.value_template, payload: JSON.stringify(raised) },
     { template: b.value_template, payload: JSON.stringify(cleared) },
     { template: b.value_template, payload: JSON.stringify(other) },
@@ -166,6 +173,8 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
     { template: driftSensor.payload.value_template, payload: JSON.stringify(drifted) },
     { template: driftSensor.payload.value_template, payload: JSON.stringify(status('online', [entry('voltage', 0.9)])) },
     { template: driftSensor.payload.json_attributes_template, payload: JSON.stringify(drifted) },
+    { template: learnSensor!.payload.value_template, payload: JSON.stringify(learning) },
+    { template: learnSensor!.payload.json_attributes_template, payload: JSON.stringify(learning) },
   ]);
   assert.equal(on, b.payload_on);
   assert.equal(off, b.payload_off);
@@ -182,4 +191,6 @@ test('the templates, rendered by Jinja2 as Home Assistant does, read the agentâ€
   assert.equal(Number(driftValue), 0.125, "this model's drift, not another's");
   assert.equal(Number(driftMissing), 0, 'a status without the model reads 0');
   assert.deepEqual(JSON.parse(driftAttrs!), { bundle: 'rpm_600/vibration' });
+  assert.equal(Number(learnValue), 12);
+  assert.deepEqual(JSON.parse(learnAttrs!), { phase: 'refused', eta_s: null, reason: 'new bearing', refusal: 'sensor rpm is stuck' });
 });

@@ -121,16 +121,21 @@ describe('Home Assistant discovery', () => {
         else if (t === 'anomaly/press-3/status') statuses.push(p.toString());
       });
       await listener.subscribeAsync(['homeassistant/#', 'anomaly/press-3/alerts', 'anomaly/press-3/score/vibration', 'anomaly/press-3/status'], { qos: 1 });
-      await waitFor('the three configs of the vibration model', () => configs.size >= 3, 10_000);
+      await waitFor('the configs of the vibration model and the device', () => configs.size >= 4, 10_000);
       // A client that comes later (Home Assistant after a restart) gets them retained.
       const late = await connectAsync(url, { clientId: 'late', reconnectPeriod: 0 });
       const kept = new Map<string, string>();
       late.on('message', (t, p, packet) => packet.retain && kept.set(t, p.toString()));
       await late.subscribeAsync('homeassistant/#', { qos: 1 });
-      await waitFor('the retained configs', () => kept.size === 3, 10_000);
+      await waitFor('the retained configs', () => kept.size === 4, 10_000);
       await late.endAsync();
       const parsed = checkedConfigs(kept);
-      assert.deepEqual([...parsed.keys()].sort(), ['homeassistant/binary_sensor/press-3/vibration_problem/config', 'homeassistant/sensor/press-3/vibration_drift/config', 'homeassistant/sensor/press-3/vibration_score/config']);
+      assert.deepEqual([...parsed.keys()].sort(), [
+        'homeassistant/binary_sensor/press-3/vibration_problem/config',
+        'homeassistant/sensor/press-3/learn/config',
+        'homeassistant/sensor/press-3/vibration_drift/config',
+        'homeassistant/sensor/press-3/vibration_score/config',
+      ]);
       const problem = parsed.get('homeassistant/binary_sensor/press-3/vibration_problem/config') as HaBinarySensorConfig;
       const score = parsed.get('homeassistant/sensor/press-3/vibration_score/config') as HaSensorConfig;
       assert.equal(problem.device_class, 'problem');
@@ -204,10 +209,11 @@ describe('Home Assistant discovery', () => {
       for (const [t, p] of Object.entries(foreign)) assert.equal(all.get(t), p, `${t} is left alone`);
       return [...checkedConfigs(all)].filter(([t]) => !(t in foreign)).map(([t]) => t.split('/').slice(1).join('/')).sort();
     };
-    const vibrationOnly = ['binary_sensor/pump_7/vibration_problem/config', 'sensor/pump_7/vibration_drift/config', 'sensor/pump_7/vibration_score/config'];
+    const vibrationOnly = ['binary_sensor/pump_7/vibration_problem/config', 'sensor/pump_7/learn/config', 'sensor/pump_7/vibration_drift/config', 'sensor/pump_7/vibration_score/config'];
     const bothModels = [
       'binary_sensor/pump_7/vibration_problem/config',
       'binary_sensor/pump_7/voltage_problem/config',
+      'sensor/pump_7/learn/config',
       'sensor/pump_7/vibration_drift/config',
       'sensor/pump_7/vibration_score/config',
       'sensor/pump_7/voltage_drift/config',
@@ -218,12 +224,12 @@ describe('Home Assistant discovery', () => {
     const one = daemon('1', 'vibration,voltage');
     try {
       await one.c.start();
-      await waitFor('vibration announced', async () => (await ours()).length === 3, 10_000);
+      await waitFor('vibration announced', async () => (await ours()).length === 4, 10_000);
       assert.deepEqual(await ours(), vibrationOnly);
       // The voltage bundle arrives; SIGHUP's reload loads it, and it is announced.
       await cp(join(PACKAGE_ROOT, 'models', 'rpm_600', 'voltage'), join(models, 'rpm_600', 'voltage'), { recursive: true });
       await one.c.reload();
-      await waitFor('voltage announced after the reload', async () => (await ours()).length === 6, 10_000);
+      await waitFor('voltage announced after the reload', async () => (await ours()).length === 7, 10_000);
       assert.deepEqual(await ours(), bothModels);
     } finally {
       await one.c.stop();
@@ -235,7 +241,7 @@ describe('Home Assistant discovery', () => {
     const two = daemon('2', 'vibration');
     try {
       await two.c.start();
-      await waitFor('voltage emptied', async () => (await ours()).length === 3, 10_000);
+      await waitFor('voltage emptied', async () => (await ours()).length === 4, 10_000);
       assert.deepEqual(await ours(), vibrationOnly);
       const removed = two.lines.filter((l) => l.msg === 'Home Assistant discovery config removed: its model no longer runs').map((l) => l.topic);
       assert.deepEqual(removed.sort(), ['homeassistant/binary_sensor/pump_7/voltage_problem/config', 'homeassistant/sensor/pump_7/voltage_drift/config', 'homeassistant/sensor/pump_7/voltage_score/config']);
@@ -248,7 +254,7 @@ describe('Home Assistant discovery', () => {
     try {
       await three.c.start();
       await waitFor('every config emptied', async () => (await ours()).length === 0, 10_000);
-      assert.equal(three.lines.filter((l) => l.msg === 'Home Assistant discovery config removed: homeassistant.enabled is off').length, 3);
+      assert.equal(three.lines.filter((l) => l.msg === 'Home Assistant discovery config removed: homeassistant.enabled is off').length, 4);
       assert.equal(three.lines.filter((l) => l.module === 'homeassistant' && l.level >= 40).length, 0, 'no warning');
     } finally {
       await three.c.stop();
@@ -299,14 +305,15 @@ describe('Home Assistant discovery', () => {
     const d = await startDaemon('daemon', { ...serviceFlags(dir(), 0), 'models-dir': join(dir(), 'models-cli'), 'source-kind': 'mqtt', 'models-enabled': 'vibration', 'homeassistant-enabled': true }, 30_000);
     const port = await d.brokerPort();
     await d.waitForLog('the announcement', (l) => l.module === 'homeassistant' && typeof l.msg === 'string' && l.msg.startsWith('announced to Home Assistant'), 20_000);
-    const sub = new Sub('mosquitto_sub homeassistant/#', { port, topics: ['homeassistant/#'], count: 3, waitS: 10, format: 'retain' });
+    const sub = new Sub('mosquitto_sub homeassistant/#', { port, topics: ['homeassistant/#'], count: 4, waitS: 10, format: 'retain' });
     assert.equal((await sub.exited).code, 0, sub.tail());
     const got = sub.messages();
-    assert.equal(got.length, 3);
+    assert.equal(got.length, 4);
     assert.ok(got.every((m) => m.retain), 'retained');
     checkedConfigs(new Map(got.map((m) => [m.topic, m.payload])));
     assert.deepEqual(got.map((m) => m.topic).sort(), [
       `homeassistant/binary_sensor/${DEVICE}/vibration_problem/config`,
+      `homeassistant/sensor/${DEVICE}/learn/config`,
       `homeassistant/sensor/${DEVICE}/vibration_drift/config`,
       `homeassistant/sensor/${DEVICE}/vibration_score/config`,
     ]);
