@@ -1,7 +1,7 @@
 import { connectAsync } from 'mqtt';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { loadCommandConfig } from './options.js';
+import { loadCommandConfig, takeFlag } from './options.js';
 import { redactUrl } from '../config/load.js';
 import { loopbackOf } from '../core/address.js';
 import { topic, TOPICS, type FaultCommandPayload } from '../core/topics.js';
@@ -31,14 +31,7 @@ flags); with mqtt.url empty that is the embedded broker at broker.host:broker.po
     let i = 0;
     for (; i < argv.length && !argv[i]!.startsWith('--'); i++) words.push(argv[i]!);
     const rest = argv.slice(i);
-    const own = (name: string): string | undefined => {
-      const at = rest.indexOf(`--${name}`);
-      if (at < 0) return undefined;
-      const v = rest[at + 1];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`--${name} needs a value`);
-      rest.splice(at, 2);
-      return v;
-    };
+    const own = (name: string) => takeFlag(rest, name);
     const channels = own('channels');
     const code = own('code');
     const [action, a, b, ...extra] = words;

@@ -5,7 +5,7 @@ import { payloadProblem } from '../core/payloads.js';
 import { topic, TOPICS, type LearnCommandPayload, type LearnPayload } from '../core/topics.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { loadCommandConfig } from './options.js';
+import { loadCommandConfig, takeFlag } from './options.js';
 
 const USAGE = `usage: anomaly-agent learn [--reason TEXT] [--minutes M] [--no-wait] [daemon flags]
        anomaly-agent learn cancel [daemon flags]
@@ -36,14 +36,7 @@ export const learnCommand: Command = {
   usage: USAGE,
   async run(argv, io) {
     const rest = [...argv];
-    const flag = (name: string): string | undefined => {
-      const at = rest.indexOf(`--${name}`);
-      if (at < 0) return undefined;
-      const v = rest[at + 1];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`--${name} needs a value`);
-      rest.splice(at, 2);
-      return v;
-    };
+    const flag = (name: string) => takeFlag(rest, name);
     const reason = flag('reason');
     const minutesText = flag('minutes');
     const noWait = rest.includes('--no-wait');

@@ -9,6 +9,16 @@ import { TRAINERS, type TrainerChoice, type TrainerName } from '../train/trainer
 
 /** Flag parsers shared by the workstation commands, each naming the flag it rejects. */
 
+/** Takes `--name value` out of `args` and returns the value (undefined when absent); a flag without a value is a usage error. */
+export function takeFlag(args: string[], name: string): string | undefined {
+  const at = args.indexOf(`--${name}`);
+  if (at < 0) return undefined;
+  const v = args[at + 1];
+  if (v === undefined || v.startsWith('--')) throw new UsageError(`--${name} needs a value`);
+  args.splice(at, 2);
+  return v;
+}
+
 export function intFlag(name: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   const n = Number(value);

@@ -80,7 +80,7 @@ test('broker outage + SIGKILL of the agent during it: every alert either agent r
       "agent #1's outage alerts in outbox.log",
       () => {
         const text = readFileSync(outboxLog, 'latin1');
-        return outage1.every((a) => text.includes(`"id":"${a.id}","${a.kind === 'sensor' ? `sensor":"${a.sensor}` : `model":"${a.model}`}","state":"${a.state}"`));
+        return outage1.every((a) => text.includes(`"id":"${a.id}","kind":"${a.kind}","${a.kind === 'sensor' ? `sensor":"${a.sensor}` : `model":"${a.model}`}","state":"${a.state}"`));
       },
       5000,
     );
