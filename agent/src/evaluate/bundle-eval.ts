@@ -27,7 +27,8 @@ export interface RecordedMetrics extends EvaluationMetrics {
   backend: string;
 }
 
-async function readFaults(testDir: string): Promise<FaultManifest> {
+/** The test folder's faults.json; none: no episodes. */
+export async function readFaults(testDir: string): Promise<FaultManifest> {
   try {
     return JSON.parse(await readFile(join(testDir, FAULT_MANIFEST_FILE), 'utf8')) as FaultManifest;
   } catch (err) {

@@ -36,8 +36,8 @@ import type { ScoreAggregate } from '../model/error-scale.js';
 import { parseCsv, readCsvFile, type Series } from '../preprocess/csv.js';
 import { fitMinMax, type MinMaxScaler } from '../preprocess/scaler.js';
 import { sliceSeries } from '../preprocess/sequences.js';
-import { ReplaySource } from '../sources/replay.js';
 import { calibrate } from '../train/pipeline.js';
+import { sensorRings, streamFile } from './stream.js';
 import { featureErrors, trainAutoencoder, type TrainerChoice } from '../train/trainer.js';
 import { addConfusion, addNab, changepointsOf, confusion, EMPTY_NAB, nabCounts, ZERO_CONFUSION, type Confusion, type NabCounts } from './skab-metrics.js';
 
@@ -390,8 +390,7 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
     // 2. Stream the file: every sample into its ring, then each model forms, scores and judges what it can.
     const streamStarted = performance.now();
     const channels = channelIndex(SKAB_SENSORS);
-    const buffers = new Map<string, SensorBuffer>();
-    for (const [sensor, { channels: ch }] of Object.entries(SKAB_SENSORS)) buffers.set(sensor, new SensorBuffer({ sensor, channels: ch.length, capacity: 4096 }));
+    const buffers = sensorRings(SKAB_SENSORS);
     const models: ModelRun[] = [];
     const clock = new ManualClock(REPLAY_START);
     for (const tr of trained) {
@@ -415,29 +414,22 @@ export async function runSkabFile(file: SkabFile, settings: SkabSettings = SKAB_
         }),
       );
     }
-    const speed = 1000;
-    const source = new ReplaySource({ file: file.path, sensors: SKAB_SENSORS, clock, speed, loop: false, ...SKAB_CSV, columns: SKAB_COLUMNS });
     const t = new Float64Array(series.rows);
     let row = 0;
     const clockSensor = Object.keys(SKAB_SENSORS)[0]!;
-    // The controller's onSample, minus telemetry and metrics.
-    source.onSample((sample) => {
-      buffers.get(sample.sensor)!.push(sample.t, sample.values);
-      if (sample.sensor === clockSensor) t[row++] = sample.t;
-      for (const r of runtimes) if (r.sensors.has(sample.sensor)) r.advance();
+    await streamFile({
+      file: file.path,
+      rows: series.rows,
+      durationMs: series.t[series.rows - 1]! - series.t[0]!,
+      sensors: SKAB_SENSORS,
+      clock,
+      buffers,
+      runtimes,
+      csv: { ...SKAB_CSV, columns: SKAB_COLUMNS },
+      onSample: (sample) => {
+        if (sample.sensor === clockSensor) t[row++] = sample.t;
+      },
     });
-    try {
-      await source.start();
-      const duration = series.t[series.rows - 1]! - series.t[0]!;
-      for (let ms = 0; row < series.rows; ms += 1000) {
-        if (ms > duration / speed + 10_000) throw new Error(`${file.rel}: replay stalled at row ${row} of ${series.rows}`);
-        clock.advance(1000);
-        await new Promise((r) => setImmediate(r)); // the runtimes score what this turn batched
-      }
-      for (const r of runtimes) r.flush();
-    } finally {
-      await source.stop();
-    }
     const streamSeconds = (performance.now() - streamStarted) / 1000;
 
     // 3. Mark the test rows: anomalous while any model has an episode open.
