@@ -9,24 +9,29 @@ import { DEFAULTS } from '../core/defaults.js';
 import { createLogger } from '../core/log.js';
 import { loadBundle, updateManifest } from '../model/bundle.js';
 import { compareWithRecorded, evaluateBundle, writeReport, type RecordedMetrics } from '../evaluate/bundle-eval.js';
-import { formatMetricsTable } from '../evaluate/report.js';
+import { falseAlertLine, formatAlertTable, formatMetricsTable } from '../evaluate/report.js';
+import { describeDetection, daemonDetection, evaluateAlerts } from '../evaluate/alert-eval.js';
+import type { AlertMetrics } from '../evaluate/alert-metrics.js';
 import type { EvaluationMetrics } from '../evaluate/metrics.js';
 
 const LOG_LEVEL = DEFAULTS.cli.logLevel.evaluate;
 
 export const evaluateCommand: Command = {
   name: 'evaluate',
-  summary: 'score model bundles on labelled test CSVs: precision, recall, F1 per model and per fault',
+  summary: 'score model bundles on labelled test CSVs: precision, recall, F1 per model and per fault; the alerts the daemon would raise',
   usage: `usage: anomaly-agent evaluate [options]
 
 Loads each bundle <models>/<profile>/<model>/ (verifying every check), scores the windows of
-<data>/<profile>/test/*.csv and prints precision, recall and F1 per model and per fault kind.
+<data>/<profile>/test/*.csv and prints precision, recall and F1 per model and per fault kind. Then
+replays each file through the daemon's path (detector and baseline at the daemon's defaults) and
+prints the alerts it raised: false alerts per hour of normal running, episodes alerted, alert-level F1.
 
 options:
 ${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.json', LOG_LEVEL)}
   --write          record the metrics in bundle.json and write report.md + report/*.svg beside it
   --check          fail (exit 1) unless the metrics reproduce those recorded in bundle.json
   --engine E       auto (default: the fast engine, tfjs for a bundle it cannot run), fast or tfjs
+  --baseline B     on or off: the daemon's baseline (config baseline.enabled) for the alerts; default ${DEFAULTS.config.baseline.enabled ? 'on' : 'off'}
 `,
   async run(argv, io) {
     const { values } = parseArgs({
@@ -36,12 +41,15 @@ ${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.jso
         write: { type: 'boolean', default: false },
         check: { type: 'boolean', default: false },
         engine: { type: 'string' },
+        baseline: { type: 'string', default: DEFAULTS.config.baseline.enabled ? 'on' : 'off' },
       },
       strict: true,
     });
     if (values.write && values.check) throw new UsageError('--write and --check exclude each other: --check compares with what --write recorded');
     const log = createLogger({ level: values['log-level'], fd: 2 });
     const engine = engineFlag(values.engine);
+    if (values.baseline !== 'on' && values.baseline !== 'off') throw new UsageError(`--baseline must be on or off, got '${values.baseline}'`);
+    const baseline = values.baseline === 'on';
     if (engine === 'tfjs') {
       // Imported only for the tfjs engine: the fast one never loads TensorFlow.js.
       const { selectBackend } = await import('../model/backend.js');
@@ -52,16 +60,23 @@ ${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.jso
     let failed = false;
     for (const profile of profilesFlag(values.profile)) {
       const rows: { model: string; metrics: EvaluationMetrics }[] = [];
+      const alertRows: { model: string; alerts: AlertMetrics; window: EvaluationMetrics }[] = [];
       for (const modelType of modelsFlag(values.model)) {
         const bundle = await loadBundle(join(values.models, profile, modelType), { knownFeatures: CHANNELS });
         const progress = new TaskProgress(io.err, `${profile}/${modelType} windows scored`);
         const ev = await evaluateBundle(bundle, join(values.data, profile, 'test'), values.data, { engine, onProgress: (d, t) => progress.update(d, t) });
         progress.done(`${ev.files.reduce((n, f) => n + f.windows.length, 0)} windows on the ${ev.engine} engine`);
         rows.push({ model: modelType, metrics: ev.metrics });
+        const streamed = new TaskProgress(io.err, `${profile}/${modelType} files through the daemon's path`);
+        const al = await evaluateAlerts(bundle, join(values.data, profile, 'test'), { baseline, engine, onProgress: (d, t) => streamed.update(d, t) });
+        streamed.done(`${al.metrics.alerts} alert(s)`);
+        alertRows.push({ model: modelType, alerts: al.metrics, window: ev.metrics });
         if (values.write) {
+          // The alert-level figures go into the report only: bundle.json records what --check reproduces.
           bundle.manifest.metrics = { ...ev.metrics, testData: ev.testData, backend: ev.engine } satisfies RecordedMetrics;
           await updateManifest(bundle.dir, bundle.manifest);
-          io.out(`${bundle.manifest.name}: report → ${await writeReport(bundle, ev)}`);
+          const alerts = { metrics: al.metrics, files: al.alertFiles, detection: describeDetection(al.detection) };
+          io.out(`${bundle.manifest.name}: report → ${await writeReport(bundle, ev, alerts)}`);
         }
         if (values.check) {
           const recorded = bundle.manifest.metrics as RecordedMetrics | undefined;
@@ -81,6 +96,9 @@ ${selectionUsage('seed-format data root with <profile>/test/*.csv and faults.jso
       }
       io.out(`\n${profile} (test data ${join(values.data, profile, 'test')})`);
       io.out(formatMetricsTable(rows));
+      io.out(`\nalerts through the daemon's path: ${describeDetection(daemonDetection(baseline))}`);
+      io.out(formatAlertTable(alertRows));
+      for (const r of alertRows) io.out(falseAlertLine(profile, r.model, r.alerts, r.window));
     }
     return failed ? 1 : 0;
   },

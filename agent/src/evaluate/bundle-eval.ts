@@ -13,7 +13,7 @@ import { errorsOf } from '../train/trainer.js';
 import type { ScorerEngine } from '../model/engines.js';
 import { digestFiles, type DataDigest, type LoadedBundle } from '../model/bundle.js';
 import { computeMetrics, type EvalFile, type EvaluationMetrics, type WindowScore } from './metrics.js';
-import { renderReport } from './report.js';
+import { renderReport, type ReportInput } from './report.js';
 
 export interface BundleEvaluation {
   files: EvalFile[];
@@ -100,7 +100,7 @@ export async function evaluateBundle(
 }
 
 /** report.md and report/*.svg beside the bundle's files (not part of the hashed manifest). */
-export async function writeReport(bundle: LoadedBundle, ev: BundleEvaluation): Promise<string> {
+export async function writeReport(bundle: LoadedBundle, ev: BundleEvaluation, alerts?: ReportInput['alerts']): Promise<string> {
   const m = bundle.manifest;
   const t = m.training;
   const report = renderReport({
@@ -114,6 +114,7 @@ export async function writeReport(bundle: LoadedBundle, ev: BundleEvaluation): P
     files: ev.files,
     // The acceptance bar is the multi-feature model's: a single-sensor model cannot see most faults.
     acceptance: m.features.length === CHANNEL_COUNT ? undefined : null,
+    ...(alerts ? { alerts } : {}),
     trainingSummary: {
       'LSTM units (encoder)': m.architecture.units.join(' → '),
       parameters: m.architecture.parameters,

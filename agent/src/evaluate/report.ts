@@ -15,6 +15,7 @@ import {
   type EvaluationMetrics,
   type GroupStats,
 } from './metrics.js';
+import { ALERT_RULES, type AlertFile, type AlertMetrics } from './alert-metrics.js';
 import { formatClock, formatValue, histogramSvg, timelineSvg } from './svg.js';
 
 export interface ReportInput {
@@ -33,6 +34,8 @@ export interface ReportInput {
   imageDir?: string;
   /** Acceptance criterion on the focus subset (default: F1 ≥ 0.9 and precision ≥ 0.9). */
   acceptance?: { minF1: number; minPrecision: number } | null;
+  /** The same files through the daemon's path (evaluate/alert-eval.ts): its alerts, scored; `detection` in words. */
+  alerts?: { metrics: AlertMetrics; files: readonly AlertFile[]; detection: string };
 }
 
 export interface RenderedReport {
@@ -208,6 +211,8 @@ export function renderReport(input: ReportInput): RenderedReport {
     '',
   );
 
+  if (input.alerts) out.push(...alertSection(input.alerts, fa.eventsPerHour, new Map(input.files.map((f) => [f.file, fileOrigin(f)]))));
+
   // Charts. Names are made unique, two test files may share a stem in different folders.
   const svgs: RenderedReport['svgs'] = [];
   const used = new Set<string>();
@@ -246,6 +251,7 @@ export function renderReport(input: ReportInput): RenderedReport {
         episodes: f.episodes,
         threshold: input.threshold,
         t0: fileOrigin(f),
+        ...(input.alerts ? { alerts: input.alerts.files.find((a) => a.file === f.file)?.alerts ?? [] } : {}),
       }),
     });
     out.push(`### ${md(f.file)}`, '', `![timeline ${md(f.file)}](${dir}/${name})`, '');
@@ -268,12 +274,71 @@ export function renderReport(input: ReportInput): RenderedReport {
   out.push(`- **Labelling:** ${LABELLING_RULE}`);
   out.push(`- **Detection:** ${DETECTION_RULE}`);
   out.push(`- **False alarms:** ${FALSE_ALARM_RULE}`);
+  if (input.alerts) out.push(`- **Alerts (daemon's path):** ${ALERT_RULES}`);
   out.push(
     '- **ROC AUC:** probability that a random fault window scores higher than a random normal window ' +
       '(ties count ½; Mann–Whitney U with mid-ranks) — how well the score separates the classes whatever the threshold.',
     '',
   );
   return { markdown: out.join('\n'), svgs };
+}
+
+function perHour(x: number | null): string {
+  return x === null ? 'n/a' : `${x.toFixed(1)}/h`;
+}
+
+/** The alert-level figures, in the report: what a plant running this bundle would have heard. */
+function alertSection(a: NonNullable<ReportInput['alerts']>, windowEventsPerHour: number | null, origin: ReadonlyMap<string, number>): string[] {
+  const m = a.metrics;
+  const focus = m.focus.intensities.join('+');
+  const out = ['## Alerts through the daemon\'s path', ''];
+  out.push(
+    `Each test file replayed on its own into the daemon's pipeline (windower → scorer → detector → baseline) with the daemon's ` +
+      `default settings: ${md(a.detection)}.`,
+    '',
+  );
+  out.push(
+    `**${m.alerts} alert(s), ${m.falseAlerts} false** over ${m.normalHours.toFixed(2)} h of normal running = ` +
+      `**${perHour(m.falseAlertsPerHour)} false alerts** (window level: ${perHour(windowEventsPerHour)} false alarm events). ` +
+      `${focus.charAt(0).toUpperCase()}${focus.slice(1)} episodes alerted ${m.focus.detected}/${m.focus.episodes}: ` +
+      `alert-level recall ${f3(m.focus.recall)}, precision ${f3(m.focus.precision)}, **F1 ${f3(m.focus.f1)}**. ` +
+      `True alerts stayed up ${formatDuration(m.overrun.meanMs)} on average after their episode (at most ${formatDuration(m.overrun.maxMs)}; ` +
+      `${m.overrun.openAtEnd} still open at the end of a file). Drift alerts: ${m.driftAlerts}.`,
+    '',
+  );
+  const ints = Object.keys(m.byIntensity);
+  out.push(
+    mdTable(
+      ['', ...ints.map(md)],
+      [
+        ['episodes alerted', ...ints.map((i) => `${m.byIntensity[i]!.detected}/${m.byIntensity[i]!.episodes}`)],
+        ['mean delay', ...ints.map((i) => formatDuration(m.byIntensity[i]!.meanDelayMs))],
+      ],
+    ),
+    '',
+  );
+  if (m.alertList.length) {
+    const rel = (file: string, t: number | null) => (t === null ? 'open' : formatClock(t - (origin.get(file) ?? t)));
+    out.push(
+      mdTable(
+        ['file', 'since', 'raised', 'cleared', 'peak ÷ threshold', 'cleared because', 'about', 'stayed up after'],
+        m.alertList.map((x) => [
+          md(x.file),
+          rel(x.file, x.since),
+          rel(x.file, x.raisedAt),
+          rel(x.file, x.clearedAt),
+          x.peakRatio.toFixed(2),
+          md(x.reason ?? '—'),
+          x.episodes.length
+            ? md(x.episodes.join(', '))
+            : `**false**${x.after ? ` — ${formatDuration(x.after.msBeforeRaise)} after ${md(x.after.kind)} (${md(x.after.intensity)}) ended` : ''}`,
+          formatDuration(x.overrunMs),
+        ]),
+      ),
+      '',
+    );
+  }
+  return out;
 }
 
 /** Time origin for a file's charts and episode start times: its first window or episode. */
@@ -348,4 +413,35 @@ export function formatMetricsTable(models: readonly { model: string; metrics: Ev
   const parts = [textTable(head, rows)];
   if (kRows.length) parts.push('', textTable(kHead, kRows));
   return parts.join('\n');
+}
+
+/**
+ * Per model, the alert-level figures beside the window-level false alarms (what the daemon would
+ * have raised; evaluate/alert-metrics.ts).
+ */
+export function formatAlertTable(rows: readonly { model: string; alerts: AlertMetrics; window: EvaluationMetrics }[]): string {
+  const ints = [...new Set(rows.flatMap((r) => [...INTENSITIES, ...Object.keys(r.alerts.byIntensity)]))].sort(compareIntensities);
+  const head = ['model', 'alerts', 'false', 'normal h', 'false/h', 'window FA ev/h', ...ints.map((i) => `${i} alerted`), 'focus R', 'P', 'F1', 'overrun mean', 'max', 'drift'];
+  const body = rows.map(({ model, alerts: m, window: w }) => [
+    model,
+    String(m.alerts),
+    String(m.falseAlerts),
+    m.normalHours.toFixed(3),
+    m.falseAlertsPerHour === null ? 'n/a' : m.falseAlertsPerHour.toFixed(2),
+    w.falseAlarms.eventsPerHour === null ? 'n/a' : w.falseAlarms.eventsPerHour.toFixed(2),
+    ...ints.map((i) => (m.byIntensity[i] ? `${m.byIntensity[i]!.detected}/${m.byIntensity[i]!.episodes}` : '-')),
+    f3(m.focus.recall),
+    f3(m.focus.precision),
+    f3(m.focus.f1),
+    formatDuration(m.overrun.meanMs),
+    formatDuration(m.overrun.maxMs),
+    String(m.driftAlerts),
+  ]);
+  return textTable(head, body);
+}
+
+/** The issue's line: false alerts per hour through the daemon's path beside the window-level figure. */
+export function falseAlertLine(profile: string, model: string, alerts: AlertMetrics, window: EvaluationMetrics): string {
+  const fmt = (x: number | null) => (x === null ? 'n/a' : x.toFixed(1));
+  return `${profile} ${model}: false alerts ${fmt(alerts.falseAlertsPerHour)}/h (window-level false alarm events ${fmt(window.falseAlarms.eventsPerHour)}/h)`;
 }

@@ -14,6 +14,7 @@ const COLORS = {
   flagged: '#d62728',
   fault: '#ff7f0e',
   threshold: '#6a3d9a',
+  alert: '#7b1010',
   normal: '#1f77b4',
   axis: '#333',
   grid: '#e3e3e3',
@@ -123,6 +124,8 @@ export interface TimelineInput {
   width?: number;
   /** Height before caption rows are added, px; default 300. */
   height?: number;
+  /** Alerts the daemon's path raised on this file: drawn as bars along the top, since → clear (or the end). */
+  alerts?: readonly { since: number; raisedAt: number; clearedAt: number | null }[];
 }
 
 /**
@@ -168,7 +171,30 @@ export function timelineSvg(input: TimelineInput): string {
     return { e, label, x, spanX, row };
   });
   const capRows = Math.max(1, rowEnds.length);
-  const capTop = 48;
+  // Legend items: a 16 px swatch drawn by `swatch(x, y)` and its label; they wrap onto a second row when the width runs out.
+  const legendItems: [swatch: (x: number, y: number) => string, label: string][] = [
+    [(x, y) => `<line x1="${n(x)}" y1="${y}" x2="${n(x + 16)}" y2="${y}" stroke="${COLORS.score}" stroke-width="2"/>`, 'score (window error ÷ normal)'],
+    [(x, y) => `<circle cx="${n(x + 8)}" cy="${y}" r="3" fill="${COLORS.flagged}"/>`, 'flagged window (score > threshold)'],
+    [
+      (x, y) => `<line x1="${n(x)}" y1="${y}" x2="${n(x + 16)}" y2="${y}" stroke="${COLORS.threshold}" stroke-width="1.5" stroke-dasharray="5 3"/>`,
+      `threshold ${formatValue(threshold)}`,
+    ],
+    [(x, y) => `<rect x="${n(x)}" y="${y - 5}" width="16" height="10" fill="${COLORS.fault}" fill-opacity="0.3"/>`, 'fault episode (labelled)'],
+  ];
+  if (input.alerts) legendItems.push([(x, y) => `<rect x="${n(x)}" y="${y - 3}" width="16" height="6" fill="${COLORS.alert}"/>`, "alert up (daemon's path)"]);
+  const legendAt: { x: number; y: number }[] = [];
+  let lx = plotL;
+  let ly = 38;
+  for (const [, label] of legendItems) {
+    const w = 22 + textWidth(label, 11);
+    if (lx > plotL && lx + w > plotR) {
+      lx = plotL;
+      ly += 16;
+    }
+    legendAt.push({ x: lx, y: ly });
+    lx += w + 18;
+  }
+  const capTop = ly + 10;
   const plotT = capTop + capRows * 13 + 6;
   const plotH = Math.max(120, baseHeight - 140);
   const plotB = plotT + plotH;
@@ -189,21 +215,11 @@ export function timelineSvg(input: TimelineInput): string {
   const parts: string[] = [svgOpen(width, height, input.title)];
   parts.push(text(plotL, 20, input.title, `font-size="14" font-weight="bold" fill="${COLORS.text}"`));
 
-  // Legend row: each item is a 16 px swatch drawn by `swatch(x)` followed by its label.
-  let lx = plotL;
-  const ly = 38;
-  const legend = (swatch: (x: number) => string, label: string) => {
-    parts.push(swatch(lx));
-    parts.push(text(lx + 22, ly + 4, label, `fill="${COLORS.text}"`));
-    lx += 22 + textWidth(label, 11) + 18;
-  };
-  legend((x) => `<line x1="${n(x)}" y1="${ly}" x2="${n(x + 16)}" y2="${ly}" stroke="${COLORS.score}" stroke-width="2"/>`, 'score (window error ÷ normal)');
-  legend((x) => `<circle cx="${n(x + 8)}" cy="${ly}" r="3" fill="${COLORS.flagged}"/>`, 'flagged window (score > threshold)');
-  legend(
-    (x) => `<line x1="${n(x)}" y1="${ly}" x2="${n(x + 16)}" y2="${ly}" stroke="${COLORS.threshold}" stroke-width="1.5" stroke-dasharray="5 3"/>`,
-    `threshold ${formatValue(threshold)}`,
-  );
-  legend((x) => `<rect x="${n(x)}" y="${ly - 5}" width="16" height="10" fill="${COLORS.fault}" fill-opacity="0.3"/>`, 'fault episode (labelled)');
+  legendItems.forEach(([swatch, label], i) => {
+    const { x, y } = legendAt[i]!;
+    parts.push(swatch(x, y));
+    parts.push(text(x + 22, y + 4, label, `fill="${COLORS.text}"`));
+  });
 
   // Fault spans under everything else, so the score line stays visible on top of them.
   for (const c of captions) {
@@ -301,6 +317,15 @@ export function timelineSvg(input: TimelineInput): string {
     const x1 = Math.max(plotL, xOf(s));
     const x2 = Math.min(plotR, xOf(e));
     parts.push(`<rect class="flagged-run" x="${n(x1)}" y="${n(plotB - 5)}" width="${n(Math.max(1.5, x2 - x1))}" height="5" fill="${COLORS.flagged}" fill-opacity="0.8"/>`);
+  }
+
+  // Alerts as the daemon raised them: a bar along the top from since to the clear, a tick at the raise.
+  for (const a of input.alerts ?? []) {
+    const x1 = Math.max(plotL, xOf(a.since));
+    const x2 = Math.min(plotR, xOf(a.clearedAt ?? tEnd));
+    const xr = Math.max(plotL, Math.min(plotR, xOf(a.raisedAt)));
+    parts.push(`<rect class="alert-span" x="${n(x1)}" y="${n(plotT + 1)}" width="${n(Math.max(1.5, x2 - x1))}" height="6" fill="${COLORS.alert}"/>`);
+    parts.push(`<line class="alert-raise" x1="${n(xr)}" y1="${n(plotT + 1)}" x2="${n(xr)}" y2="${n(plotT + 14)}" stroke="${COLORS.alert}" stroke-width="1.5"/>`);
   }
 
   // Threshold line on top, with a haloed label so it reads over the score line.
