@@ -36,7 +36,7 @@ export function describeDetection(d: Detection): string {
   const t = d.detector;
   const b = d.baseline;
   const base = b
-    ? `baseline on (follows ≤ ${b.followPerHour} training ranges/h beyond ${b.deadBand} of the reference taken over the first ${b.referenceMs / 1000} s of healthy windows, settles an episode steady for ${b.settleMs / 1000} s, max drift ${b.maxDrift})`
+    ? `baseline on (follows ≤ ${b.followPerHour} training ranges/h beyond ${b.deadBand} of the reference taken over the first ${b.referenceMs / 1000} s of healthy windows, settles an episode steady for ${b.settleMs / 1000} s or no longer rising for ${b.holdMs / 1000} s, max drift ${b.maxDrift})`
     : 'baseline off (normal as trained)';
   return `raise at ${t.raiseK} of ${t.raiseN} windows over the threshold, clear after ${t.clearM} under ${t.clearRatio} × threshold, cooldown ${t.cooldownMs / 1000} s; ${base}`;
 }

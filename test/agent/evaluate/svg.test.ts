@@ -58,6 +58,27 @@ test('timeline: well-formed, one span and one caption per episode, threshold lin
   assert.equal(new Set(ys.slice(1)).size, 2);
 });
 
+test('timeline: alerts of the daemon\'s path as bars from since to the clear (or the end), a legend entry, the legend wrapping', () => {
+  const ws = windows(120, () => 0.001);
+  const plain = timelineSvg({ title: 't', windows: ws, episodes: EPS, threshold: 0.003 });
+  assert.equal(count(plain, /alert up/g), 0);
+  const t0 = ws[0]!.startT;
+  const alerts = [
+    { since: t0 + 10_000, raisedAt: t0 + 11_000, clearedAt: t0 + 20_000 },
+    { since: t0 + 30_000, raisedAt: t0 + 31_000, clearedAt: null },
+  ];
+  const svg = timelineSvg({ title: 't', windows: ws, episodes: EPS, threshold: 0.003, alerts });
+  assert.deepEqual(xmlProblems(svg), []);
+  assert.equal(count(svg, /class="alert-span"/g), 2);
+  assert.equal(count(svg, /class="alert-raise"/g), 2);
+  assert.match(svg, /alert up \(daemon&apos;s path\)/);
+  // Every legend label stays inside the 900 px canvas.
+  const legend = [...svg.matchAll(/<text x="([\d.]+)" y="(42|58)" fill="#222">([^<]*)</g)];
+  assert.equal(legend.length, 5);
+  assert.ok(legend.some((m) => m[2] === '58'), 'the fifth entry wraps onto a second row');
+  for (const m of legend) assert.ok(Number(m[1]) + m[3]!.length * 6.6 <= 900, `legend '${m[3]}' runs off the canvas`);
+});
+
 test('timeline: thinning keeps a single spike among many windows, line breaks at data gaps', () => {
   const ws = windows(20_000, (i) => (i === 12_345 ? 10 : 0.001), 100);
   const svg = timelineSvg({ title: 't', windows: ws, episodes: [], threshold: 1 });
