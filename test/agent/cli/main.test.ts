@@ -57,6 +57,9 @@ test('no command, an unknown command and a bad flag value are usage errors (exit
   const badEngine = cli('evaluate', '--engine', 'gpu');
   assert.equal(badEngine.code, 2);
   assert.match(badEngine.err, /--engine must be one of auto, fast, tfjs, got 'gpu'/);
+  const badBaseline = cli('evaluate', '--baseline', 'maybe');
+  assert.equal(badBaseline.code, 2);
+  assert.match(badBaseline.err, /--baseline must be on or off, got 'maybe'/);
   const badFlag = cli('evaluate', '--frobnicate');
   assert.equal(badFlag.code, 2);
   assert.match(badFlag.err, /frobnicate/);
