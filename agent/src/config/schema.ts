@@ -17,6 +17,7 @@ import type { TimeFormat } from '../preprocess/csv.js';
 import type { HardwareSettings } from '../hw/build.js';
 import type { SimSettings } from '../sources/sim.js';
 import { parseFaultList } from '../sources/sim-command.js';
+import { parseMachine } from '../motor/machine.js';
 
 export const SOURCE_KINDS = ['replay', 'mqtt', 'sim', 'hardware'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
@@ -282,6 +283,14 @@ export const FORMATS: Record<string, convict.Format> = {
       if (typeof r === 'string') fail(r);
     },
   },
+  /** motor/machine.ts: 'key=value' joined by commas, or ''. */
+  machine: {
+    validate: (v) => {
+      if (typeof v !== 'string') fail('must be a string');
+      const r = parseMachine(v);
+      if (typeof r === 'string') fail(r);
+    },
+  },
   'column-map': {
     validate: (v) => {
       if (!isPlainObject(v)) fail('must be an object: column in the file → channel name');
@@ -543,6 +552,13 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
         default: D.source.sim.faults,
         env: 'ANOMALY_SOURCE_SIM_FAULTS',
         arg: 'source-sim-faults',
+      },
+      machine: {
+        doc: "Another motor than the one the shipped models learned (a customer's machine, to learn on the gateway): key=value joined by commas — ratedRpm (shaft speed without slip, rev/min; default the profile's), imbalance (factor on the residual 1x vibration), rise (factor on the temperature rise over ambient), offset.<channel> (a sensor offset added to accel_x, accel_y, accel_z, voltage or temperature, in its units); e.g. ratedRpm=1140,imbalance=1.6,offset.temperature=1.5. '' is the project's motor.",
+        format: 'machine',
+        default: D.source.sim.machine,
+        env: 'ANOMALY_SOURCE_SIM_MACHINE',
+        arg: 'source-sim-machine',
       },
       i2cErrorRate: {
         doc: 'Fraction of the emulated I2C transfers that fail with EIO (0..1), to watch the retries and health states work.',

@@ -62,7 +62,7 @@ const config = {
       timeFormat: csv.timeFormat,
       columns: {} as Record<string, string>,
     },
-    sim: { seed: 1, load: 'auto' as number | 'auto', ambientC: 25, faults: '', i2cErrorRate: 0 },
+    sim: { seed: 1, load: 'auto' as number | 'auto', ambientC: 25, faults: '', machine: '', i2cErrorRate: 0 },
   },
   hardware: {
     i2cBus: 1,

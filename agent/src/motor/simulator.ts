@@ -28,6 +28,7 @@ import {
   type BearingWear,
   type FaultMagnitude,
 } from './fault-magnitudes.js';
+import { machineProblem, OFFSET_CHANNELS, type MachineVariant, type OffsetChannel } from './machine.js';
 
 /** One reading of every channel, in the seed's units. */
 export interface MotorReading {
@@ -88,6 +89,9 @@ export interface MotorOptions {
   thermalTauMin?: number;
   /** Round temperature to the sensor's 0.0625 °C step. Default true. */
   quantizeTemperature?: boolean;
+
+  /** Another motor than the project's (machine.ts): rated speed, residual unbalance, temperature rise, sensor offsets. */
+  machine?: MachineVariant;
 
   // What a plant's day has besides the load schedule. Each is off unless given, so the dataset
   // generator, the sim source and everything trained on them see the motor they always saw.
@@ -252,6 +256,7 @@ const ONSET_MS: Record<FaultKind, number> = {
 const TWO_PI = 2 * Math.PI;
 
 export class MotorSimulator {
+  /** The profile's sampling; its nominalRpm is the machine's rated speed (MotorOptions.machine). */
   readonly profile: Profile;
   readonly seed: number;
   readonly startMs: number;
@@ -266,6 +271,10 @@ export class MotorSimulator {
   private readonly stops: readonly RunStop[];
   private readonly ageing: Required<SensorAgeing> | undefined;
   private readonly wear: BearingWear | undefined;
+  /** machine.ts: 1, 1 and none for the project's motor (×1 and no offset leave every reading bit-identical). */
+  private readonly imbalance: number;
+  private readonly rise: number;
+  private readonly offsets: [OffsetChannel, number][];
 
   // Randomness, one stream per purpose.
   private readonly noiseRng: Rng;
@@ -310,7 +319,14 @@ export class MotorSimulator {
   private last: MotorReading | null = null;
 
   constructor(options: MotorOptions) {
-    this.profile = options.profile;
+    const machine = options.machine ?? {};
+    const problem = machineProblem(machine);
+    if (problem !== undefined) throw new RangeError(`machine: ${problem}`);
+    // A motor of another rated speed runs at the profile's sampling period, with its own speed.
+    this.profile = machine.ratedRpm === undefined ? options.profile : { ...options.profile, nominalRpm: machine.ratedRpm };
+    this.imbalance = machine.imbalance ?? 1;
+    this.rise = machine.rise ?? 1;
+    this.offsets = OFFSET_CHANNELS.flatMap((c): [OffsetChannel, number][] => (machine.offsets?.[c] ? [[c, machine.offsets[c]]] : []));
     this.seed = options.seed >>> 0;
     this.startMs = options.startMs;
     this.ambientC = options.ambientC ?? DEFAULTS.config.source.sim.ambientC;
@@ -553,7 +569,7 @@ export class MotorSimulator {
   /** Steady-state frame temperature for this load and supply: T_amb + R_th·P_loss. */
   private riseK(load: number, vRel: number): number {
     const current = load / vRel; // same torque at lower voltage draws more current
-    return RISE_CONST_K + RISE_LOAD_K * current * current;
+    return this.rise * (RISE_CONST_K + RISE_LOAD_K * current * current);
   }
 
   private equilibriumC(tMs: number, load: number, vRel: number): number {
@@ -679,7 +695,7 @@ export class MotorSimulator {
     const sc = this.speedScale * (0.8 + 0.4 * load) * this.speedFrac * this.speedFrac;
 
     // --- vibration: healthy machine
-    let a1 = A1X * sc;
+    let a1 = A1X * sc * this.imbalance;
     let a2 = A2X * sc;
     let a3 = A3X * sc;
     let a1z = A1X_AXIAL * sc;
@@ -748,6 +764,7 @@ export class MotorSimulator {
     if (this.quantizeTemperature) temperature = Math.round(temperature / TEMP_STEP) * TEMP_STEP;
 
     const r: MotorReading = { accel_x: x, accel_y: y, accel_z: z, voltage, rpm, temperature };
+    for (const [c, v] of this.offsets) r[c] += v;
     this.applySensorFaults(r);
     return r;
   }

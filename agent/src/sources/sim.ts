@@ -19,6 +19,7 @@ import { PROFILES, type ProfileName } from '../core/profiles.js';
 import type { Sample, SensorHealth, SensorSpec } from '../core/sample.js';
 import type { HardwareSettings } from '../hw/build.js';
 import { buildRig, type Rig } from '../hw/emulated/rig.js';
+import { parseMachine, type MachineVariant } from '../motor/machine.js';
 import { MotorSimulator } from '../motor/simulator.js';
 import { checkLevel, topic, TOPICS, type FaultCommandPayload } from '../core/topics.js';
 import { BurstLog } from './burst-log.js';
@@ -36,6 +37,8 @@ export interface SimSettings {
   ambientC: number;
   /** Faults on at start: 'kind:intensity[:channel+channel]' joined by commas; '' none. */
   faults: string;
+  /** Another motor than the project's (motor/machine.ts parseMachine); '' none. */
+  machine: string;
   /** Fraction of emulated bus transfers that fail with EIO, 0..1. */
   i2cErrorRate: number;
 }
@@ -63,6 +66,7 @@ export class SimSource implements SampleSource {
   private motor: MotorSimulator | undefined;
   private listener: CommandListener | undefined;
   private running = false;
+  private machine: MachineVariant = {};
 
   constructor(private readonly o: SimSourceOptions) {
     this.inner = new HardwareSource({
@@ -107,6 +111,9 @@ export class SimSource implements SampleSource {
     this.log = (this.o.log ?? silentLogger).child({ module: 'sim' });
     const initial = parseFaultList(this.o.sim.faults);
     if (typeof initial === 'string') throw new Error(`source.sim.faults: ${initial}`);
+    const machine = parseMachine(this.o.sim.machine);
+    if (typeof machine === 'string') throw new Error(`source.sim.machine: ${machine}`);
+    this.machine = machine;
     await this.inner.start();
     this.running = true;
     for (const c of initial) this.command(c);
@@ -168,6 +175,7 @@ export class SimSource implements SampleSource {
       ...(o.sim.load === 'auto' ? {} : { load: o.sim.load }),
       // The emulated MCP9808 quantises, as the real part does; the simulator must not do it twice.
       quantizeTemperature: false,
+      machine: this.machine,
     });
     const input = Number(/^AIN(\d)/.exec(s.ads1115.input)?.[1] ?? 0) as 0 | 1 | 2 | 3;
     const rig = buildRig({
