@@ -221,6 +221,7 @@ function declare(Type: TypeBuilder) {
       reason: Type.Optional(Type.String({ description: 'why it learns, as the command said' })),
       refusal: Type.Optional(Type.String({ description: 'refused or failed: why; the running models stay' })),
       models: Type.Optional(Type.Array(Type.String(), { description: 'done: the models now running learned bundles' })),
+      commandRefused: Type.Optional(Type.String({ description: 'a learn command was just refused, and why (a start while this run is under way, a cancel while it installs, a malformed command); the run carries on as it was' })),
     },
     { additionalProperties: false },
   );

@@ -122,7 +122,14 @@ export class Controller {
     // Always there: turned off, it removes the discovery configs an earlier run left on the broker.
     await this.use(new HomeAssistantDiscovery(ctx, this.models, mqtt.client));
     this.recorder = await this.use(new Recorder(ctx));
-    this.learnerPart = await this.use(new Learner(ctx, { client: () => mqtt.client, reload: () => this.reload(), liveProblem: (model, sha) => this.models.liveProblem(model, sha) }));
+    this.learnerPart = await this.use(
+      new Learner(ctx, {
+        client: () => mqtt.client,
+        reload: () => this.reload(),
+        liveProblem: (model, sha) => this.models.liveProblem(model, sha),
+        learnedHere: (model) => this.models.all.get(model)?.manifest.baseline?.device === c.device.id,
+      }),
+    );
     const intake = (this.intake = await this.use(new Intake(ctx, this.models, () => mqtt.client)));
     this.healthWatch = await this.use(new HealthWatch(ctx, intake, this.models));
     if (c.http.port > 0) this.http = await this.use(new Http(ctx, () => this.health(), () => this.wsPort()));

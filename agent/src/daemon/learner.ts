@@ -6,7 +6,10 @@
  *
  * - collecting: every reading the rings accept (`sample` on the bus) is recorded, on the profile's
  *   grid as the recorder does (record/recording.ts), into `<learn.dir>/baseline`, for the baseline's
- *   length of sample time; alerts raised meanwhile are noted.
+ *   length of sample time; alerts raised meanwhile are noted — a sensor's, and a model's that has
+ *   learned this machine (its bundle was learned on this device). A model that has not (the shipped
+ *   bundles on a machine they never saw) alerts on whatever makes this machine differ from the one it
+ *   learned, which is what learning is for; its alerts are logged and do not refuse the baseline.
  * - checking: train/baseline-check.ts (gaps, a stuck or flat sensor, too little data, vibration in the
  *   damaged zone) and the alerts; any problem refuses the baseline, with the reason.
  * - training: every enabled model, with the fast trainer, in a child process at the lowest CPU
@@ -73,6 +76,8 @@ export interface LearnerDeps {
   reload: () => Promise<void>;
   /** Undefined when `model` runs bundle `sha256` and has scored since (Models.liveProblem). */
   liveProblem: (model: string, sha256: string) => Promise<string | undefined>;
+  /** Whether `model` runs a bundle learned on this device: only then do its alerts refuse a baseline. */
+  learnedHere: (model: string) => boolean;
 }
 
 export class Learner implements Component {
@@ -88,6 +93,8 @@ export class Learner implements Component {
   private undo: (() => void)[] = [];
   private stopped = false;
   private lastPublished = { percent: -1, at: -Infinity, phase: '' };
+  /** The run's state as last published: a refused command is answered with it (`commandRefused`). */
+  private lastBody: LearnPayload | undefined;
   private trainFraction = 0;
   private trainStartedAt = 0;
   private readonly onMessage = (t: string, payload: Buffer) => {
@@ -115,6 +122,10 @@ export class Learner implements Component {
     await mkdir(this.dir, { recursive: true });
     this.undo.push(
       this.ctx.events.on('alert', (a) => {
+        if (!this.counts(a)) {
+          if (a.state === 'raised' && this.run?.phase === 'collecting') this.log.info({ model: alertSubject(a) }, `alert of ${describeAlert(a)} not held against the baseline: ${alertSubject(a)} has not learned this machine`);
+          return;
+        }
         const subject = alertSubject(a);
         if (a.state === 'raised') {
           this.open.set(subject, a);
@@ -157,12 +168,12 @@ export class Learner implements Component {
     try {
       body = JSON.parse(payload.toString('utf8'));
     } catch {
-      this.log.warn({ topic: this.commandTopic }, 'learn command refused: not JSON');
+      this.refuseCommand('not JSON');
       return;
     }
     const problem = payloadProblem('learnCommand', body);
     if (problem !== undefined) {
-      this.log.warn({ topic: this.commandTopic, reason: problem }, `learn command refused: ${problem}`);
+      this.refuseCommand(problem);
       return;
     }
     this.request(body as LearnCommandPayload).catch((err: Error) => this.log.error({ err: err.message }, 'learn command failed'));
@@ -172,11 +183,11 @@ export class Learner implements Component {
     const busy = this.run && !isEnded(this.run.phase);
     if (c.action === 'cancel') {
       if (!busy) {
-        this.log.info('learn cancel: no learn run under way');
+        this.refuseCommand('no learn run under way', 'info');
         return;
       }
       if (this.run!.phase === 'installing') {
-        this.log.warn('learn cancel refused: the bundles are being installed');
+        this.refuseCommand(`run ${this.run!.id} is installing its bundles; it cannot be cancelled now`);
         return;
       }
       await this.halt();
@@ -184,7 +195,7 @@ export class Learner implements Component {
       return;
     }
     if (busy) {
-      this.log.warn({ id: this.run!.id, phase: this.run!.phase }, `learn refused: run ${this.run!.id} is ${this.run!.phase}; cancel it first`);
+      this.refuseCommand(`run ${this.run!.id} is ${this.run!.phase}; cancel it first`);
       return;
     }
     const minutes = c.minutes ?? this.ctx.config.learn.baselineMinutes;
@@ -384,6 +395,22 @@ export class Learner implements Component {
 
   // ------------------------------------------------------------------------------------ helpers
 
+  /** Does this alert count against a baseline? A sensor's always; a model's once it has learned this machine. */
+  private counts(a: Alert): boolean {
+    return a.kind === 'sensor' || this.deps.learnedHere(a.model);
+  }
+
+  /**
+   * A command the learner does not carry out: logged, and answered on the retained learn topic (the
+   * state of the run there is, with `commandRefused`) so whoever sent it over MQTT hears why. With no
+   * run ever, there is no state to answer with: the log has it.
+   */
+  private refuseCommand(why: string, level: 'info' | 'warn' = 'warn'): void {
+    this.log[level]({ topic: this.commandTopic, reason: why }, `learn command refused: ${why}`);
+    const last = this.lastBody ?? (this.run ? this.body(this.run.phase, this.run.phase === 'done' ? 100 : 0) : undefined);
+    if (last) this.publish({ ...last, t: this.ctx.clock.now(), commandRefused: why });
+  }
+
   /** Stops collecting or training (cancel, a recording that failed). */
   private async halt(): Promise<void> {
     this.timer?.cancel();
@@ -407,20 +434,8 @@ export class Learner implements Component {
   private progress(phase: LearnPhase, percent: number, etaS?: number, model?: string, refusal?: string, models?: string[]): void {
     const run = this.run!;
     const now = this.ctx.clock.now();
-    const p = Math.max(0, Math.min(100, Math.floor(percent)));
-    const body: LearnPayload = {
-      v: SCHEMA_VERSION,
-      t: now,
-      id: run.id,
-      phase,
-      percent: p,
-      ...(etaS !== undefined && Number.isFinite(etaS) ? { etaS: Math.round(etaS) } : {}),
-      startedAt: run.startedAt,
-      minutes: run.minutes,
-      ...(run.reason ? { reason: run.reason } : {}),
-      ...(refusal ? { refusal } : {}),
-      ...(models ? { models } : {}),
-    };
+    const body = this.body(phase, percent, etaS, refusal, models);
+    const p = body.percent;
     const last = this.lastPublished;
     const changed = phase !== last.phase;
     if (!changed && (p === last.percent || now - last.at < 1000)) return;
@@ -428,6 +443,28 @@ export class Learner implements Component {
       if (!isEnded(phase)) this.log.info({ id: run.id, phase, percent: p, etaS: body.etaS, model }, `learning: ${phase} ${p} %${body.etaS !== undefined ? `, about ${body.etaS} s left` : ''}`);
     }
     this.lastPublished = { percent: p, at: now, phase };
+    this.lastBody = body;
+    this.publish(body);
+  }
+
+  private body(phase: LearnPhase, percent: number, etaS?: number, refusal?: string, models?: string[]): LearnPayload {
+    const run = this.run!;
+    return {
+      v: SCHEMA_VERSION,
+      t: this.ctx.clock.now(),
+      id: run.id,
+      phase,
+      percent: Math.max(0, Math.min(100, Math.floor(percent))),
+      ...(etaS !== undefined && Number.isFinite(etaS) ? { etaS: Math.round(etaS) } : {}),
+      startedAt: run.startedAt,
+      minutes: run.minutes,
+      ...(run.reason ? { reason: run.reason } : {}),
+      ...(refusal ? { refusal } : {}),
+      ...(models ? { models } : {}),
+    };
+  }
+
+  private publish(body: LearnPayload): void {
     const c = this.ctx.config;
     // Sent, not awaited: a broker that is away gets the latest state when it is back (retained).
     this.deps.client().publish(topic(c.mqtt.prefix, c.device.id, 'learn'), JSON.stringify(body), { qos: TOPICS.learn.qos, retain: TOPICS.learn.retain }, () => {});

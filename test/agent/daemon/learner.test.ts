@@ -7,7 +7,7 @@
  * restart in the middle. Short baselines and few epochs keep it quick.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -23,6 +23,8 @@ import { PACKAGE_ROOT } from '#agent/core/paths.js';
 import type { LearnPayload, StatusPayload } from '#agent/core/topics.js';
 import { Controller } from '#agent/daemon/controller.js';
 import { rollbackBundle } from '#agent/flash/install.js';
+import { updateManifest } from '#agent/model/bundle.js';
+import { recordingFileName } from '#agent/record/manifest.js';
 import { runClock } from '../hw/run-clock.js';
 import { generateSigningKey, signBundle } from '#agent/model/signature.js';
 
@@ -168,9 +170,10 @@ test('cmd/learn end to end: baseline recorded, checked, trained at low priority,
   }
 });
 
-/** A daemon with the shipped bundles, told to learn; `during` runs once collecting has begun. Resolves with the run's last payload. */
-async function refusedRun(name: string, flags: string[], start: object, during?: (d: Daemon) => Promise<void>) {
+/** A daemon with the shipped bundles (or what `setup` puts in models.dir), told to learn; `during` runs once collecting has begun. Resolves with the run's last payload. */
+async function refusedRun(name: string, flags: string[], start: object, during?: (d: Daemon) => Promise<void>, setup?: (dir: string) => Promise<void>) {
   const dir = await tempDir(name);
+  await setup?.(dir);
   const d = await daemon(dir, flags);
   try {
     await d.runUntil('the online status', () => d.statuses.length > 0, 5);
@@ -187,7 +190,7 @@ async function refusedRun(name: string, flags: string[], start: object, during?:
     assert.ok(after > scored, 'the models still score');
     assert.deepEqual(d.c.health().models!.map((m) => m.sha256), sha);
     const logged = d.lines.find((l) => l.module === 'learner' && l.level === 40 && /^learn (refused|failed)/.test(l.msg));
-    return { last, logged };
+    return { last, logged, lines: d.lines };
   } finally {
     await d.close();
   }
@@ -215,13 +218,26 @@ test('refused: a stuck sensor', { timeout: 60_000 }, async () => {
   assert.match(last.refusal!, /an alert was raised during the baseline: sensor voltage \(out of range\)/);
 });
 
-test('refused: an alert raised during the baseline', { timeout: 60_000 }, async () => {
-  const { last } = await refusedRun('alert', [], { action: 'start' }, async (d) => {
+test('refused: an alert raised during the baseline by a model that learned this machine; a shipped model\'s alert is not held against it', { timeout: 60_000 }, async () => {
+  // The temperature model runs a bundle learned on this device (the shipped one with a baseline in its
+  // manifest); the vibration model runs the shipped bundle, which never saw this machine.
+  const learnedHere = async (dir: string) => {
+    const live = join(dir, 'models', 'rpm_600', 'temperature');
+    await cp(join(SHIPPED, 'temperature'), live, { recursive: true });
+    const m = JSON.parse(await readFile(join(live, 'bundle.json'), 'utf8'));
+    await updateManifest(live, { ...m, baseline: { id: 'learn-earlier', learnedAt: T0 - 86_400_000, device: DEV, t0: T0 - 90_000_000, t1: T0 - 88_200_000, rows: 36_000 } });
+  };
+  const { last, lines } = await refusedRun('alert', [], { action: 'start' }, async (d) => {
     await d.runUntil('20 s', () => false, 20).catch(() => undefined);
     await fault(d, { action: 'on', fault: 'overheating', intensity: 'obvious' });
-  });
+    await fault(d, { action: 'on', fault: 'imbalance', intensity: 'obvious' });
+    await d.runUntil('30 s', () => false, 30).catch(() => undefined);
+    await fault(d, { action: 'off' });
+  }, learnedHere);
   assert.equal(last.phase, 'refused');
-  assert.match(last.refusal!, /an alert was raised during the baseline: temperature/);
+  assert.match(last.refusal!, /an alert was raised during the baseline: temperature \(machine, score/);
+  assert.doesNotMatch(last.refusal!, /vibration \(/);
+  assert.ok(lines.some((l) => l.module === 'learner' && /^alert of vibration .* not held against the baseline: vibration has not learned this machine$/.test(l.msg)), 'the shipped model\'s alert is logged as not counted');
 });
 
 test('refused: too little data', { timeout: 60_000 }, async () => {
@@ -352,6 +368,122 @@ test('anomaly-agent learn follows the run to its end; models rollback puts the s
     assert.equal(again.code, 0, again.out);
     await d.c.reload();
     assert.equal(d.c.health().models!.find((m) => m.model === 'vibration')!.sha256, learned[0]);
+  } finally {
+    await d.close();
+  }
+});
+
+/** Waits in real time, the clock standing still, for `ok` (a message on the learn topic). */
+async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); await new Promise((r) => setTimeout(r, 10))) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+}
+
+test('a full disk while the baseline is recorded: the run fails saying so on the learn topic and in the log; the models keep running', { timeout: 60_000 }, async () => {
+  const dir = await tempDir('full');
+  const d = await daemon(dir, []);
+  try {
+    await d.runUntil('the online status', () => d.statuses.length > 0, 5);
+    const sha = d.c.health().models!.map((m) => m.sha256);
+    await command(d, { action: 'start' });
+    // Collecting begins with the clock standing: no row is written yet. The first file of the
+    // baseline is named after its first row, on the 50 ms grid within the next seconds: each of
+    // those names is /dev/full, as in the recorder's own full-disk tests.
+    await until('collecting', () => d.learn.some((p) => p.phase === 'collecting'));
+    const baseline = join(d.config.learn.dir, 'baseline');
+    for (let t = Math.ceil(d.clock.now() / 50) * 50; t < d.clock.now() + 5000; t += 50) await symlink('/dev/full', join(baseline, `${recordingFileName(t)}.part`));
+    await d.runUntil('the run to end', ended(d), 30);
+    const last = d.learn.at(-1)!;
+    assert.equal(last.phase, 'failed');
+    assert.match(last.refusal!, /^recording the baseline failed: recording stopped: .*learn\/baseline: no space left on device \(ENOSPC\)$/);
+    const logged = d.lines.find((l) => l.module === 'learner' && l.level === 40 && /^learn failed/.test(l.msg));
+    assert.equal(logged?.reason, last.refusal);
+    assert.match(logged!.msg, /^learn failed: recording the baseline failed: .* \(ENOSPC\); the running models stay$/);
+    // The models that ran keep running: the same bundles, still scoring.
+    const scored = async () => (await d.c.metrics.windowsScored.get()).values.reduce((s, v) => s + v.value, 0);
+    const before = await scored();
+    await d.runUntil('more windows', () => false, 5).catch(() => undefined);
+    assert.ok((await scored()) > before, 'the models still score');
+    assert.deepEqual(d.c.health().models!.map((m) => m.sha256), sha);
+  } finally {
+    await d.close();
+  }
+});
+
+test('learn cancel: while collecting, and while training (the trainer process is ended); a new run starts afterwards', { timeout: 120_000 }, async () => {
+  const dir = await tempDir('cancel');
+  const d = await daemon(dir, []);
+  try {
+    await d.runUntil('the online status', () => d.statuses.length > 0, 5);
+    const sha = d.c.health().models!.map((m) => m.sha256);
+    await command(d, { action: 'start' });
+    await d.runUntil('collecting', () => (d.learn.at(-1)?.percent ?? 0) >= 10, 100);
+    const first = d.learn.at(-1)!.id;
+    await command(d, { action: 'cancel' });
+    await d.runUntil('cancelled', ended(d), 5);
+    assert.equal(d.learn.at(-1)!.phase, 'cancelled');
+    assert.equal(d.learn.at(-1)!.id, first);
+    assert.ok(d.lines.some((l) => l.module === 'learner' && l.msg === 'learn cancelled'));
+    // Recording stopped: the baseline directory is not written to any more.
+    await d.runUntil('a few seconds', () => false, 3).catch(() => undefined);
+    assert.equal(d.c.learner()!.current!.phase, 'cancelled');
+
+    await command(d, { action: 'start' });
+    await d.runUntil('training', () => d.learn.at(-1)?.phase === 'training' && d.learn.at(-1)!.id !== first);
+    await until('the trainer to start', () => d.lines.some((l) => /^training .* in process \d+ at nice/.test(l.msg)), 20_000);
+    const pid = Number(/in process (\d+)/.exec(d.lines.find((l) => /^training .* in process \d+/.test(l.msg))!.msg)![1]);
+    await command(d, { action: 'cancel' });
+    await until('cancelled', () => d.learn.at(-1)?.phase === 'cancelled');
+    await until('the trainer process to be gone', () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    assert.deepEqual(d.c.health().models!.map((m) => m.sha256), sha, 'the running bundles stay');
+
+    // A third run starts normally.
+    await command(d, { action: 'start', minutes: 0.5 });
+    await d.runUntil('a new run', () => d.learn.at(-1)?.phase === 'collecting', 5);
+  } finally {
+    await d.close();
+  }
+});
+
+test('a raw cmd/learn the learner does not carry out is answered on the retained learn topic (commandRefused); the run carries on', { timeout: 60_000 }, async () => {
+  const dir = await tempDir('busy');
+  const d = await daemon(dir, []);
+  try {
+    await command(d, { action: 'start', reason: 'first' });
+    await d.runUntil('collecting', () => (d.learn.at(-1)?.percent ?? 0) >= 5, 100);
+    const run = d.learn.at(-1)!;
+    const answered = (re: RegExp) => () => d.learn.some((p) => p.commandRefused !== undefined && re.test(p.commandRefused));
+    await command(d, { action: 'start', reason: 'second' });
+    await until('the answer to a second start', answered(/is collecting; cancel it first$/));
+    const a = d.learn.find((p) => p.commandRefused !== undefined)!;
+    assert.equal(a.commandRefused, `run ${run.id} is collecting; cancel it first`);
+    assert.equal(a.id, run.id);
+    assert.equal(a.phase, 'collecting');
+    assert.equal(a.reason, 'first');
+    assert.equal(payloadProblem('learn', a), undefined);
+    assert.ok(d.lines.some((l) => l.module === 'learner' && l.level === 40 && l.msg === `learn command refused: run ${run.id} is collecting; cancel it first`));
+    // Retained: a client that subscribes now is told too.
+    const late = await connectAsync(`mqtt://127.0.0.1:${d.c.brokerAddress()!.port}`, { reconnectPeriod: 0 });
+    const retained = new Promise<LearnPayload>((r) => late.once('message', (_t, p) => r(JSON.parse(p.toString()))));
+    await late.subscribeAsync(`anomaly/${DEV}/learn`, { qos: 1 });
+    assert.match((await retained).commandRefused ?? '', /cancel it first$/);
+    await late.endAsync();
+
+    // A malformed command is answered the same way.
+    await d.client.publishAsync(`anomaly/${DEV}/cmd/learn`, '{"action":"begin"}', { qos: 1 });
+    await until('the answer to a malformed command', answered(/action/));
+    await d.client.publishAsync(`anomaly/${DEV}/cmd/learn`, 'learn now', { qos: 1 });
+    await until('the answer to a command that is not JSON', answered(/^not JSON$/));
+
+    // The run carries on, and its next progress no longer carries the answer.
+    await d.runUntil('more progress', () => d.learn.at(-1)!.commandRefused === undefined && d.learn.at(-1)!.percent > a.percent, 20);
+    assert.equal(d.learn.at(-1)!.id, run.id);
   } finally {
     await d.close();
   }
