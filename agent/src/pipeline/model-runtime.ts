@@ -96,10 +96,13 @@ export class ModelRuntime {
       onWindow: (w) => {
         // The window is a view into the windower's buffer, valid only now: copy it into the batch.
         layout.write(w.x, 0, m.seqLen, this.batch, this.pending * stride, this.baseline?.offsets);
-        for (let j = 0; j < f; j++) {
-          let sum = 0;
-          for (let t = 0; t < m.seqLen; t++) sum += w.x[t * f + j]!;
-          this.batchLevels[this.pending * f + j] = sum / m.seqLen;
+        // Each feature's level, for the baseline only: a model whose normal may not move skips it.
+        if (this.baseline) {
+          for (let j = 0; j < f; j++) {
+            let sum = 0;
+            for (let t = 0; t < m.seqLen; t++) sum += w.x[t * f + j]!;
+            this.batchLevels[this.pending * f + j] = sum / m.seqLen;
+          }
         }
         this.batchEnd[this.pending++] = w.endT;
         if (this.pending === o.maxBatch) this.flush();
