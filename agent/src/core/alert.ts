@@ -47,7 +47,8 @@ export function topFeatures(perFeature: Score['perFeature'], n = TOP_FEATURES): 
   return top;
 }
 
-const copyTop = (t: readonly TopFeature[]): TopFeature[] => t.map((f) => ({ feature: f.feature, error: f.error, share: f.share }));
+/** A copy of top features with exactly their three fields. */
+export const copyTop = (t: readonly TopFeature[]): TopFeature[] => t.map((f) => ({ feature: f.feature, error: f.error, share: f.share }));
 
 /** The MQTT alert payload for an alert made at `t`: exactly AlertPayload's fields, nothing else. */
 export function toAlertPayload(e: Alert, t: number): AlertPayload {

@@ -29,7 +29,7 @@
  * Pure: window time only, no clock, no I/O. The pipeline (pipeline/model-runtime.ts) feeds it every
  * scored window and subtracts `offsets` from the inputs of the windows it cuts next.
  */
-import type { ModelAlert } from '../core/alert.js';
+import { topFeatures, type ModelAlert } from '../core/alert.js';
 import { DEFAULTS } from '../core/defaults.js';
 import type { ModelClearReason } from '../core/payloads.js';
 import { defaultId } from './detector.js';
@@ -324,12 +324,6 @@ export class Baseline {
 
   /** The inputs that moved most, as top features: |offset| and its share of the total. */
   private moved() {
-    let total = 0;
-    for (let j = 0; j < this.n; j++) total += Math.abs(this.offsets[j]!);
-    return this.features
-      .map((feature, j) => ({ feature, error: Math.abs(this.offsets[j]!), share: total > 0 ? Math.abs(this.offsets[j]!) / total : 0 }))
-      .filter((f) => f.error > 0)
-      .sort((a, b) => b.error - a.error)
-      .slice(0, 3);
+    return topFeatures(Object.fromEntries(this.features.map((feature, j) => [feature, Math.abs(this.offsets[j]!)]))).filter((f) => f.error > 0);
   }
 }

@@ -30,7 +30,7 @@
  *   the scorer failed: observe() throws DetectorInputError and changes nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { topFeatures, type ModelAlert } from '../core/alert.js';
+import { copyTop, topFeatures, type ModelAlert } from '../core/alert.js';
 import type { ModelClearReason } from '../core/payloads.js';
 import type { Score } from '../core/score.js';
 import type { TopFeature } from '../core/topics.js';
@@ -143,7 +143,6 @@ export function defaultId(model: string, now = Date.now()): string {
 }
 
 const ratio = (w: WindowMark) => w.score / w.threshold;
-const copyTop = (t: TopFeature[]) => t.map((f) => ({ ...f }));
 
 export class Detector {
   readonly model: string;
