@@ -65,7 +65,7 @@ export interface AgentConfig {
   web: { enabled: boolean; brokerUrl: string; username: string; password: string };
   homeassistant: { enabled: boolean; prefix: string };
   record: { enabled: boolean; dir: string; maxBytes: number; rotateBytes: number; rotateMs: number };
-  learn: { dir: string; baselineMinutes: number; maxEpochs: number; signingKey: string; maxVelocityMmS: number; stuckSeconds: number; minCoverage: number };
+  learn: { dir: string; baselineMinutes: number; maxEpochs: number; fromRunning: boolean; signingKey: string; maxVelocityMmS: number; stuckSeconds: number; minCoverage: number };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1030,12 +1030,19 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       arg: 'learn-baseline-minutes',
     },
     maxEpochs: {
-      doc: 'Most epochs each model trains on a baseline (early stopping may end it sooner).',
+      doc: 'Most epochs each model trains on a baseline (early stopping may end it sooner). The default suits fine-tuning (learn.fromRunning); from random weights a model needs about 15.',
       format: 'integer-range',
       min: 1,
       default: D.learn.maxEpochs,
       env: 'ANOMALY_LEARN_MAX_EPOCHS',
       arg: 'learn-max-epochs',
+    },
+    fromRunning: {
+      doc: "Each model starts from the weights of the bundle it runs (shipped, flashed or learned before) and is fine-tuned on the baseline: it already knows what a motor's signals look like and learns this machine in a few epochs. false = from random weights, which needs more epochs (learn.maxEpochs) for as good a model. A running bundle of another shape (other inputs or sizes) is not used either way.",
+      format: 'bool',
+      default: D.learn.fromRunning,
+      env: 'ANOMALY_LEARN_FROM_RUNNING',
+      arg: 'learn-from-running',
     },
     signingKey: {
       doc: "The device's own ed25519 private key (PEM, from 'anomaly-agent models keygen'), with which learned bundles are signed. Required when models.requireSigned is on, and its public key must then be in models.trustedKeys; '' = learned bundles are not signed.",

@@ -39,6 +39,7 @@ import { PROFILES } from '../core/profiles.js';
 import type { Sample } from '../core/sample.js';
 import { SCHEMA_VERSION, topic, TOPICS, type LearnCommandPayload, type LearnPayload } from '../core/topics.js';
 import { installBundle, InstallError } from '../flash/install.js';
+import { bundleDir } from '../model/bundle.js';
 import { keyIdOf, trustedKeys } from '../model/signature.js';
 import { readCsvDir } from '../preprocess/csv.js';
 import { readRecordingManifest } from '../record/manifest.js';
@@ -328,6 +329,7 @@ export class Learner implements Component {
       seed: DEFAULTS.train.seed,
       ...(c.learn.signingKey ? { signingKeyPem: await readFile(c.learn.signingKey, 'utf8') } : {}),
       baseline: { id: run.id, learnedAt: this.ctx.clock.now(), ...(run.reason ? { reason: run.reason } : {}), device: c.device.id, ...run.baseline! },
+      ...(c.learn.fromRunning ? { startFrom: Object.fromEntries(c.models.enabled.map((m) => [m, bundleDir(c.models, m)])) } : {}),
     };
     this.trainFraction = 0;
     this.trainStartedAt = this.ctx.clock.now();
@@ -347,7 +349,7 @@ export class Learner implements Component {
           this.progress('training', ENDS.checking + (ENDS.training - ENDS.checking) * m.fraction, eta, m.model);
         } else if (m.type === 'bundle') {
           bundles.push(m.dir);
-          this.log.info({ id: run.id, model: m.model, epochs: m.epochs, seconds: m.seconds }, `learned ${m.model}`);
+          this.log.info({ id: run.id, model: m.model, epochs: m.epochs, seconds: m.seconds, startedFrom: m.startedFrom }, `learned ${m.model}`);
         } else if (m.type === 'done') result = undefined;
         else result = m.message;
       });

@@ -90,6 +90,8 @@ export interface BundleManifest {
     trainHop: number;
     seconds: number;
     data: DataDigest;
+    /** Fine-tuned from this trained model (a learn run starts from the installed one); absent when trained from random weights. */
+    startedFrom?: { name: string; weightsSha256: string };
   };
   /** Filled by `anomaly-agent evaluate --write`; absent until a bundle has been evaluated. */
   metrics?: Record<string, unknown>;

@@ -7,10 +7,12 @@
  */
 import { join } from 'node:path';
 import { silentLogger } from '../core/log.js';
-import type { ModelType, ProfileName } from '../core/profiles.js';
-import type { BundleBaseline } from '../model/bundle.js';
+import { MODEL_FEATURES, PROFILES, type ModelType, type ProfileName } from '../core/profiles.js';
+import { bundleInputs, loadBundle, WEIGHTS_FILE, type BundleBaseline } from '../model/bundle.js';
 import { signBundle } from '../model/signature.js';
-import { trainBundle } from './pipeline.js';
+import { initialAutoencoder } from './autoencoder-init.js';
+import { trainBundle, trainedInputs, type StartingModel } from './pipeline.js';
+import { architectureMismatch } from './trainer.js';
 
 export interface LearnJob {
   /** The baseline: a recording of the profile (record/manifest.ts). */
@@ -28,13 +30,15 @@ export interface LearnJob {
   /** The device's private key (PEM) to sign with; unsigned without. */
   signingKeyPem?: string;
   baseline: BundleBaseline;
+  /** Per model, the installed bundle to fine-tune (train/trainer.ts); a model without one, or whose bundle does not fit, learns from random weights. */
+  startFrom?: Partial<Record<ModelType, string>>;
 }
 
 /** What the child tells the daemon. */
 export type LearnJobMessage =
   | { type: 'started'; pid: number; priority: number }
   | { type: 'progress'; model: ModelType; fraction: number }
-  | { type: 'bundle'; model: ModelType; dir: string; epochs: number; seconds: number }
+  | { type: 'bundle'; model: ModelType; dir: string; epochs: number; seconds: number; startedFrom: string }
   | { type: 'done' }
   | { type: 'error'; message: string };
 
@@ -42,6 +46,7 @@ export async function runLearnJob(job: LearnJob, tell: (m: LearnJobMessage) => v
   const n = job.models.length;
   for (const [i, model] of job.models.entries()) {
     tell({ type: 'progress', model, fraction: i / n });
+    const start = await startingModel(job, model);
     const r = await trainBundle({
       dataDir: job.dataDir,
       profile: job.profile,
@@ -57,9 +62,37 @@ export async function runLearnJob(job: LearnJob, tell: (m: LearnJobMessage) => v
         epochEnd: (epoch) => tell({ type: 'progress', model, fraction: (i + epoch / job.maxEpochs) / n }),
       },
       baseline: job.baseline,
+      ...(typeof start === 'string' ? {} : { startFrom: start }),
       log: silentLogger,
     });
     if (job.signingKeyPem) await signBundle(r.dir, job.signingKeyPem);
-    tell({ type: 'bundle', model, dir: join(job.outDir, job.profile, model), epochs: r.fit.epochs, seconds: r.fit.seconds });
+    const startedFrom = typeof start === 'string' ? start : `fine-tuned from ${start.from.name} (weights ${start.from.weightsSha256.slice(0, 12)})`;
+    tell({ type: 'bundle', model, dir: join(job.outDir, job.profile, model), epochs: r.fit.epochs, seconds: r.fit.seconds, startedFrom });
   }
+}
+
+/**
+ * The installed bundle a model fine-tunes, or why it learns from random weights instead: none is
+ * installed, or it cannot be read, or it is not this model (other inputs, another window length, other
+ * LSTM sizes).
+ */
+async function startingModel(job: LearnJob, model: ModelType): Promise<StartingModel | string> {
+  const dir = job.startFrom?.[model];
+  if (dir === undefined) return 'from random weights';
+  let bundle;
+  try {
+    bundle = await loadBundle(dir, { knownFeatures: MODEL_FEATURES[model] });
+  } catch (err) {
+    return `from random weights: the installed bundle cannot be read (${(err as Error).message})`;
+  }
+  const m = bundle.manifest;
+  const profile = PROFILES[job.profile];
+  const inputs = trainedInputs(model);
+  if (bundleInputs(m).join() !== inputs.join() || m.seqLen !== profile.seqLen) {
+    return `from random weights: the installed ${m.name} reads ${bundleInputs(m).join(', ')} in windows of ${m.seqLen}, this model ${inputs.join(', ')} in windows of ${profile.seqLen}`;
+  }
+  const expected = initialAutoencoder({ seqLen: profile.seqLen, nFeatures: inputs.length, units: profile.units, seed: job.seed });
+  const why = architectureMismatch(bundle.artifacts, expected);
+  if (why) return `from random weights: the installed ${m.name} is another network (${why})`;
+  return { artifacts: bundle.artifacts, from: { name: m.name, weightsSha256: m.files[WEIGHTS_FILE]! } };
 }

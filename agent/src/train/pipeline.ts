@@ -6,8 +6,8 @@ import { readCsvDir } from '../preprocess/csv.js';
 import { readRecordingManifest } from '../record/manifest.js';
 import { fitMinMax } from '../preprocess/scaler.js';
 import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
-import { fitShape, type ShapeInputs } from '../preprocess/shape.js';
-import { digestFiles, loadBundle, updateManifest, writeBundle, type BundleBaseline, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
+import { fitShape, shapeInputName, type ShapeInputs } from '../preprocess/shape.js';
+import { digestFiles, loadBundle, type BundleArtifacts, updateManifest, writeBundle, type BundleBaseline, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
 import { fitErrorScale, normalizeErrors, type ScoreAggregate } from '../model/error-scale.js';
 import type { FitResult, ProgressSink } from './epochs.js';
 import { EpochProgress } from './progress.js';
@@ -45,7 +45,15 @@ export interface TrainOptions {
   progress?: ProgressSink;
   /** A bundle learned on the device: its baseline, recorded in the manifest. */
   baseline?: BundleBaseline;
+  /** Fine-tune this trained model (same architecture) instead of starting from random weights. */
+  startFrom?: StartingModel;
   log: Logger;
+}
+
+/** A trained model a run starts from, and what the new manifest says of it. */
+export interface StartingModel {
+  artifacts: BundleArtifacts;
+  from: NonNullable<BundleManifest['training']['startedFrom']>;
 }
 
 export interface TrainResult {
@@ -69,6 +77,17 @@ export async function trainingData(dataDir: string, profile: ProfileName): Promi
     throw new Error(`${dataDir} is a recording of ${recording.profile} (a row every ${recording.periodMs} ms): it trains ${recording.profile} models, not ${profile} ones`);
   }
   return { dir: dataDir, columns: recording.columns };
+}
+
+/** The features that get a window-shape input beside their level (preprocess/shape.ts). */
+function shapeFeaturesOf(features: readonly string[]): string[] {
+  return features.filter((f) => (SHAPE_CHANNELS as readonly string[]).includes(f));
+}
+
+/** The inputs a model trained here has, in order: its features' levels, then their shape inputs. */
+export function trainedInputs(modelType: ModelType): string[] {
+  const features = MODEL_FEATURES[modelType];
+  return [...features, ...shapeFeaturesOf(features).map(shapeInputName)];
 }
 
 /**
@@ -103,7 +122,7 @@ export async function trainingWindows(dataDir: string, profileName: ProfileName,
   const parts = splitEachByTime(series, TRAIN_FRACTION);
   const cut = { features, scaler, seqLen: profile.seqLen, hop: trainHop, maxGapMs };
   let shape = fixedShape;
-  const shapeFeatures = features.filter((f) => (SHAPE_CHANNELS as readonly string[]).includes(f));
+  const shapeFeatures = shapeFeaturesOf(features);
   if (shape === undefined && shapeFeatures.length > 0) {
     // Gains from the training windows only, like the scaler.
     const plain = makeWindows(parts.train, cut);
@@ -172,7 +191,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
   const progress = o.progressOut ? new EpochProgress(o.progressOut, label, o.maxEpochs, batches) : o.progress;
   const spec = { seqLen: profile.seqLen, nFeatures: nInputs, units, seed: o.seed };
   const fitOptions = { seqLen: profile.seqLen, nFeatures: nInputs, maxEpochs: o.maxEpochs, patience: o.patience, batchSize: o.batchSize, seed: o.seed, progress };
-  const trained = await trainAutoencoder(spec, train, val, fitOptions, trainer);
+  const trained = await trainAutoencoder(spec, train, val, fitOptions, trainer, o.startFrom?.artifacts);
   const fit = trained.fit;
   const aggregate = o.aggregate ?? 'mean';
   const cal = calibrate(featureErrors(trained.artifacts, val.x, val.n, profile.seqLen, nInputs), val.n, nInputs, rule, aggregate);
@@ -207,6 +226,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
       trainHop,
       seconds: Math.round(fit.seconds * 10) / 10,
       data,
+      ...(o.startFrom ? { startedFrom: o.startFrom.from } : {}),
     },
     ...(o.baseline ? { baseline: o.baseline } : {}),
   });

@@ -30,9 +30,20 @@ export interface Trained {
   parameters: number;
 }
 
-/** Trains the seed's autoencoder of `spec` on `train`, stopping early on `val`. */
-export async function trainAutoencoder(spec: AutoencoderSpec, train: WindowSet, val: WindowSet, fit: FitOptions, choice: TrainerChoice): Promise<Trained> {
+/**
+ * Trains the seed's autoencoder of `spec` on `train`, stopping early on `val`; or, given
+ * `startFrom`, a trained network of the same architecture from its weights (fine-tuning: a learn run
+ * starts from the installed model, which already knows what a motor's signals look like, and only
+ * has to learn this machine — far fewer epochs than from random weights).
+ */
+export async function trainAutoencoder(spec: AutoencoderSpec, train: WindowSet, val: WindowSet, fit: FitOptions, choice: TrainerChoice, startFrom?: BundleArtifacts): Promise<Trained> {
+  const init = initialAutoencoder(spec);
+  if (startFrom) {
+    const why = architectureMismatch(startFrom, init);
+    if (why) throw new Error(`cannot start from these weights: ${why}`);
+  }
   if (choice.trainer === 'tfjs') {
+    if (startFrom) throw new Error('starting from trained weights needs the fast trainer');
     // Loaded only here: the fast path never brings TensorFlow.js into the process.
     const [{ buildAutoencoder, artifactsOf }, { fitAutoencoder }, { selectBackend }] = await Promise.all([import('../model/autoencoder.js'), import('./fit.js'), import('../model/backend.js')]);
     const { backend } = await selectBackend();
@@ -44,9 +55,21 @@ export async function trainAutoencoder(spec: AutoencoderSpec, train: WindowSet, 
       model.dispose();
     }
   }
-  const init = initialAutoencoder(spec);
-  const r = await fitFast(init, train, val, { ...fit, threads: choice.threads ?? defaultThreads(), learningRate: spec.learningRate });
+  // The seed's topology (its sequence length, its names) with the trained weights: same shapes, checked above.
+  const r = await fitFast(startFrom ? { ...init, weightData: startFrom.weightData } : init, train, val, { ...fit, threads: choice.threads ?? defaultThreads(), learningRate: spec.learningRate });
   return { fit: r.fit, artifacts: r.artifacts, engine: `fast (${r.kernel}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`, parameters: r.artifacts.weightSpecs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1), 0) };
+}
+
+/**
+ * Why `weights` cannot seed a network shaped like `expected` (another number of inputs, other LSTM
+ * sizes, another depth), or undefined when every tensor has the shape the network needs.
+ */
+export function architectureMismatch(weights: BundleArtifacts, expected: BundleArtifacts): string | undefined {
+  const shapes = (a: BundleArtifacts) => a.weightSpecs.map((w) => w.shape.join('×'));
+  const have = shapes(weights);
+  const want = shapes(expected);
+  if (have.join(',') === want.join(',')) return undefined;
+  return `tensors ${have.join(', ')}; this network needs ${want.join(', ')}`;
 }
 
 /** Windows scored at once: enough rows for the kernel, little memory. */

@@ -42,7 +42,7 @@ interface Daemon {
   c: Controller;
   config: ReturnType<typeof loadConfig>;
   clock: ManualClock;
-  lines: { level: number; msg: string; module?: string; reason?: string }[];
+  lines: { level: number; msg: string; module?: string; reason?: string; startedFrom?: string }[];
   client: MqttClient;
   learn: LearnPayload[];
   statuses: StatusPayload[];
@@ -150,6 +150,11 @@ test('cmd/learn end to end: baseline recorded, checked, trained at low priority,
     assert.ok(manifest.baseline.rows >= 2300, `${manifest.baseline.rows} rows`);
     assert.equal(JSON.parse(await readFile(join(live, 'signature.json'), 'utf8')).keyId, device.keyId);
     assert.equal(JSON.parse(await readFile(join(dir, 'models', 'rpm_600', '.previous-vibration', 'signature.json'), 'utf8')).keyId, workstation.keyId);
+    // Fine-tuned from the bundle it replaced (learn.fromRunning), which the manifest and the log name.
+    const previous = JSON.parse(await readFile(join(dir, 'models', 'rpm_600', '.previous-vibration', 'bundle.json'), 'utf8'));
+    assert.deepEqual(manifest.training.startedFrom, { name: 'rpm_600/vibration', weightsSha256: previous.files['weights.bin'] });
+    assert.notEqual(manifest.files['weights.bin'], previous.files['weights.bin']);
+    assert.ok(d.lines.some((l) => l.module === 'learner' && l.msg === 'learned vibration' && l.startedFrom === `fine-tuned from rpm_600/vibration (weights ${previous.files['weights.bin'].slice(0, 12)})`));
 
     // Running now, and the status topic and /healthz say which baseline.
     await d.runUntil('a status naming the baseline', () => d.statuses.at(-1)!.models.every((m) => m.learned?.baseline === last.id), 10);
@@ -315,7 +320,8 @@ test('a restart while collecting records the baseline again; one while training 
     await d.close();
   }
 
-  d = await daemon(dir, [], { clock: new ManualClock(clock.now() + 10_000) });
+  // Restarted with learn.fromRunning off: the models learn from random weights, and say so.
+  d = await daemon(dir, ['--learn-from-running', 'false'], { clock: new ManualClock(clock.now() + 10_000) });
   try {
     assert.ok(d.lines.some((l) => l.module === 'learner' && /interrupted by a restart while training/.test(l.msg)));
     await d.runUntil('the run to end', ended(d));
@@ -323,6 +329,9 @@ test('a restart while collecting records the baseline again; one while training 
     assert.equal(last.phase, 'done', JSON.stringify(last));
     assert.equal(last.id, id);
     assert.equal(last.reason, 'restart test');
+    assert.ok(d.lines.some((l) => l.module === 'learner' && l.msg === 'learned temperature' && l.startedFrom === 'from random weights'));
+    const manifest = JSON.parse(await readFile(join(dir, 'models', 'rpm_600', 'temperature', 'bundle.json'), 'utf8'));
+    assert.equal(manifest.training.startedFrom, undefined);
   } finally {
     await d.close();
   }

@@ -73,6 +73,22 @@ test('training is reproducible: the same seed gives the same weights', async () 
   assert.equal(m.threshold, a.manifest.threshold);
 });
 
+test('fine-tuning starts from a trained model: one epoch from it lands far below one from random weights; the manifest names it; another network is refused', async () => {
+  const o = { ...tiny, dataDir: join(root, 'data'), profile: 'rpm_600' as const, modelType: 'voltage' as const, log: silentLogger };
+  const trained = await trainBundle({ ...o, maxEpochs: 6, patience: 6, modelsDir: join(root, 'ft-base') });
+  const base = await loadBundle(trained.dir, { knownFeatures: CHANNELS });
+  const from = { name: 'rpm_600/voltage', weightsSha256: base.manifest.files['weights.bin']! };
+  const scratch = await trainBundle({ ...o, maxEpochs: 1, modelsDir: join(root, 'ft-scratch') });
+  const tuned = await trainBundle({ ...o, maxEpochs: 1, modelsDir: join(root, 'ft-tuned'), startFrom: { artifacts: base.artifacts, from } });
+  assert.ok(tuned.fit.valLoss < scratch.fit.valLoss / 2, `validation loss after one epoch: fine-tuned ${tuned.fit.valLoss}, from random weights ${scratch.fit.valLoss}`);
+  assert.deepEqual(tuned.manifest.training.startedFrom, from);
+  assert.equal(scratch.manifest.training.startedFrom, undefined);
+  await assert.rejects(
+    trainBundle({ ...o, units: [8, 8], maxEpochs: 1, modelsDir: join(root, 'ft-other'), startFrom: { artifacts: base.artifacts, from } }),
+    /cannot start from these weights: tensors 1×32, 8×32, 32, .*; this network needs 1×32, 8×32, 32, 8×32, 8×32/,
+  );
+});
+
 test('a temperature model gets the window shape as a second input, and it sees obvious overheating', async () => {
   const r = await trainBundle({ ...tiny, dataDir: join(root, 'data'), modelsDir: join(root, 'temp'), profile: 'rpm_600', modelType: 'temperature', log: silentLogger });
   assert.deepEqual(r.manifest.shape?.features, ['temperature']);
