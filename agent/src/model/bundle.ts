@@ -92,6 +92,8 @@ export interface BundleManifest {
     data: DataDigest;
     /** Fine-tuned from this trained model (a learn run starts from the installed one); absent when trained from random weights. */
     startedFrom?: { name: string; weightsSha256: string };
+    /** Validation blocks through each recording (train/pipeline.ts); absent: each recording's tail. */
+    validationSpread?: number;
   };
   /** Filled by `anomaly-agent evaluate --write`; absent until a bundle has been evaluated. */
   metrics?: Record<string, unknown>;

@@ -67,6 +67,20 @@ export function fitMinMax(series: readonly Series[], features: readonly string[]
   return { features: [...features], min, max };
 }
 
+/** `s` widened to hold `cover`'s range of each feature they share too; `s` itself when there is nothing to cover. */
+export function widenScaler(s: MinMaxScaler, cover: MinMaxScaler | undefined): MinMaxScaler {
+  if (cover === undefined) return s;
+  const min = [...s.min];
+  const max = [...s.max];
+  s.features.forEach((f, j) => {
+    const k = cover.features.indexOf(f);
+    if (k < 0) return;
+    min[j] = Math.min(min[j]!, cover.min[k]!);
+    max[j] = Math.max(max[j]!, cover.max[k]!);
+  });
+  return { features: [...s.features], min, max };
+}
+
 /** Validate a scaler read from JSON (e.g. a bundle) before trusting it. */
 export function checkScaler(obj: unknown, expectFeatures?: readonly string[]): MinMaxScaler {
   const o = obj as Partial<MinMaxScaler> | null;

@@ -187,8 +187,9 @@ export function selectWindows(w: Windows, indices: ArrayLike<number>): Windows {
  * condition the training set has (each day's ambient, load, supply) into validation too: early
  * stopping and the threshold are judged on all of normal, not on the last day's.
  */
-export function splitEachByTime(series: readonly Series[], trainFraction: number): { train: Series[]; val: Series[] } {
+export function splitEachByTime(series: readonly Series[], trainFraction: number, spread = 1): { train: Series[]; val: Series[] } {
   if (!(trainFraction > 0 && trainFraction < 1)) throw new RangeError(`trainFraction must be in (0, 1), got ${trainFraction}`);
+  if (spread > 1) return splitSpread(series, trainFraction, spread);
   const train: Series[] = [];
   const val: Series[] = [];
   for (const s of series) {
@@ -198,6 +199,37 @@ export function splitEachByTime(series: readonly Series[], trainFraction: number
     while (b < s.rows && s.t[b]! < boundaryT) b++;
     train.push(sliceSeries(s, 0, b));
     val.push(sliceSeries(s, b, s.rows));
+  }
+  return { train, val };
+}
+
+/**
+ * The same split with the validation share in `spread` blocks through each recording instead of
+ * its tail: its span cut into spread·n equal blocks (n = 1 / (1 − trainFraction), 10 at 0.9), the
+ * last of every n validates. A baseline recorded on a gateway is one stretch of a machine's running:
+ * its tail is one or two operating points, while blocks throughout hold the loads it went through,
+ * for the threshold to be judged on.
+ */
+function splitSpread(series: readonly Series[], trainFraction: number, spread: number): { train: Series[]; val: Series[] } {
+  if (!Number.isInteger(spread)) throw new RangeError(`spread must be an integer ≥ 1, got ${spread}`);
+  const every = Math.max(2, Math.round(1 / (1 - trainFraction)));
+  const blocks = spread * every;
+  const train: Series[] = [];
+  const val: Series[] = [];
+  for (const s of series) {
+    const t0 = s.t[0]!;
+    const span = s.t[s.rows - 1]! - t0 || 1;
+    // Runs of rows in one part (consecutive training blocks make one run): each run is one slice.
+    let from = 0;
+    let part: Series[] | undefined;
+    for (let i = 0; i <= s.rows; i++) {
+      const block = i === s.rows ? -1 : Math.min(blocks - 1, Math.floor(((s.t[i]! - t0) / span) * blocks));
+      const p = block < 0 ? undefined : block % every === every - 1 ? val : train;
+      if (p === part) continue;
+      if (part !== undefined) part.push(sliceSeries(s, from, i));
+      from = i;
+      part = p;
+    }
   }
   return { train, val };
 }

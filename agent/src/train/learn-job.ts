@@ -11,7 +11,7 @@ import { MODEL_FEATURES, PROFILES, type ModelType, type ProfileName } from '../c
 import { bundleInputs, loadBundle, WEIGHTS_FILE, type BundleBaseline } from '../model/bundle.js';
 import { signBundle } from '../model/signature.js';
 import { initialAutoencoder } from './autoencoder-init.js';
-import { trainBundle, trainedInputs, type StartingModel } from './pipeline.js';
+import { TRAIN_FRACTION, trainBundle, trainedInputs, type StartingModel } from './pipeline.js';
 import { architectureMismatch } from './trainer.js';
 
 export interface LearnJob {
@@ -42,8 +42,25 @@ export type LearnJobMessage =
   | { type: 'done' }
   | { type: 'error'; message: string };
 
+/** Validation blocks a baseline is split into at most, and the fewest windows each must be long. */
+const VALIDATION_BLOCKS = 3;
+const WINDOWS_PER_BLOCK = 6;
+
+/**
+ * How many blocks through the baseline validate (train/pipeline.ts validationSpread): a baseline is
+ * one stretch of running, and its tail alone would judge the threshold on its last load or two.
+ * Fewer for a short baseline, so every block holds several windows.
+ */
+export function validationSpread(job: Pick<LearnJob, 'profile' | 'baseline'>): number {
+  const p = PROFILES[job.profile];
+  const validationMs = (job.baseline.t1 - job.baseline.t0) / Math.round(1 / (1 - TRAIN_FRACTION)); // a tenth, without 0.1's rounding
+  const windowMs = p.seqLen * p.periodMs;
+  return Math.max(1, Math.min(VALIDATION_BLOCKS, Math.floor(validationMs / (WINDOWS_PER_BLOCK * windowMs))));
+}
+
 export async function runLearnJob(job: LearnJob, tell: (m: LearnJobMessage) => void): Promise<void> {
   const n = job.models.length;
+  const spread = validationSpread(job);
   for (const [i, model] of job.models.entries()) {
     tell({ type: 'progress', model, fraction: i / n });
     const start = await startingModel(job, model);
@@ -63,6 +80,7 @@ export async function runLearnJob(job: LearnJob, tell: (m: LearnJobMessage) => v
       },
       baseline: job.baseline,
       ...(typeof start === 'string' ? {} : { startFrom: start }),
+      validationSpread: spread,
       log: silentLogger,
     });
     if (job.signingKeyPem) await signBundle(r.dir, job.signingKeyPem);
@@ -94,5 +112,5 @@ async function startingModel(job: LearnJob, model: ModelType): Promise<StartingM
   const expected = initialAutoencoder({ seqLen: profile.seqLen, nFeatures: inputs.length, units: profile.units, seed: job.seed });
   const why = architectureMismatch(bundle.artifacts, expected);
   if (why) return `from random weights: the installed ${m.name} is another network (${why})`;
-  return { artifacts: bundle.artifacts, from: { name: m.name, weightsSha256: m.files[WEIGHTS_FILE]! } };
+  return { artifacts: bundle.artifacts, scaler: m.scaler, from: { name: m.name, weightsSha256: m.files[WEIGHTS_FILE]! } };
 }

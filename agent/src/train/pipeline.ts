@@ -4,7 +4,7 @@ import { DEFAULTS } from '../core/defaults.js';
 import { CHANNELS, defaultMaxGapMs, isProfileName, MODEL_FEATURES, PROFILES, SHAPE_CHANNELS, type ModelType, type ProfileName } from '../core/profiles.js';
 import { readCsvDir } from '../preprocess/csv.js';
 import { readRecordingManifest } from '../record/manifest.js';
-import { fitMinMax } from '../preprocess/scaler.js';
+import { fitMinMax, widenScaler, type MinMaxScaler } from '../preprocess/scaler.js';
 import { makeWindows, splitEachByTime } from '../preprocess/sequences.js';
 import { fitShape, shapeInputName, type ShapeInputs } from '../preprocess/shape.js';
 import { digestFiles, loadBundle, type BundleArtifacts, updateManifest, writeBundle, type BundleBaseline, type BundleManifest, type ThresholdRule } from '../model/bundle.js';
@@ -47,12 +47,19 @@ export interface TrainOptions {
   baseline?: BundleBaseline;
   /** Fine-tune this trained model (same architecture) instead of starting from random weights. */
   startFrom?: StartingModel;
+  /** Validation in this many blocks through each recording rather than its tail (splitEachByTime): for one continuous baseline. */
+  validationSpread?: number;
   log: Logger;
 }
 
 /** A trained model a run starts from, and what the new manifest says of it. */
 export interface StartingModel {
   artifacts: BundleArtifacts;
+  /**
+   * Its scaler: the new one is widened to hold its ranges, so the fine-tuned model keeps the levels
+   * it knew — a 30-minute baseline sees a part of the loads and ambients of a machine's day.
+   */
+  scaler: MinMaxScaler;
   from: NonNullable<BundleManifest['training']['startedFrom']>;
 }
 
@@ -90,11 +97,21 @@ export function trainedInputs(modelType: ModelType): string[] {
   return [...features, ...shapeFeaturesOf(features).map(shapeInputName)];
 }
 
+/** How trainingWindows scales (as a bundle already does, for re-calibration; or fitted, widened to cover a known range) and splits. */
+export interface WindowOptions {
+  /** The bundle's scaler and shape gains, as they are. */
+  fixed?: { scaler: MinMaxScaler; shape?: ShapeInputs };
+  /** Fitted on the data, then widened to hold these ranges too (a fine-tuned model keeps the levels its starting model knew). */
+  cover?: MinMaxScaler;
+  /** Validation blocks per recording (preprocess/sequences.ts splitEachByTime); 1, its tail, by default. */
+  spread?: number;
+}
+
 /**
  * The training data of a profile as windows, split in time order: the one path both training and
  * re-calibration take, so they see the same windows.
  */
-export async function trainingWindows(dataDir: string, profileName: ProfileName, features: string[], trainHop: number, maxGapMs: number, fixedShape?: ShapeInputs) {
+export async function trainingWindows(dataDir: string, profileName: ProfileName, features: string[], trainHop: number, maxGapMs: number, how: WindowOptions = {}) {
   const profile = PROFILES[profileName];
   const data = await trainingData(dataDir, profileName);
   const missing = features.filter((f) => !data.columns.includes(f));
@@ -118,12 +135,12 @@ export async function trainingWindows(dataDir: string, profileName: ProfileName,
     }
   }
   // Fitted on training files only: test data never shapes the scaler.
-  const scaler = fitMinMax(series, features);
-  const parts = splitEachByTime(series, TRAIN_FRACTION);
+  const scaler = how.fixed?.scaler ?? widenScaler(fitMinMax(series, features), how.cover);
+  const parts = splitEachByTime(series, TRAIN_FRACTION, how.spread);
   const cut = { features, scaler, seqLen: profile.seqLen, hop: trainHop, maxGapMs };
-  let shape = fixedShape;
+  let shape = how.fixed?.shape;
   const shapeFeatures = shapeFeaturesOf(features);
-  if (shape === undefined && shapeFeatures.length > 0) {
+  if (how.fixed === undefined && shapeFeatures.length > 0) {
     // Gains from the training windows only, like the scaler.
     const plain = makeWindows(parts.train, cut);
     shape = fitShape(plain.x, plain.n, plain.seqLen, features, shapeFeatures);
@@ -161,7 +178,7 @@ export async function calibrateBundle(dir: string, dataDir: string, knownFeature
   const bundle = await loadBundle(dir, { knownFeatures });
   const m = bundle.manifest;
   if (!isProfileName(m.profile)) throw new Error(`${dir}: profile '${m.profile}' is not one this version knows`);
-  const { val } = await trainingWindows(dataDir, m.profile, m.features, m.training.trainHop, m.maxGapMs, m.shape);
+  const { val } = await trainingWindows(dataDir, m.profile, m.features, m.training.trainHop, m.maxGapMs, { fixed: { scaler: m.scaler, ...(m.shape ? { shape: m.shape } : {}) }, spread: m.training.validationSpread });
   const cal = calibrate(featureErrors(bundle.artifacts, val.x, val.n, m.seqLen, val.f), val.n, val.f, rule, m.aggregate);
   const next: BundleManifest = { ...m, ...cal };
   delete next.metrics; // measured with the old threshold
@@ -178,7 +195,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
   const rule = o.thresholdRule ?? DEFAULT_THRESHOLD_RULE;
   const maxGapMs = defaultMaxGapMs(profile.periodMs);
 
-  const { series, scaler, shape, train, val } = await trainingWindows(o.dataDir, o.profile, features, trainHop, maxGapMs);
+  const { series, scaler, shape, train, val } = await trainingWindows(o.dataDir, o.profile, features, trainHop, maxGapMs, { ...(o.startFrom ? { cover: o.startFrom.scaler } : {}), spread: o.validationSpread });
   const nInputs = train.f;
   const trainer = o.trainer ?? { trainer: DEFAULTS.train.trainer };
   o.log.info(
@@ -227,6 +244,7 @@ export async function trainBundle(o: TrainOptions): Promise<TrainResult> {
       seconds: Math.round(fit.seconds * 10) / 10,
       data,
       ...(o.startFrom ? { startedFrom: o.startFrom.from } : {}),
+      ...(o.validationSpread !== undefined && o.validationSpread > 1 ? { validationSpread: o.validationSpread } : {}),
     },
     ...(o.baseline ? { baseline: o.baseline } : {}),
   });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Series } from '#agent/preprocess/csv.js';
-import { checkScaler, fitMinMax, inverse, transform, transformRows } from '#agent/preprocess/scaler.js';
+import { checkScaler, fitMinMax, inverse, transform, transformRows, widenScaler } from '#agent/preprocess/scaler.js';
 
 function series(file: string, t: number[], columns: Record<string, number[]>): Series {
   const cols: Record<string, Float64Array> = {};
@@ -71,4 +71,12 @@ test('scaler survives JSON and is validated on load', () => {
   assert.throws(() => checkScaler({ features: ['a'], min: [null], max: [1] }), /finite/);
   assert.throws(() => checkScaler(sc, ['b', 'a']), /differ/);
   assert.throws(() => fitMinMax([series('a', [0], { a: [1] })], ['zz']), /no column 'zz'/);
+});
+
+test('widenScaler holds the covered ranges of the features both have, and leaves the rest as fitted', () => {
+  const fitted = { features: ['voltage', 'temperature'], min: [228, 64], max: [235, 73] };
+  const cover = { features: ['temperature', 'rpm'], min: [31.5, 1143], max: [70.4, 1190] };
+  assert.deepEqual(widenScaler(fitted, cover), { features: ['voltage', 'temperature'], min: [228, 31.5], max: [235, 73] });
+  assert.equal(widenScaler(fitted, undefined), fitted);
+  assert.deepEqual(fitted.min, [228, 64], 'the fitted scaler is not changed');
 });

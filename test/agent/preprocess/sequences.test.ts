@@ -116,6 +116,20 @@ test('splitEachByTime: every file splits at 90 % of its own span, rows in order,
   assert.throws(() => splitEachByTime([a], 0), RangeError);
 });
 
+test('splitEachByTime with a spread: the validation share in blocks through each file (the last of every ten), training runs between them one slice each', () => {
+  const t = range(61, (i) => i * 10); // 0 … 600: 30 blocks of 20 ms at spread 3
+  const a = series('a', t, { voltage: t });
+  const { train, val } = splitEachByTime([a], 0.9, 3);
+  // Blocks 9, 19, 29 validate: t in [180, 200), [380, 400), [580, 600] (the last row joins the last block).
+  assert.deepEqual(val.map((s) => Array.from(s.t)), [[180, 190], [380, 390], [580, 590, 600]]);
+  assert.deepEqual(train.map((s) => [s.t[0], s.t[s.rows - 1]]), [[0, 170], [200, 370], [400, 570]]);
+  assert.equal(train.reduce((n, s) => n + s.rows, 0) + val.reduce((n, s) => n + s.rows, 0), a.rows);
+  assert.deepEqual(Array.from(val[1]!.columns.voltage!), [380, 390], 'columns are sliced with the rows');
+  // A spread of 1 is the tail.
+  assert.deepEqual(splitEachByTime([a], 0.9, 1).val.map((s) => Array.from(s.t)), splitEachByTime([a], 0.9).val.map((s) => Array.from(s.t)));
+  assert.throws(() => splitEachByTime([a], 0.9, 2.5), /spread must be an integer/);
+});
+
 test('windows cut from the two parts never cross the boundary', () => {
   const t = range(50, (i) => i * 10);
   const a = series('a', t, { voltage: t });

@@ -79,12 +79,16 @@ test('fine-tuning starts from a trained model: one epoch from it lands far below
   const base = await loadBundle(trained.dir, { knownFeatures: CHANNELS });
   const from = { name: 'rpm_600/voltage', weightsSha256: base.manifest.files['weights.bin']! };
   const scratch = await trainBundle({ ...o, maxEpochs: 1, modelsDir: join(root, 'ft-scratch') });
-  const tuned = await trainBundle({ ...o, maxEpochs: 1, modelsDir: join(root, 'ft-tuned'), startFrom: { artifacts: base.artifacts, from } });
+  const tuned = await trainBundle({ ...o, maxEpochs: 1, modelsDir: join(root, 'ft-tuned'), startFrom: { artifacts: base.artifacts, scaler: base.manifest.scaler, from } });
   assert.ok(tuned.fit.valLoss < scratch.fit.valLoss / 2, `validation loss after one epoch: fine-tuned ${tuned.fit.valLoss}, from random weights ${scratch.fit.valLoss}`);
   assert.deepEqual(tuned.manifest.training.startedFrom, from);
+  // Its scaler holds the starting model's ranges as well as the data's.
+  const wide = { features: ['voltage'], min: [base.manifest.scaler.min[0]! - 20], max: [base.manifest.scaler.max[0]! + 20] };
+  const widened = await trainBundle({ ...o, maxEpochs: 1, modelsDir: join(root, 'ft-wide'), startFrom: { artifacts: base.artifacts, scaler: wide, from } });
+  assert.deepEqual(widened.manifest.scaler, wide);
   assert.equal(scratch.manifest.training.startedFrom, undefined);
   await assert.rejects(
-    trainBundle({ ...o, units: [8, 8], maxEpochs: 1, modelsDir: join(root, 'ft-other'), startFrom: { artifacts: base.artifacts, from } }),
+    trainBundle({ ...o, units: [8, 8], maxEpochs: 1, modelsDir: join(root, 'ft-other'), startFrom: { artifacts: base.artifacts, scaler: base.manifest.scaler, from } }),
     /cannot start from these weights: tensors 1×32, 8×32, 32, .*; this network needs 1×32, 8×32, 32, 8×32, 8×32/,
   );
 });
