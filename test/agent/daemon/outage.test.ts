@@ -67,6 +67,7 @@ test('broker outage + SIGKILL of the agent during it: every alert either agent r
 
     // 2. Broker down; agent #1 goes on raising into its outbox.
     const downAt = Date.now();
+    const IN_FLIGHT_MS = 1000;
     await mosquitto.stop();
     t.diagnostic(`${at(downAt)}: Mosquitto stopped after ${live1} alerts`);
     await a1.waitForLog('agent #1 notices the broker is gone', (l) => l.msg === 'broker unreachable; alerts go to the outbox' && l.time >= downAt, 10_000);
@@ -144,7 +145,8 @@ test('broker outage + SIGKILL of the agent during it: every alert either agent r
       const e = expected[i]!;
       const { m } = got[i]!;
       if (e.time > downAt) assert.ok(m.at >= upAt, `${e.state} ${e.id}, logged during the outage at ${at(e.time)}, arrived after the broker was back (${at(m.at)})`);
-      else assert.ok(m.at < downAt, `${e.state} ${e.id}, logged with the broker up, arrived live (${at(m.at)})`);
+      // One logged in the last second before the stop may be in flight as the broker goes: either way is right.
+      else if (e.time < downAt - IN_FLIGHT_MS) assert.ok(m.at < downAt, `${e.state} ${e.id}, logged with the broker up, arrived live (${at(m.at)})`);
     }
     assert.ok(expected.filter((e) => e.time > downAt && e.time <= upAt).length >= 4, 'both agents raised alerts during the outage');
     assert.ok(expected.filter((e) => e.time > reconnected.time).length >= 2, 'agent #2 raised alerts after reconnecting too');
