@@ -189,6 +189,7 @@ export function selectWindows(w: Windows, indices: ArrayLike<number>): Windows {
  */
 export function splitEachByTime(series: readonly Series[], trainFraction: number, spread = 1): { train: Series[]; val: Series[] } {
   if (!(trainFraction > 0 && trainFraction < 1)) throw new RangeError(`trainFraction must be in (0, 1), got ${trainFraction}`);
+  if (!(Number.isInteger(spread) && spread >= 1)) throw new RangeError(`spread must be an integer ≥ 1, got ${spread}`);
   if (spread > 1) return splitSpread(series, trainFraction, spread);
   const train: Series[] = [];
   const val: Series[] = [];
@@ -211,7 +212,6 @@ export function splitEachByTime(series: readonly Series[], trainFraction: number
  * for the threshold to be judged on.
  */
 function splitSpread(series: readonly Series[], trainFraction: number, spread: number): { train: Series[]; val: Series[] } {
-  if (!Number.isInteger(spread)) throw new RangeError(`spread must be an integer ≥ 1, got ${spread}`);
   const every = Math.max(2, Math.round(1 / (1 - trainFraction)));
   const blocks = spread * every;
   const train: Series[] = [];
