@@ -55,7 +55,7 @@ export interface AgentConfig {
   hardware: HardwareSettings;
   sensorFaults: { channels: Record<string, SensorLimits>; clearMs: number };
   scorer: { engine: ScorerEngine; backend: BackendPreference; maxBatch: number };
-  detector: { raiseK: number; raiseN: number; clearM: number; clearRatio: number; cooldownMs: number };
+  detector: { raiseK: number; raiseN: number; onDelaySpans: number; stoppedBelow: number; stoppedVibration: number; clearM: number; clearRatio: number; cooldownMs: number };
   baseline: { enabled: boolean; followPerHour: number; settleMs: number; holdMs: number; maxDrift: number };
   publish: { telemetryIntervalMs: number; scores: boolean };
   outbox: { dir: string; maxBytes: number };
@@ -806,6 +806,31 @@ export const SCHEMA: convict.Schema<AgentConfig> = {
       default: D.detector.raiseN,
       env: 'ANOMALY_DETECTOR_RAISE_N',
       arg: 'detector-raise-n',
+    },
+    onDelaySpans: {
+      doc: "Raise only once k of n has held this many of the model's window spans (seqLen × period): one event, a load step or a switch, passes through a window in one span; a condition lasts longer. 0 raises at once.",
+      format: 'number-range',
+      min: 0,
+      default: D.detector.onDelaySpans,
+      env: 'ANOMALY_DETECTOR_ON_DELAY_SPANS',
+      arg: 'detector-on-delay-spans',
+    },
+    stoppedBelow: {
+      doc: "A window in which the rpm channel read under this fraction of the profile's nominal speed, the accelerometer quiet (detector.stoppedVibration), is scored but not judged: a stopped or coasting machine is not an abnormal one (0: judge every window).",
+      format: 'number-range',
+      min: 0,
+      max: 1,
+      default: D.detector.stoppedBelow,
+      env: 'ANOMALY_DETECTOR_STOPPED_BELOW',
+      arg: 'detector-stopped-below',
+    },
+    stoppedVibration: {
+      doc: 'The machine counts as stopped only while every accelerometer axis also stays under this standard deviation over the window, m/s² (set it between the standing and the running machine); so a dead tachometer on a running machine is still judged. 0: the tachometer alone decides.',
+      format: 'number-range',
+      min: 0,
+      default: D.detector.stoppedVibration,
+      env: 'ANOMALY_DETECTOR_STOPPED_VIBRATION',
+      arg: 'detector-stopped-vibration',
     },
     clearM: {
       doc: 'Clear an alert after m consecutive windows under the clear threshold.',

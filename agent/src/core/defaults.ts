@@ -98,7 +98,14 @@ const config = {
     clearMs: 10_000,
   },
   scorer: { engine: 'auto' as const, backend: 'auto' as const, maxBatch: 32 },
-  detector: { raiseK: 3, raiseN: 5, clearM: 5, clearRatio: 0.8, cooldownMs: 30_000 },
+  /**
+   * onDelaySpans 1: a load step on the plant-day motor (bench:drift) keeps the voltage and rpm models'
+   * windows over for 1–3.5 s of their 5 s span, then they fall back to a fifth of the threshold.
+   * stoppedVibration 0.1 m/s²: the simulated motor's axes vary by 0.17–0.31 m/s² (standard deviation
+   * over a window) while it runs, 0.04–0.05 (the sensor's noise) when it stands, 0.07–0.11 while it
+   * coasts down.
+   */
+  detector: { raiseK: 3, raiseN: 5, onDelaySpans: 1, stoppedBelow: 0.5, stoppedVibration: 0.1, clearM: 5, clearRatio: 0.8, cooldownMs: 30_000 },
   baseline: { enabled: true, followPerHour: 0.5, settleMs: 300_000, holdMs: 1_800_000, maxDrift: 1 },
   publish: { telemetryIntervalMs: 1000, scores: true },
   outbox: { dir: 'state/outbox', maxBytes: 16 * 1024 * 1024 },

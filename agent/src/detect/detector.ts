@@ -6,9 +6,15 @@
  * Rules (a window is "over" when score > threshold, "low" when score < clearRatio × threshold;
  * a score exactly at either level is neither):
  * - Raise: while no incident is open, an over window raises when at least `raiseK` of the last
- *   `raiseN` windows (this one included) were over and the cooldown has ended. Only an over window
+ *   `raiseN` windows (this one included) were over, that condition has held for `onDelayMs` (window
+ *   time from the first over window of the run), and the cooldown has ended. Only an over window
  *   raises, so a `raised` alert's score is always above its threshold. `since` is the windowEnd of the
- *   oldest over window among those last `raiseN` windows: when the episode began.
+ *   first over window of the run: when the episode began. A run is the windows through which the
+ *   k-of-n condition holds without a break; it ends at the first window where it does not.
+ * - On-delay (ISA-18.2's term for the same thing in alarm management): one event — a load step, a
+ *   contactor switching — passes through a model's window in one window span, and every window it is
+ *   in may score over. A condition lasts longer. An on-delay of a window span or more lets the first
+ *   by and raises on the second, at the cost of raising that much later.
  * - Clear: an open incident clears after `clearM` consecutive low windows. Any window that is not low
  *   (over, or in the hysteresis band between the two levels) restarts that count at zero. The
  *   `cleared` alert carries the clearing window (score, threshold, top features), why the episode
@@ -49,9 +55,28 @@ export interface DetectorOptions {
   clearRatio: number;
   /** Minimum window time from a clear to the next raise (≥ 0). */
   cooldownMs: number;
+  /** How long the k-of-n condition must have held before it raises, window time (≥ 0; default 0). */
+  onDelayMs?: number;
   /** Incident id factory; default `${model}-${base36 ms time}-${8 hex random}` (sortable by time). */
   newId?: () => string;
 }
+
+/**
+ * The detector as a deployment sets it (config `detector`, SKAB's settings): the on-delay in window
+ * spans of the model it judges (seqLen × periodMs), since a transient lasts one span whatever the model.
+ */
+export type DetectorSettings = Omit<DetectorOptions, 'model' | 'threshold' | 'onDelayMs'> & {
+  onDelaySpans?: number;
+  /**
+   * A window in which the shaft turned slower than this fraction of the profile's nominal speed (its
+   * `rpm` channel) while the accelerometer stayed quiet (`stoppedVibration`) is scored but not judged:
+   * a stopped machine is not an abnormal one. 0 or absent, or no rpm channel: every window is judged.
+   * (pipeline/model-runtime.ts)
+   */
+  stoppedBelow?: number;
+  /** Standard deviation, m/s², under which every accelerometer axis counts as quiet over a window (0: the tachometer alone decides). */
+  stoppedVibration?: number;
+};
 
 /** A window remembered for the k-of-n rule and as a peak candidate. */
 export interface WindowMark {
@@ -85,6 +110,8 @@ export interface DetectorState {
   clearedAt: number | null;
   /** windowEnd of the last observed window, null if none. */
   lastWindowEnd: number | null;
+  /** The k-of-n run under way (on-delay): its first over window's windowEnd and its worst window; absent in older snapshots. */
+  run?: { since: number; peak: Required<WindowMark> } | null;
 }
 
 /** An option is missing or out of range; `option` names it. */
@@ -134,6 +161,7 @@ export function validateOptions(o: DetectorOptions): void {
   if (!isInt(o.clearM) || o.clearM < 1) throw new DetectorOptionsError('clearM', `detector '${m}': clearM must be an integer ≥ 1, got ${String(o.clearM)}`);
   if (!isNum(o.clearRatio) || o.clearRatio <= 0 || o.clearRatio > 1) throw new DetectorOptionsError('clearRatio', `detector '${m}': clearRatio must be in (0, 1], got ${String(o.clearRatio)}`);
   if (!isNum(o.cooldownMs) || o.cooldownMs < 0) throw new DetectorOptionsError('cooldownMs', `detector '${m}': cooldownMs must be a finite number ≥ 0, got ${String(o.cooldownMs)}`);
+  if (o.onDelayMs !== undefined && (!isNum(o.onDelayMs) || o.onDelayMs < 0)) throw new DetectorOptionsError('onDelayMs', `detector '${m}': onDelayMs must be a finite number ≥ 0, got ${String(o.onDelayMs)}`);
   if (o.newId !== undefined && typeof o.newId !== 'function') throw new DetectorOptionsError('newId', `detector '${m}': newId must be a function`);
 }
 
@@ -151,6 +179,7 @@ export class Detector {
   private readonly clearM: number;
   private readonly clearRatio: number;
   private readonly cooldownMs: number;
+  private readonly onDelayMs: number;
   private readonly newId: () => string;
 
   private threshold: number;
@@ -158,6 +187,7 @@ export class Detector {
   private history: WindowMark[] = [];
   private clearedAt: number | null = null;
   private lastWindowEnd: number | null = null;
+  private run: { since: number; peak: Required<WindowMark> } | null = null;
 
   /**
    * @param initial a snapshot from state() — e.g. of the detector of the bundle being replaced — whose
@@ -173,6 +203,7 @@ export class Detector {
     this.clearM = opts.clearM;
     this.clearRatio = opts.clearRatio;
     this.cooldownMs = opts.cooldownMs;
+    this.onDelayMs = opts.onDelayMs ?? 0;
     const model = opts.model;
     this.newId = opts.newId ?? (() => defaultId(model));
     if (initial !== undefined) this.load(initial);
@@ -199,6 +230,7 @@ export class Detector {
   /** The window stream broke (gap): forget the k-of-n history; an open incident stays open. */
   reset(): void {
     this.history = [];
+    this.run = null;
   }
 
   /** Peak score ÷ threshold of the open episode; null when none is open. */
@@ -231,6 +263,7 @@ export class Detector {
       this.open = null;
       this.clearedAt = windowEnd;
       this.history = [];
+      this.run = null;
       const p = open.peak;
       return {
         kind: 'machine',
@@ -250,18 +283,28 @@ export class Detector {
     const mark: WindowMark = over ? { windowEnd, score, threshold, topFeatures: topFeatures(w.perFeature) } : { windowEnd, score, threshold };
     this.history.push(mark);
     if (this.history.length > this.raiseN) this.history.splice(0, this.history.length - this.raiseN);
-    if (!over) return null;
     const overs = this.history.filter((h) => h.score > h.threshold);
-    if (overs.length < this.raiseK) return null;
+    if (overs.length < this.raiseK) {
+      this.run = null;
+      return null;
+    }
+    if (!this.run) {
+      let peak = overs[0]!;
+      for (const h of overs) if (ratio(h) > ratio(peak)) peak = h;
+      this.run = { since: overs[0]!.windowEnd, peak: { ...peak, topFeatures: peak.topFeatures ?? [] } };
+    } else if (over && ratio(mark) > ratio(this.run.peak)) {
+      this.run.peak = { ...mark, topFeatures: mark.topFeatures ?? [] };
+    }
+    if (!over) return null;
+    if (windowEnd - this.run.since < this.onDelayMs) return null;
     if (this.clearedAt !== null && windowEnd - this.clearedAt < this.cooldownMs) return null;
 
     const id = this.newId();
     if (typeof id !== 'string' || id === '') throw new DetectorOptionsError('newId', `detector '${this.model}': newId returned ${JSON.stringify(id)}, not a non-empty string`);
-    let peak = overs[0]!;
-    for (const h of overs) if (ratio(h) > ratio(peak)) peak = h;
-    const since = overs[0]!.windowEnd;
-    this.open = { id, since, raisedAt: windowEnd, peak: { ...peak, topFeatures: peak.topFeatures ?? [] }, lowRun: 0 };
+    const { since, peak } = this.run;
+    this.open = { id, since, raisedAt: windowEnd, peak, lowRun: 0 };
     this.history = [];
+    this.run = null;
     return { kind: 'machine', id, model: this.model, state: 'raised', score, threshold, topFeatures: copyTop(mark.topFeatures!), since, windowEnd };
   }
 
@@ -275,6 +318,7 @@ export class Detector {
       history: this.history,
       clearedAt: this.clearedAt,
       lastWindowEnd: this.lastWindowEnd,
+      run: this.run,
     } satisfies DetectorState);
   }
 
@@ -303,6 +347,7 @@ export class Detector {
     if (!Array.isArray(s.history) || !s.history.every(isMark)) throw bad('history is malformed');
     if (s.clearedAt !== null && !isNum(s.clearedAt)) throw bad('clearedAt is malformed');
     if (s.lastWindowEnd !== null && !isNum(s.lastWindowEnd)) throw bad('lastWindowEnd is malformed');
+    if (s.run !== undefined && s.run !== null && (typeof s.run !== 'object' || !isNum(s.run.since) || !isMark(s.run.peak) || !isTop(s.run.peak.topFeatures))) throw bad('run is malformed');
     const o = s.open;
     if (o !== null) {
       if (typeof o !== 'object' || typeof o.id !== 'string' || o.id === '' || !isNum(o.since) || !isNum(o.raisedAt) || !isInt(o.lowRun) || o.lowRun < 0) throw bad('open incident is malformed');
@@ -315,5 +360,6 @@ export class Detector {
     this.history = c.open ? [] : c.history.slice(-this.raiseN);
     this.clearedAt = c.clearedAt;
     this.lastWindowEnd = c.lastWindowEnd;
+    this.run = c.open ? null : (c.run ?? null);
   }
 }

@@ -10,7 +10,7 @@ import { silentLogger } from '../core/log.js';
 import { channelIndex, DEFAULT_SENSORS } from '../core/sample.js';
 import type { FaultEpisode } from '../core/faults.js';
 import { baselineOptions, type BaselineOptions } from '../detect/baseline.js';
-import type { DetectorOptions } from '../detect/detector.js';
+import type { DetectorSettings } from '../detect/detector.js';
 import type { LoadedBundle } from '../model/bundle.js';
 import type { ScorerEngine } from '../model/engines.js';
 import { ModelRuntime } from '../pipeline/model-runtime.js';
@@ -21,7 +21,7 @@ import { sensorRings, streamFile } from './stream.js';
 
 /** Detector and baseline options of a runtime. */
 export interface Detection {
-  detector: Omit<DetectorOptions, 'model' | 'threshold'>;
+  detector: DetectorSettings;
   /** Absent: the notion of normal stays as trained (`baseline.enabled false`). */
   baseline?: BaselineOptions;
 }
@@ -38,7 +38,9 @@ export function describeDetection(d: Detection): string {
   const base = b
     ? `baseline on (follows ≤ ${b.followPerHour} training ranges/h beyond ${b.deadBand} of the reference taken over the first ${b.referenceMs / 1000} s of healthy windows, settles an episode steady for ${b.settleMs / 1000} s or no longer rising for ${b.holdMs / 1000} s, max drift ${b.maxDrift})`
     : 'baseline off (normal as trained)';
-  return `raise at ${t.raiseK} of ${t.raiseN} windows over the threshold, clear after ${t.clearM} under ${t.clearRatio} × threshold, cooldown ${t.cooldownMs / 1000} s; ${base}`;
+  const delay = t.onDelaySpans ? ` held for ${t.onDelaySpans} window span${t.onDelaySpans === 1 ? '' : 's'}` : '';
+  const gate = t.stoppedBelow ? `, windows under ${t.stoppedBelow} × nominal speed not judged` : '';
+  return `raise at ${t.raiseK} of ${t.raiseN} windows over the threshold${delay}, clear after ${t.clearM} under ${t.clearRatio} × threshold, cooldown ${t.cooldownMs / 1000} s${gate}; ${base}`;
 }
 
 /** One judged window, as the runtime published it. */

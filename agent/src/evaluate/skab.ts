@@ -30,7 +30,7 @@ import { DEFAULTS } from '../core/defaults.js';
 import { silentLogger } from '../core/log.js';
 import { channelIndex, type SensorSpec } from '../core/sample.js';
 import { ModelRuntime } from '../pipeline/model-runtime.js';
-import type { DetectorOptions } from '../detect/detector.js';
+import type { DetectorSettings } from '../detect/detector.js';
 import { digestFiles, loadBundle, writeBundle, type ThresholdRule } from '../model/bundle.js';
 import type { ScoreAggregate } from '../model/error-scale.js';
 import { parseCsv, readCsvFile, type Series } from '../preprocess/csv.js';
@@ -102,7 +102,7 @@ export interface SkabSettings {
   /** How a window's per-channel errors make its score (model/error-scale.ts). */
   aggregate: ScoreAggregate;
   thresholdRule: ThresholdRule;
-  detector: Omit<DetectorOptions, 'model' | 'threshold'>;
+  detector: DetectorSettings;
   /** How each model's notion of normal may move (detect/baseline.ts); absent: as trained. */
   baseline?: BaselineOptions;
 }

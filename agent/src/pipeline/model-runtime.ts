@@ -3,18 +3,19 @@ import type { SensorBuffer } from '../buffer/ring.js';
 import type { ModelAlert } from '../core/alert.js';
 import { Windower } from '../buffer/windower.js';
 import { Baseline, type BaselineOptions } from '../detect/baseline.js';
-import { Detector, DetectorInputError, type DetectorOptions, type DetectorState } from '../detect/detector.js';
+import { Detector, DetectorInputError, type DetectorSettings, type DetectorState } from '../detect/detector.js';
 import type { LoadedBundle } from '../model/bundle.js';
 import type { BackendPreference, Scorer, ScorerEngine } from '../model/engines.js';
 import { createScorer } from '../model/scorer.js';
 import { InputLayout } from '../preprocess/shape.js';
+import { PROFILES } from '../core/profiles.js';
 import type { ScorePayload } from '../core/topics.js';
 
 export interface ModelRuntimeOptions {
   bundle: LoadedBundle;
   channels: ReadonlyMap<string, { sensor: string; index: number }>;
   buffers: ReadonlyMap<string, SensorBuffer>;
-  detector: Omit<DetectorOptions, 'model' | 'threshold'>;
+  detector: DetectorSettings;
   /** How the model's notion of normal may move (detect/baseline.ts); absent: it stays as trained. */
   baseline?: BaselineOptions;
   maxBatch: number;
@@ -52,6 +53,12 @@ export class ModelRuntime {
   private readonly batchEnd: Float64Array;
   /** Each window's per-feature mean, scaled, before the baseline's offsets: [maxBatch][features]. */
   private readonly batchLevels: Float64Array;
+  /** Whether the machine ran through each window of the batch (1) or stood or slowed below the limit (0). */
+  private readonly batchRunning: Uint8Array;
+  /** How to tell that the machine stopped (tachometer and accelerometer); null: it is taken to run. */
+  private readonly stopGate: StopGate | null;
+  /** Whether the last window scored was judged: the log says when the machine stops and runs again. */
+  private judging = true;
   private pending = 0;
   private flushQueued = false;
   /** When this runtime last scored, by o.now() (0: not yet; a reload makes a new runtime). */
@@ -82,6 +89,8 @@ export class ModelRuntime {
     this.batchEnd = new Float64Array(o.maxBatch);
     const f = m.features.length;
     this.batchLevels = new Float64Array(o.maxBatch * f);
+    this.batchRunning = new Uint8Array(o.maxBatch);
+    this.stopGate = stopGate(o, m.profile);
     this.detector = this.makeDetector();
     this.baseline = o.baseline ? new Baseline(this.model, m.features, o.baseline) : null;
     this.windower = new Windower({
@@ -104,6 +113,7 @@ export class ModelRuntime {
             this.batchLevels[this.pending * f + j] = sum / m.seqLen;
           }
         }
+        this.batchRunning[this.pending] = this.ranThrough(w.endT) ? 1 : 0;
         this.batchEnd[this.pending++] = w.endT;
         if (this.pending === o.maxBatch) this.flush();
         else this.queueFlush();
@@ -147,7 +157,9 @@ export class ModelRuntime {
   }
 
   private makeDetector(state?: DetectorState): Detector {
-    return new Detector({ ...this.o.detector, model: this.model, threshold: this.manifest.threshold }, state);
+    const { onDelaySpans = 0, ...d } = this.o.detector;
+    const onDelayMs = onDelaySpans * this.manifest.seqLen * this.manifest.periodMs;
+    return new Detector({ ...d, onDelayMs, model: this.model, threshold: this.manifest.threshold }, state);
   }
 
   /** Forms whatever rows and windows the rings now allow. */
@@ -184,6 +196,20 @@ export class ModelRuntime {
       const score = result.score[i]!;
       const threshold = this.detector.getThreshold();
       this.o.onScore(this.model, { windowEnd, score, threshold, perFeature });
+      if (!this.batchRunning[i]) {
+        if (this.judging) {
+          // What comes after the stop is another run: neither the k-of-n history nor the levels carry over.
+          this.judging = false;
+          this.detector.reset();
+          this.baseline?.reset();
+          this.o.log.info({ belowRpm: this.stopGate?.belowRpm }, 'machine stopped: windows are not judged until it runs again');
+        }
+        continue;
+      }
+      if (!this.judging) {
+        this.judging = true;
+        this.o.log.info('machine running: windows are judged again');
+      }
       let event;
       try {
         event = this.detector.observe({ windowEnd, score, perFeature }, this.baseline?.clearReason);
@@ -208,6 +234,41 @@ export class ModelRuntime {
     }
   }
 
+  /**
+   * Did the machine run through the window ending at endT? It stopped when the tachometer read under
+   * the gate's speed at some sample of the window and the accelerometer, where there is one, stayed
+   * quiet (every axis's standard deviation over the window under the gate's vibration): two sensors
+   * must agree, so a dead tachometer on a vibrating machine, or a dead accelerometer on a turning
+   * one, is still judged — and alerted on.
+   */
+  private ranThrough(endT: number): boolean {
+    const g = this.stopGate;
+    if (!g) return true;
+    const from = endT - this.manifest.seqLen * this.manifest.periodMs;
+    let slow = false;
+    for (let i = g.rpm.ring.indexAtOrBefore(endT); i >= 0 && g.rpm.ring.timeAt(i) > from; i--) {
+      if (g.rpm.ring.valueAt(i, g.rpm.index) < g.belowRpm) {
+        slow = true;
+        break;
+      }
+    }
+    if (!slow || !g.accel) return !slow;
+    const { ring, indices } = g.accel;
+    for (const ch of indices) {
+      let n = 0;
+      let sum = 0;
+      let sq = 0;
+      for (let i = ring.indexAtOrBefore(endT); i >= 0 && ring.timeAt(i) > from; i--) {
+        const v = ring.valueAt(i, ch);
+        n++;
+        sum += v;
+        sq += v * v;
+      }
+      if (n > 1 && Math.sqrt(Math.max(0, sq / n - (sum / n) ** 2)) >= g.vibration) return true;
+    }
+    return false;
+  }
+
   dispose(): void {
     this.flush();
     this.scorer.dispose();
@@ -223,4 +284,32 @@ export class ModelRuntime {
       this.flush();
     });
   }
+}
+
+interface StopGate {
+  rpm: { ring: SensorBuffer; index: number };
+  belowRpm: number;
+  /** The accelerometer's axes on one ring, when the device has them. */
+  accel: { ring: SensorBuffer; indices: number[] } | null;
+  vibration: number;
+}
+
+const ACCEL_AXES = ['accel_x', 'accel_y', 'accel_z'];
+
+/** The stop gate of a runtime: only where the settings ask for one, the profile has a nominal speed, and an rpm ring exists. */
+function stopGate(o: ModelRuntimeOptions, profile: string): StopGate | null {
+  const fraction = o.detector.stoppedBelow ?? 0;
+  const nominal = (PROFILES as Record<string, { nominalRpm: number } | undefined>)[profile]?.nominalRpm;
+  const rpm = o.channels.get('rpm');
+  const ring = rpm && o.buffers.get(rpm.sensor);
+  if (!(fraction > 0) || !nominal || !rpm || !ring) return null;
+  const axes = ACCEL_AXES.map((c) => o.channels.get(c)).filter((c) => c !== undefined);
+  const accelRing = axes[0] && axes.every((a) => a.sensor === axes[0]!.sensor) ? o.buffers.get(axes[0].sensor) : undefined;
+  const vibration = o.detector.stoppedVibration ?? 0;
+  return {
+    rpm: { ring, index: rpm.index },
+    belowRpm: fraction * nominal,
+    accel: accelRing && vibration > 0 ? { ring: accelRing, indices: axes.map((a) => a.index) } : null,
+    vibration,
+  };
 }

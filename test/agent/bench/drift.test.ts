@@ -47,11 +47,20 @@ test('wear growing over minutes: the last line gives false alerts per day and th
   assert.equal(listed, counted);
 });
 
+test('--models runs those models only; without one that sees the wear, the last line says it was not judged', () => {
+  const r = run(['--profile', 'rpm_600', '--days', '0.002', '--wear-hours', '0.05', '--models', 'rpm,voltage']);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(r.lines.filter((l) => /^rpm_600 {3}\S/.test(l)).map((l) => l.split(/ +/)[1]), ['voltage', 'rpm']);
+  assert.match(r.last, /^false alerts\/day \d+\.\d; slow wear not judged \(--models voltage,rpm\)$/);
+  assert.match(r.out, /^rpm_600: .* for the 2 models .*wear not judged: none of these models reads a channel it acts on$/m);
+});
+
 test('bad flags: one line naming the flag, exit 2', () => {
   for (const [args, want] of [
     [['--days', '0'], /^bench:drift: --days must be a positive number, got '0'$/],
     [['--profile', 'rpm_900'], /^bench:drift: --profile must be one of rpm_600, rpm_1200, both; got 'rpm_900'$/],
     [['--wear-hours', 'x'], /^bench:drift: --wear-hours must be a positive number, got 'x'$/],
+    [['--models', 'vibration,pressure'], /^bench:drift: --models takes a comma list of vibration, voltage, rpm, temperature, multi-feature; got 'vibration,pressure'$/],
     [['--bogus'], /^bench:drift: Unknown option '--bogus'/],
   ] as const) {
     const r = run([...args]);

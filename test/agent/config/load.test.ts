@@ -51,7 +51,7 @@ test('the defaults validate and are the documented ones', () => {
   assert.deepEqual([c.models.trustedKeys, c.models.requireSigned], [[], false]);
   assert.deepEqual(c.sensors, DEFAULT_SENSORS);
   assert.equal(c.source.replay.file, join(PACKAGE_ROOT, 'datas/raw/rpm_600/test/test_01.csv'));
-  assert.deepEqual(c.detector, { raiseK: 3, raiseN: 5, clearM: 5, clearRatio: 0.8, cooldownMs: 30000 });
+  assert.deepEqual(c.detector, { raiseK: 3, raiseN: 5, onDelaySpans: 1, stoppedBelow: 0.5, stoppedVibration: 0.1, clearM: 5, clearRatio: 0.8, cooldownMs: 30000 });
   assert.equal(c.outbox.maxBytes, 16 * 1024 * 1024);
   assert.equal(c.log.level, 'info');
   // The result is a copy: changing it changes nothing for the next caller.
@@ -104,6 +104,9 @@ test('each bad value is a ConfigError naming the key path, why, and where the va
   oneProblem({ argv: ['--http-port', '80x'] }, /^http\.port: .*value was "80x" \(from --http-port\)$/);
   oneProblem({ argv: ['--detector-clear-ratio', '0'] }, /^detector\.clearRatio: must be a number > 0 and <= 1/);
   oneProblem({ argv: ['--detector-raise-k', '6'] }, /^detector\.raiseK: 6 is more than detector\.raiseN \(5\)/);
+  oneProblem({ argv: ['--detector-on-delay-spans', '-1'] }, /^detector\.onDelaySpans: must be a number >= 0: value was -1 \(from --detector-on-delay-spans\)$/);
+  oneProblem({ argv: ['--detector-stopped-below', '2'] }, /^detector\.stoppedBelow: must be a number between 0 and 1: value was 2/);
+  oneProblem({ argv: ['--detector-stopped-vibration', 'x'] }, /^detector\.stoppedVibration: must be a number >= 0: value was "x"/);
   // A missing store is created at start; one that would have to be made inside a file is refused.
   assert.equal(loadConfig({ argv: ['--models-dir', join(dir, 'no-such-dir', 'models')] }).models.dir, join(dir, 'no-such-dir', 'models'));
   oneProblem({ argv: ['--models-dir', join(file({}), 'models')] }, /^models\.dir: .* is not a directory \(from --models-dir\)$/);

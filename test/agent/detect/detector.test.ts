@@ -157,6 +157,52 @@ test('cleared carries its own window, why it ended, and the peak of the episode:
   assert.equal(d.observe({ windowEnd: 9000, score: 0.1, perFeature: { a: 0.1 } }, 'settled at a new level')!.reason, 'settled at a new level', "the caller's reason");
 });
 
+test('on-delay: a run of over windows shorter than it never raises; a longer one raises once it has held that long', () => {
+  // A transient: 4 s of over windows (a load step passing through a 5 s window), every 20 s.
+  const transient = [0.1, 4, 6, 5, 3, 2, 0.1, 0.1, 0.1, 0.1];
+  const d = make({ onDelayMs: 5000 });
+  assert.deepEqual(run(d, Array.from({ length: 20 }, () => transient).flat()), [], 'transients are let by');
+  // The same detector without the on-delay raises on the first of them.
+  assert.deepEqual(run(make(), transient).map((x) => x.e.state), ['raised', 'cleared']);
+
+  // A condition: the run starts at 2000 (first over window), k-of-n holds from 4000; 2000 + 5000 → raises at 7000.
+  const d2 = make({ onDelayMs: 5000 });
+  const ev = run(d2, [0.1, 0.1, 9, 1.2, 2, 0.5, 1.5, 1.5, 1.5, 1.5]);
+  assert.deepEqual(ev.map((x) => [x.i, x.e.state, x.e.since]), [[7, 'raised', 2000]]);
+  // its peak is the worst window of the run, though it has left the k-of-n history by then
+  const c = run(d2, [0.1, 0.1, 0.1], 10_000);
+  assert.equal(c[0]!.e.state, 'cleared');
+  assert.equal(c[0]!.e.peak!.score, 9);
+});
+
+test('on-delay: a break in the k-of-n condition, or reset(), starts it again', () => {
+  const d = make({ onDelayMs: 4000 });
+  // over 0–3 s, then three low windows (2 of the last 5 over: the run ends), over again from 7 s
+  const ev = run(d, [2, 2, 2, 2, 0.1, 0.1, 0.1, 2, 2, 2, 2, 2, 2, 2]);
+  assert.deepEqual(ev.map((x) => [x.i, x.e.since]), [[11, 7000]]);
+
+  const d2 = make({ onDelayMs: 4000 });
+  run(d2, [2, 2, 2, 2]);
+  d2.reset();
+  const ev2 = run(d2, [2, 2, 2, 2, 2, 2], 4000);
+  assert.deepEqual(ev2.map((x) => [x.e.windowEnd, x.e.since]), [[8000, 4000]]);
+});
+
+test('on-delay: a snapshot carries the run under way', () => {
+  const d = make({ onDelayMs: 5000 });
+  run(d, [3, 3, 3, 3]); // run since 0, not yet 5 s
+  const next = new Detector({ model: 'vibration', threshold: T, raiseK: 3, raiseN: 5, clearM: 3, clearRatio: 0.8, cooldownMs: 0, onDelayMs: 5000, newId: ids() }, JSON.parse(JSON.stringify(d.state())));
+  assert.equal(next.observe({ windowEnd: 4000, score: 3, perFeature: {} }), null);
+  const e = next.observe({ windowEnd: 5000, score: 3, perFeature: {} })!;
+  assert.deepEqual([e.state, e.since], ['raised', 0]);
+  // an older snapshot, without a run, takes it from the k-of-n history it carries
+  const { run: _dropped, ...old } = d.state();
+  const fresh = new Detector({ model: 'vibration', threshold: T, raiseK: 3, raiseN: 5, clearM: 3, clearRatio: 0.8, cooldownMs: 0, onDelayMs: 5000, newId: ids() }, old);
+  const e2 = fresh.observe({ windowEnd: 5000, score: 3, perFeature: {} })!;
+  assert.deepEqual([e2.state, e2.since], ['raised', 0]);
+  assert.throws(() => new Detector({ model: 'vibration', threshold: T, raiseK: 3, raiseN: 5, clearM: 3, clearRatio: 0.8, cooldownMs: 0 }, { ...d.state(), run: { since: 'x' } } as never), DetectorStateError);
+});
+
 test('cooldown blocks a re-raise until it ends, then allows one (windows during it count)', () => {
   const d = make({ raiseK: 2, raiseN: 3, clearM: 1, cooldownMs: 10_000 });
   const ev1 = run(d, [5, 5, 0.1]); // raise at 1000, clear at 2000
@@ -166,7 +212,7 @@ test('cooldown blocks a re-raise until it ends, then allows one (windows during 
   assert.equal(ev2.length, 1);
   assert.equal(ev2[0]!.e.state, 'raised');
   assert.equal(ev2[0]!.e.windowEnd, 12_000, 'raises at the first window at which the cooldown has ended');
-  assert.equal(ev2[0]!.e.since, 10_000, 'since = oldest over window of the last n, inside the cooldown');
+  assert.equal(ev2[0]!.e.since, 3000, 'since = the first over window of the run, which began inside the cooldown');
   assert.equal(ev2[0]!.e.id, 'inc-2');
 
   // cooldown 0: may raise again right after a clear, but the closed episode's windows do not count
@@ -334,6 +380,8 @@ test('option validation: named errors', () => {
     [{ threshold: -1 }, 'threshold', /threshold/],
     [{ threshold: Infinity }, 'threshold', /threshold/],
     [{ cooldownMs: -1 }, 'cooldownMs', /cooldownMs must be a finite number ≥ 0, got -1/],
+    [{ onDelayMs: -1 }, 'onDelayMs', /onDelayMs must be a finite number ≥ 0, got -1/],
+    [{ onDelayMs: NaN }, 'onDelayMs', /onDelayMs/],
     [{ model: '' }, 'model', /model must be a non-empty string/],
   ];
   for (const [patch, option, message] of cases) {
@@ -384,6 +432,7 @@ test('property: 1000 random score sequences → raised/cleared strictly alternat
       clearM: 1 + rng.int(5),
       clearRatio: rng.pick([1, 0.9, 0.7, 0.5]),
       cooldownMs: rng.pick([0, 0, 3000, 20_000]),
+      onDelayMs: rng.pick([0, 0, 4000, 10_000]),
       newId: ids(`s${seq}`),
     };
     let d = new Detector(opts);
@@ -394,12 +443,14 @@ test('property: 1000 random score sequences → raised/cleared strictly alternat
     let lastClear = -Infinity;
     const seen = new Set<string>();
     const overTimes: number[] = []; // over windows since the last raise/clear/reset, for the k-of-n check
+    let runSince: number | null = null; // first over window of the run through which k-of-n has held
     for (let i = 0; i < len; i++) {
       t += PERIOD;
       const r = rng.next();
       if (r < 0.01) {
         d.reset();
         overTimes.length = 0;
+        runSince = null;
         t += 30_000;
       } else if (r < 0.02) {
         d = new Detector(opts, JSON.parse(JSON.stringify(d.state())));
@@ -410,6 +461,7 @@ test('property: 1000 random score sequences → raised/cleared strictly alternat
       if (!d.isOpen()) {
         if (score > th) overTimes.push(t);
         while (overTimes.length && overTimes[0]! < windowStart) overTimes.shift();
+        runSince = overTimes.length >= opts.raiseK ? (runSince ?? overTimes[0]!) : null;
       }
       const e = d.observe({ windowEnd: t, score, perFeature: { a: score / 3, b: score / 3, c: score / 6, d: score / 6 } });
       if (!e) continue;
@@ -421,9 +473,11 @@ test('property: 1000 random score sequences → raised/cleared strictly alternat
         assert.ok(e.score > e.threshold);
         assert.ok(t - lastClear >= opts.cooldownMs, `seq ${seq}: raised inside the cooldown`);
         assert.ok(overTimes.length >= opts.raiseK, `seq ${seq}: raised with ${overTimes.length} < k over windows`);
-        assert.equal(e.since, overTimes[0]);
+        assert.equal(e.since, runSince);
+        assert.ok(t - e.since >= opts.onDelayMs!, `seq ${seq}: raised before the on-delay`);
         assert.ok(e.since > lastClear && e.since <= t);
         overTimes.length = 0;
+        runSince = null;
       } else {
         assert.ok(last !== null && last.state === 'raised', `seq ${seq}: cleared without raised`);
         assert.equal(e.id, last.id);
@@ -432,6 +486,7 @@ test('property: 1000 random score sequences → raised/cleared strictly alternat
         assert.ok(e.score < opts.clearRatio * e.threshold, 'the clearing window is low');
         lastClear = t;
         overTimes.length = 0;
+        runSince = null;
       }
       assert.ok(e.topFeatures.length <= 3 && e.topFeatures.reduce((s, f) => s + f.share, 0) <= 1);
       last = e;

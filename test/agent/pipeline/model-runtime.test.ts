@@ -17,7 +17,7 @@ import { loadBundle, sha256, writeBundle, type LoadedBundle } from '#agent/model
 import type { ScorerEngine } from '#agent/model/engines.js';
 import { UnsupportedModelError } from '#agent/model/fast-lstm.js';
 import { createScorer } from '#agent/model/scorer.js';
-import { ModelRuntime } from '#agent/pipeline/model-runtime.js';
+import { ModelRuntime, type ModelRuntimeOptions } from '#agent/pipeline/model-runtime.js';
 
 const FEATURES = ['voltage', 'rpm'];
 const KNOWN = ['accel_x', 'accel_y', 'accel_z', 'voltage', 'rpm', 'temperature'];
@@ -73,7 +73,12 @@ function capture() {
 
 const load = (dir: string) => loadBundle(dir, { knownFeatures: KNOWN });
 
-function runtime(bundle: LoadedBundle, engine: ScorerEngine, log: pino.Logger): Promise<ModelRuntime> {
+function runtime(
+  bundle: LoadedBundle,
+  engine: ScorerEngine,
+  log: pino.Logger,
+  more: Partial<Pick<ModelRuntimeOptions, 'detector' | 'buffers' | 'onScore' | 'onAlert'>> = {},
+): Promise<ModelRuntime> {
   const channels = channelIndex(DEFAULT_SENSORS);
   const buffers = new Map(Object.entries(DEFAULT_SENSORS).map(([sensor, s]) => [sensor, new SensorBuffer({ sensor, channels: s.channels.length, capacity: 64 })]));
   return ModelRuntime.create({
@@ -88,6 +93,7 @@ function runtime(bundle: LoadedBundle, engine: ScorerEngine, log: pino.Logger): 
     onScore: () => {},
     onAlert: () => {},
     onScored: () => {},
+    ...more,
   });
 }
 
@@ -146,4 +152,51 @@ test('the model runtime: auto falls back to tfjs (logged), fast refuses, a suppo
     assert.equal(lines.length, 0);
     r.dispose();
   }
+});
+
+test('the stop gate: windows in which the shaft turned under stoppedBelow × nominal speed are scored, not judged; judging resumes a window after it runs again', async () => {
+  // The test network is untrained: every window scores far over its threshold of 1, so every judged window raises.
+  const feed = async (stoppedBelow: number, rpmAt: (i: number) => number, rows: number, accelAt?: (i: number) => number, stoppedVibration = 0) => {
+    const { log, lines } = capture();
+    const buffers = new Map(Object.entries(DEFAULT_SENSORS).map(([sensor, s]) => [sensor, new SensorBuffer({ sensor, channels: s.channels.length, capacity: 64 })]));
+    const scored: number[] = [];
+    const raised: number[] = [];
+    const r = await runtime(await load(supported), 'fast', log, {
+      buffers,
+      detector: { raiseK: 1, raiseN: 1, clearM: 1000, clearRatio: 1, cooldownMs: 0, stoppedBelow, stoppedVibration },
+      onScore: (_m, p) => void scored.push(p.windowEnd),
+      onAlert: (e) => void (e.state === 'raised' && raised.push(e.windowEnd)),
+    });
+    for (let i = 0; i < rows; i++) {
+      buffers.get('voltage')!.push(i * 50, [220]);
+      buffers.get('rpm')!.push(i * 50, [rpmAt(i)]);
+      if (accelAt) buffers.get('vibration')!.push(i * 50, [accelAt(i), accelAt(i + 7), 9.81 + accelAt(i + 3)]);
+      r.advance();
+      r.flush();
+    }
+    r.dispose();
+    return { scored, raised, lines };
+  };
+  // stopped (0 rpm, then coasting at 250 < 0.5 × 600) for rows 0–29, running at 560 from row 30 (1500 ms)
+  const rpm = (i: number) => (i < 20 ? 0 : i < 30 ? 250 : 560);
+  const gated = await feed(0.5, rpm, 60);
+  assert.ok(gated.scored.some((t) => t < 1500), 'windows of the stopped machine are still scored (and published)');
+  // the first window judged is the first one whose samples all ran: its first row at 1500 ms, SEQ rows
+  assert.deepEqual(gated.raised, [1500 + (SEQ - 1) * 50]);
+  assert.deepEqual(gated.lines.filter((l) => String(l.msg).startsWith('machine')).map((l) => [l.msg, l.belowRpm]), [
+    ['machine stopped: windows are not judged until it runs again', 300],
+    ['machine running: windows are judged again', undefined],
+  ]);
+  // without the gate the first window raises, stopped or not
+  const ungated = await feed(0, rpm, 60);
+  assert.deepEqual(ungated.raised, [gated.scored[0]]);
+
+  // With the accelerometer as the second witness: a quiet one (sensor noise) agrees that the machine
+  // stands; one that vibrates as a running machine does overrules a tachometer reading 0 (a dead one).
+  const noise = (i: number) => 0.03 * Math.sin(i * 2.3);
+  const running = (i: number) => 0.4 * Math.sin(i * 1.1);
+  const quiet = await feed(0.5, rpm, 60, noise, 0.1);
+  assert.deepEqual(quiet.raised, gated.raised, 'standing and quiet: not judged');
+  const deadTach = await feed(0.5, () => 0, 40, running, 0.1);
+  assert.deepEqual(deadTach.raised, [deadTach.scored[0]], 'a vibrating machine whose tachometer reads 0 is judged');
 });
