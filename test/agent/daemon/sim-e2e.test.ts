@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { DEFAULTS } from '#agent/core/defaults.js';
 import { PROFILES } from '#agent/core/profiles.js';
 import type { ModelAlertPayload, ScorePayload, StatusPayload } from '#agent/core/topics.js';
 import { AGENT_MAIN, Daemon, DEVICE, freePort, killAll, MODELS_DIR, needBundles, parseAlert, parseStatus, scrape, series, serviceFlags, suiteTempDir, waitFor } from './daemon-fixture.js';
@@ -18,8 +19,8 @@ const MODELS = ['vibration', 'voltage', 'rpm', 'temperature', 'multi-feature'];
 const FEATURES = ['accel_x', 'accel_y', 'accel_z', 'voltage', 'rpm', 'temperature', 'temperature.shape'];
 const P = PROFILES.rpm_600;
 const HOP_MS = P.hop * P.periodMs;
-/** Bounds, in windows of the model concerned (one every hop = 0.5 s). */
-const RAISE_WITHIN = 10;
+/** Bounds, in windows of the model concerned (one every hop = 0.5 s): the on-delay (a window span) and ten more. */
+const RAISE_WITHIN = (DEFAULTS.config.detector.onDelaySpans * P.seqLen) / P.hop + 10;
 /** The window must first lose every faulty row (seqLen / hop windows), then clearM (5) low windows follow. */
 const CLEAR_WITHIN = P.seqLen / P.hop + 5 + 5;
 

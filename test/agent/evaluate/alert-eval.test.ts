@@ -29,11 +29,12 @@ test("the daemon's detection is the daemon's defaults, baseline included or left
 });
 
 /** The detector's raise / clear / cooldown rules, read plainly from its header, over judged windows. */
-function expectedAlerts(windows: readonly StreamedWindow[], d: typeof DEFAULTS.config.detector) {
+function expectedAlerts(windows: readonly StreamedWindow[], d: typeof DEFAULTS.config.detector, spanMs: number) {
   const out: { state: string; windowEnd: number; since: number }[] = [];
   let open: { since: number; low: number } | null = null;
   let history: { over: boolean; end: number }[] = [];
   let clearedAt = -Infinity;
+  let runSince: number | null = null; // the first over window of the run through which k-of-n holds (on-delay)
   for (const w of windows) {
     const over = w.score > w.threshold;
     if (open) {
@@ -48,10 +49,12 @@ function expectedAlerts(windows: readonly StreamedWindow[], d: typeof DEFAULTS.c
     }
     history = [...history, { over, end: w.windowEnd }].slice(-d.raiseN);
     const overs = history.filter((h) => h.over);
-    if (over && overs.length >= d.raiseK && w.windowEnd - clearedAt >= d.cooldownMs) {
-      open = { since: overs[0]!.end, low: 0 };
+    runSince = overs.length >= d.raiseK ? (runSince ?? overs[0]!.end) : null;
+    if (over && runSince !== null && w.windowEnd - runSince >= d.onDelaySpans * spanMs && w.windowEnd - clearedAt >= d.cooldownMs) {
+      open = { since: runSince, low: 0 };
       out.push({ state: 'raised', windowEnd: w.windowEnd, since: open.since });
       history = [];
+      runSince = null;
     }
   }
   return out;
@@ -84,7 +87,7 @@ test(`${PROFILE}/${MODEL} on ${FILE} through the daemon's path: the evaluator's 
   assert.ok(machine.length > 0, 'no alert raised: the rule check below would prove nothing');
   assert.deepEqual(
     machine.map((a) => ({ state: a.state, windowEnd: a.windowEnd, since: a.since })),
-    expectedAlerts(run.windows, DEFAULTS.config.detector),
+    expectedAlerts(run.windows, DEFAULTS.config.detector, bundle.manifest.seqLen * bundle.manifest.periodMs),
   );
   for (const a of machine) {
     assert.ok(a.windowEnd >= t0 && a.windowEnd <= series.t[series.rows - 1]!, 'alert times are the file\'s own');
