@@ -59,6 +59,8 @@ export class ModelRuntime {
   private readonly stopGate: StopGate | null;
   /** Whether the last window scored was judged: the log says when the machine stops and runs again. */
   private judging = true;
+  /** A window's span, ms (seqLen × period): the on-delay's unit and the stretch the stop gate reads. */
+  private readonly spanMs: number;
   private pending = 0;
   private flushQueued = false;
   /** When this runtime last scored, by o.now() (0: not yet; a reload makes a new runtime). */
@@ -90,6 +92,7 @@ export class ModelRuntime {
     const f = m.features.length;
     this.batchLevels = new Float64Array(o.maxBatch * f);
     this.batchRunning = new Uint8Array(o.maxBatch);
+    this.spanMs = m.seqLen * m.periodMs;
     this.stopGate = stopGate(o, m.profile);
     this.detector = this.makeDetector();
     this.baseline = o.baseline ? new Baseline(this.model, m.features, o.baseline) : null;
@@ -158,8 +161,7 @@ export class ModelRuntime {
 
   private makeDetector(state?: DetectorState): Detector {
     const { onDelaySpans = 0, ...d } = this.o.detector;
-    const onDelayMs = onDelaySpans * this.manifest.seqLen * this.manifest.periodMs;
-    return new Detector({ ...d, onDelayMs, model: this.model, threshold: this.manifest.threshold }, state);
+    return new Detector({ ...d, onDelayMs: onDelaySpans * this.spanMs, model: this.model, threshold: this.manifest.threshold }, state);
   }
 
   /** Forms whatever rows and windows the rings now allow. */
@@ -244,7 +246,7 @@ export class ModelRuntime {
   private ranThrough(endT: number): boolean {
     const g = this.stopGate;
     if (!g) return true;
-    const from = endT - this.manifest.seqLen * this.manifest.periodMs;
+    const from = endT - this.spanMs;
     let slow = false;
     for (let i = g.rpm.ring.indexAtOrBefore(endT); i >= 0 && g.rpm.ring.timeAt(i) > from; i--) {
       if (g.rpm.ring.valueAt(i, g.rpm.index) < g.belowRpm) {
